@@ -1,0 +1,23 @@
+"""Shared fixtures for the Smart Charge tests."""
+
+# Importing our package first makes it shadow the harness's own testing_config copy.
+from custom_components.smart_charge.const import DOMAIN  # isort: skip
+
+import socket
+
+import pytest
+
+__all__ = ["DOMAIN"]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom integrations in every Home Assistant test."""
+
+
+@pytest.fixture
+def free_port() -> int:
+    """Return a TCP port that is free on the loopback interface right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

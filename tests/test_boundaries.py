@@ -1,0 +1,40 @@
+"""The engine and the OCPP server never import Home Assistant."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parent.parent / "custom_components" / "smart_charge"
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("subpackage", ["engine", "csms"])
+def test_no_homeassistant_import(subpackage: str) -> None:
+    files = sorted((PACKAGE / subpackage).rglob("*.py"))
+    offenders = {
+        str(path.relative_to(PACKAGE)): sorted(
+            name
+            for name in _imported_modules(path)
+            if name == "homeassistant" or name.startswith("homeassistant.")
+        )
+        for path in files
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_walker_sees_imports(tmp_path: Path) -> None:
+    """The check itself can fail: it finds an import when there is one."""
+    sample = tmp_path / "sample.py"
+    sample.write_text("from homeassistant.core import HomeAssistant\nimport os\n")
+    assert _imported_modules(sample) == {"homeassistant.core", "os"}
