@@ -2,14 +2,76 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 import logging
 from typing import Final
 
 DOMAIN: Final = "smart_charge"
 LOGGER = logging.getLogger(__package__)
 
+# Site (config entry) data.
 CONF_PORT: Final = "port"
 CONF_MAIN_BREAKER_KW: Final = "main_breaker_kw"
+CONF_MAIN_PHASE_LIMIT_A: Final = "main_phase_limit_a"
+CONF_PHASES: Final = "phases"
+CONF_VOLTAGE: Final = "voltage"
+CONF_FAILSAFE_A: Final = "failsafe_current_a"
+CONF_UNKNOWN_POLICY: Final = "unknown_charger_policy"
+CONF_TLS_CERT: Final = "tls_certfile"
+CONF_TLS_KEY: Final = "tls_keyfile"
+
+# Panel subentry data.
+CONF_NAME: Final = "name"
+CONF_LIMIT_KW: Final = "limit_kw"
+CONF_PHASE_LIMIT_A: Final = "phase_limit_a"
+CONF_PARENT: Final = "parent"
+CONF_STRATEGY: Final = "strategy"
+CONF_SAFETY_MARGIN: Final = "safety_margin_pct"
+CONF_LOAD_SENSOR: Final = "load_sensor"
+
+# Charger subentry data.
+CONF_CHARGER_ID: Final = "charger_id"
+CONF_PANEL: Final = "panel"
+CONF_MANAGED: Final = "managed"
+CONF_MIN_CURRENT: Final = "min_current_a"
+CONF_MAX_CURRENT: Final = "max_current_a"
+CONF_GRID_PHASE: Final = "grid_phase"
+CONF_PRIORITY: Final = "priority"
+CONF_PROFILE_PURPOSE: Final = "profile_purpose"
+CONF_STACK_LEVEL: Final = "stack_level"
+CONF_PASSWORD: Final = "password"  # noqa: S105
+
+SUBENTRY_PANEL: Final = "panel"
+SUBENTRY_CHARGER: Final = "charger"
+
+# The main breaker is the root panel; it is configured on the site entry itself.
+ROOT_PANEL_ID: Final = "main"
 
 DEFAULT_PORT: Final = 9000
 DEFAULT_MAIN_BREAKER_KW: Final = 11.0
+DEFAULT_PHASES: Final = 3
+DEFAULT_VOLTAGE: Final = 230
+DEFAULT_FAILSAFE_A: Final = 6.0
+DEFAULT_SAFETY_MARGIN: Final = 5.0
+DEFAULT_MIN_CURRENT: Final = 6.0
+DEFAULT_MAX_CURRENT: Final = 16.0
+DEFAULT_PRIORITY: Final = 1
+DEFAULT_STACK_LEVEL: Final = 1
+
+
+class UnknownChargerPolicy(StrEnum):
+    """What the server does with a charger identity that is not configured."""
+
+    ACCEPT_AND_ASK = "accept_and_ask"
+    REJECT = "reject"
+
+
+class ProfilePurpose(StrEnum):
+    """Which OCPP profile purpose carries the engine's limits."""
+
+    TX_PROFILE = "TxProfile"
+    TX_DEFAULT_PROFILE = "TxDefaultProfile"
+
+
+STRATEGIES: Final = ("equal_share", "priority", "time_of_use")
+GRID_PHASES: Final = ("L1", "L2", "L3")
