@@ -1,0 +1,464 @@
+"""One solve for a whole site: hierarchical weighted max-min water-filling with floors.
+
+Every managed session i gets x_i = clamp(w_i · t_i, m_i, c_i) where w_i is its weight
+(1, or its priority under a PRIORITY panel), m_i its minimum and c_i its ceiling. All
+sessions share one rising level t; when a constraint (a panel's kW budget, or one phase of
+its current budget) becomes tight, every session that loads it freezes. The events are
+processed in order with a heap, so the solve is O(n·d·log n) for n sessions at depth d.
+
+Before filling, sessions are admitted at their minimum in order of importance (highest
+priority first, then oldest first); a session whose minimum does not fit beside the more
+important ones is paused (0 kW). Paused sessions are reported in `SiteAllocation.paused`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from heapq import heappop, heappush
+import math
+
+from .errors import EngineConfigError
+from .model import (
+    PanelAllocation,
+    Session,
+    SessionKey,
+    SessionProfile,
+    Site,
+    SiteAllocation,
+    Strategy,
+    time_of_use_multiplier,
+)
+
+EPS = 1e-9
+"""Tolerance (kW or A) for comparisons against a budget."""
+
+ROUND_EPS = 1e-6
+"""Float noise tolerated before rounding down (so 5.9999999 A is sent as 6.0 A)."""
+
+_INF = math.inf
+_FLOOR, _RISING, _CAPPED, _FROZEN = 0, 1, 2, 3
+
+
+def round_down_amps(amps: float) -> float:
+    """Round a current down to 0.1 A, tolerating float noise just below a step."""
+    if amps <= 0:
+        return 0.0
+    return math.floor(amps * 10.0 + ROUND_EPS) / 10.0
+
+
+def round_down_watts(power_kw: float) -> int:
+    """Round a power in kW down to whole watts, tolerating float noise."""
+    if power_kw <= 0:
+        return 0
+    return math.floor(power_kw * 1000.0 + ROUND_EPS)
+
+
+def importance_key(session: Session, position: int) -> tuple[float, float, int, int]:
+    """Sort key: most important first (highest priority, then oldest, then first added)."""
+    started = (
+        session.started_at.timestamp() if session.started_at is not None else -_INF
+    )
+    return (-session.priority, started, session.sequence, position)
+
+
+def make_profile(session: Session, power_kw: float, paused: bool) -> SessionProfile:
+    """Return the rounded-down profile of a session allocated power_kw."""
+    watts = round_down_watts(power_kw)
+    return SessionProfile(
+        transaction_id=session.transaction_id,
+        client_id=session.client_id,
+        connector_id=session.connector_id,
+        allocated_kw=watts / 1000.0,
+        allocated_w=watts,
+        allocated_amps_per_phase=round_down_amps(power_kw * session.amps_per_kw()),
+        phases=session.phases,
+        paused=paused,
+    )
+
+
+def allocate_site(
+    site: Site, sessions: Iterable[Session], *, now: datetime | None = None
+) -> SiteAllocation:
+    """Allocate the power of every panel of site among the sessions in one solve.
+
+    `now` (an aware datetime) selects the time-of-use windows; default: the current time.
+    Raises EngineConfigError for duplicate transaction ids or unknown panel ids.
+    """
+    all_sessions = list(sessions)
+    if now is None:
+        now = datetime.now(UTC)
+    panels = site.panels
+    n_panels = len(panels)
+    parents = site.parents
+    order = site.order
+    index = site.index
+    root = order[0]
+
+    # Budgets per panel.
+    cap_kw = [0.0] * n_panels
+    cap_a: list[float | None] = [None] * n_panels
+    node_kw = [0.0] * n_panels
+    node_a = [[0.0, 0.0, 0.0] for _ in range(n_panels)]
+    weighted = [False] * n_panels
+    balanced = 1000.0 / (3.0 * site.voltage_v)
+    for k, panel in enumerate(panels):
+        factor = 1.0 - panel.safety_margin_pct / 100.0
+        if panel.strategy is Strategy.TIME_OF_USE:
+            factor *= time_of_use_multiplier(panel.time_of_use_windows, now, site.zone)
+        weighted[k] = panel.strategy is Strategy.PRIORITY
+        cap_kw[k] = panel.limit_kw * factor
+        if panel.phase_limit_a is not None:
+            cap_a[k] = panel.phase_limit_a * factor
+        node_kw[k] = panel.unmanaged_load_kw
+        if panel.unmanaged_phase_a is not None:
+            node_a[k] = list(panel.unmanaged_phase_a)
+        else:
+            per_phase = panel.unmanaged_load_kw * balanced
+            node_a[k] = [per_phase, per_phase, per_phase]
+
+    # Sessions: split managed and unmanaged, check keys and panels.
+    seen: set[SessionKey] = set()
+    managed: list[Session] = []
+    session_panel: list[int] = []
+    for session in all_sessions:
+        key = session.transaction_id
+        if key in seen:
+            raise EngineConfigError(f"duplicate transaction id {key!r}")
+        seen.add(key)
+        if session.panel_id is None:
+            k = root
+        else:
+            try:
+                k = index[session.panel_id]
+            except KeyError as err:
+                raise EngineConfigError(
+                    f"session {key!r} is under an unknown panel {session.panel_id!r}"
+                ) from err
+        if session.managed:
+            managed.append(session)
+            session_panel.append(k)
+        else:
+            node_kw[k] += session.measured_power_kw
+            currents = session.phase_currents(session.measured_power_kw)
+            row = node_a[k]
+            row[0] += currents[0]
+            row[1] += currents[1]
+            row[2] += currents[2]
+
+    # Unmanaged load of a subtree counts against every panel above it.
+    sub_kw = list(node_kw)
+    sub_a = [list(row) for row in node_a]
+    for k in reversed(order):
+        parent = parents[k]
+        if parent >= 0:
+            sub_kw[parent] += sub_kw[k]
+            prow, row = sub_a[parent], sub_a[k]
+            prow[0] += row[0]
+            prow[1] += row[1]
+            prow[2] += row[2]
+
+    # Constraints: kW of panel k is id k; phase p of panel k is id P + 3k + p.
+    n_cons = n_panels * 4
+    budget = [_INF] * n_cons
+    for k in range(n_panels):
+        budget[k] = cap_kw[k] - sub_kw[k]
+        limit_a = cap_a[k]
+        if limit_a is not None:
+            base = n_panels + 3 * k
+            budget[base] = limit_a - sub_a[k][0]
+            budget[base + 1] = limit_a - sub_a[k][1]
+            budget[base + 2] = limit_a - sub_a[k][2]
+    ancestors: list[list[int]] = [[] for _ in range(n_panels)]
+    for k in order:
+        parent = parents[k]
+        ancestors[k] = [k, *(ancestors[parent] if parent >= 0 else [])]
+    # Phase constraints per panel and category (0: three-phase, 1–3: single-phase on L1–L3).
+    phase_cons: list[list[list[int]]] = []
+    for k in range(n_panels):
+        limited = [j for j in ancestors[k] if cap_a[j] is not None]
+        three = [n_panels + 3 * j + p for j in limited for p in range(3)]
+        phase_cons.append(
+            [three, *([n_panels + 3 * j + p for j in limited] for p in range(3))]
+        )
+
+    n = len(managed)
+    floor_kw = [0.0] * n
+    ceil_kw = [0.0] * n
+    weight = [1.0] * n
+    coef = [0.0] * n
+    category = [0] * n
+    kw_cons: list[list[int]] = [[]] * n
+    ph_cons: list[list[int]] = [[]] * n
+    unable: list[bool] = [False] * n
+    for i, session in enumerate(managed):
+        k = session_panel[i]
+        floor_kw[i] = session.min_kw
+        ceil_kw[i] = session.ceiling_kw
+        unable[i] = ceil_kw[i] < floor_kw[i] or ceil_kw[i] <= 0.0
+        if weighted[k]:
+            weight[i] = float(session.priority)
+        coef[i] = session.amps_per_kw()
+        category[i] = 0 if session.phases == 3 else 1 + session.phase_index
+        kw_cons[i] = ancestors[k]
+        ph_cons[i] = phase_cons[k][category[i]]
+
+    # Admission at the minimum, most important first.
+    load = [0.0] * n_cons
+    admitted = [False] * n
+    paused: list[int] = []
+    ranked = sorted(range(n), key=lambda i: importance_key(managed[i], i))
+    for i in ranked:
+        if unable[i]:
+            continue
+        floor = floor_kw[i]
+        amps = floor * coef[i]
+        if all(load[c] + floor <= budget[c] + EPS for c in kw_cons[i]) and all(
+            load[c] + amps <= budget[c] + EPS for c in ph_cons[i]
+        ):
+            admitted[i] = True
+            for c in kw_cons[i]:
+                load[c] += floor
+            for c in ph_cons[i]:
+                load[c] += amps
+        else:
+            paused.append(i)
+
+    value = _water_fill(
+        n_panels=n_panels,
+        parents=parents,
+        order=order,
+        budget=budget,
+        load=load,
+        session_panel=session_panel,
+        admitted=admitted,
+        floor_kw=floor_kw,
+        ceil_kw=ceil_kw,
+        weight=weight,
+        coef=coef,
+        category=category,
+        kw_cons=kw_cons,
+        ph_cons=ph_cons,
+    )
+
+    # Results, rounded down.
+    profiles: dict[SessionKey, SessionProfile] = {}
+    used_kw = [0.0] * n_panels
+    used_a = [[0.0, 0.0, 0.0] for _ in range(n_panels)]
+    for i, session in enumerate(managed):
+        profile = make_profile(session, value[i], not admitted[i])
+        profiles[session.transaction_id] = profile
+        if profile.allocated_w:
+            k = session_panel[i]
+            used_kw[k] += profile.allocated_kw
+            amps = profile.allocated_amps_per_phase
+            row = used_a[k]
+            if session.phases == 3:
+                row[0] += amps
+                row[1] += amps
+                row[2] += amps
+            else:
+                row[session.phase_index] += amps
+    for k in reversed(order):
+        parent = parents[k]
+        if parent >= 0:
+            used_kw[parent] += used_kw[k]
+            prow, row = used_a[parent], used_a[k]
+            prow[0] += row[0]
+            prow[1] += row[1]
+            prow[2] += row[2]
+    panel_results: dict[str, PanelAllocation] = {}
+    negative = False
+    for k, panel in enumerate(panels):
+        if budget[k] < -EPS:
+            negative = True
+        if (
+            cap_a[k] is not None
+            and min(budget[n_panels + 3 * k + p] for p in range(3)) < -EPS
+        ):
+            negative = True
+        panel_results[panel.id] = PanelAllocation(
+            allocated_kw=used_kw[k],
+            unmanaged_kw=sub_kw[k],
+            budget_kw=cap_kw[k],
+            headroom_kw=cap_kw[k] - sub_kw[k] - used_kw[k],
+            allocated_phase_a=(used_a[k][0], used_a[k][1], used_a[k][2]),
+            unmanaged_phase_a=(sub_a[k][0], sub_a[k][1], sub_a[k][2]),
+            phase_budget_a=cap_a[k],
+        )
+    paused.reverse()
+    paused_keys = tuple(managed[i].transaction_id for i in paused)
+    return SiteAllocation(
+        sessions=profiles,
+        panels=panel_results,
+        paused=paused_keys,
+        over_committed=bool(paused_keys) or negative,
+    )
+
+
+def _water_fill(
+    *,
+    n_panels: int,
+    parents: tuple[int, ...],
+    order: tuple[int, ...],
+    budget: list[float],
+    load: list[float],
+    session_panel: list[int],
+    admitted: list[bool],
+    floor_kw: list[float],
+    ceil_kw: list[float],
+    weight: list[float],
+    coef: list[float],
+    category: list[int],
+    kw_cons: list[list[int]],
+    ph_cons: list[list[int]],
+) -> list[float]:
+    """Raise all admitted sessions from their floor along one weighted level.
+
+    Returns the power of every session (0 for sessions not admitted).
+    """
+    n = len(admitted)
+    n_cons = len(budget)
+    value = [floor_kw[i] if admitted[i] else 0.0 for i in range(n)]
+    state = [_FROZEN] * n
+    fixed = load  # load of sessions not rising
+    slope = [0.0] * n_cons
+    rising = [0] * n_cons
+    done = [False] * n_cons
+    version = [0] * n_cons
+    heap: list[tuple[float, int, int]] = []
+
+    movable = [i for i in range(n) if admitted[i] and ceil_kw[i] > floor_kw[i]]
+    for i in movable:
+        state[i] = _FLOOR
+    rise_at = {i: floor_kw[i] / weight[i] for i in movable}
+    cap_at = {i: ceil_kw[i] / weight[i] for i in movable}
+    rises = sorted(movable, key=rise_at.__getitem__)
+    caps = sorted(movable, key=cap_at.__getitem__)
+
+    # Members per (panel, category) and children, for freezing a subtree.
+    members: list[list[list[int]]] = [[[], [], [], []] for _ in range(n_panels)]
+    for i in movable:
+        members[session_panel[i]][category[i]].append(i)
+    children: list[list[int]] = [[] for _ in range(n_panels)]
+    for k in order:
+        if parents[k] >= 0:
+            children[parents[k]].append(k)
+    walked = [[False, False, False, False] for _ in range(n_panels)]
+
+    def freeze(i: int, level: float) -> None:
+        """Freeze session i at the level (it stays at its floor if it was not rising)."""
+        if state[i] == _FLOOR:
+            state[i] = _FROZEN
+            return
+        if state[i] != _RISING:
+            return
+        state[i] = _FROZEN
+        x = min(ceil_kw[i], max(floor_kw[i], weight[i] * level))
+        value[i] = x
+        w = weight[i]
+        for c in kw_cons[i]:
+            fixed[c] += x
+            slope[c] -= w
+            rising[c] -= 1
+            if not rising[c]:
+                slope[c] = 0.0
+        a = coef[i]
+        for c in ph_cons[i]:
+            fixed[c] += a * x
+            slope[c] -= a * w
+            rising[c] -= 1
+            if not rising[c]:
+                slope[c] = 0.0
+
+    def bind(c: int, level: float) -> None:
+        """Constraint c is tight: freeze every session that loads it."""
+        done[c] = True
+        if c < n_panels:
+            top, cats = c, (0, 1, 2, 3)
+        else:
+            top, phase = divmod(c - n_panels, 3)
+            cats = (0, 1 + phase)
+        stack = [(top, cats)]
+        while stack:
+            k, wanted = stack.pop()
+            todo = tuple(cat for cat in wanted if not walked[k][cat])
+            if not todo:
+                continue
+            for cat in todo:
+                walked[k][cat] = True
+                for i in members[k][cat]:
+                    freeze(i, level)
+            stack.extend((child, todo) for child in children[k])
+
+    level = 0.0
+    ri = ci = 0
+    n_moving = len(movable)
+    while True:
+        next_rise = rise_at[rises[ri]] if ri < n_moving else _INF
+        next_cap = cap_at[caps[ci]] if ci < n_moving else _INF
+        next_event = min(next_rise, next_cap)
+        while heap:
+            when, c, ver = heap[0]
+            if done[c] or ver != version[c]:
+                heappop(heap)
+                continue
+            if when > next_event:
+                break
+            heappop(heap)
+            # Entries are lower bounds: check the real binding level now.
+            if not rising[c]:
+                continue
+            real = (budget[c] - fixed[c]) / slope[c]
+            if real > when + EPS * max(1.0, abs(when)):
+                version[c] += 1
+                heappush(heap, (real, c, version[c]))
+                continue
+            level = max(level, when)
+            bind(c, level)
+        if next_event == _INF:
+            break
+        level = max(level, next_event)
+        if next_rise <= next_cap:
+            i = rises[ri]
+            ri += 1
+            if state[i] != _FLOOR:
+                continue
+            state[i] = _RISING
+            w, m, a = weight[i], floor_kw[i], coef[i]
+            for c in kw_cons[i]:
+                fixed[c] -= m
+                slope[c] += w
+                rising[c] += 1
+                when = max(level, (budget[c] - fixed[c]) / slope[c])
+                version[c] += 1
+                heappush(heap, (when, c, version[c]))
+            for c in ph_cons[i]:
+                fixed[c] -= a * m
+                slope[c] += a * w
+                rising[c] += 1
+                when = max(level, (budget[c] - fixed[c]) / slope[c])
+                version[c] += 1
+                heappush(heap, (when, c, version[c]))
+        else:
+            i = caps[ci]
+            ci += 1
+            if state[i] != _RISING:
+                continue
+            state[i] = _CAPPED
+            x = ceil_kw[i]
+            value[i] = x
+            w, a = weight[i], coef[i]
+            for c in kw_cons[i]:
+                fixed[c] += x
+                slope[c] -= w
+                rising[c] -= 1
+                if not rising[c]:
+                    slope[c] = 0.0
+            for c in ph_cons[i]:
+                fixed[c] += a * x
+                slope[c] -= a * w
+                rising[c] -= 1
+                if not rising[c]:
+                    slope[c] = 0.0
+    return value

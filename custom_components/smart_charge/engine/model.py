@@ -1,0 +1,418 @@
+"""Data model of the engine: sessions, panels, sites and allocation results."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+import math
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import EngineConfigError
+
+type SessionKey = Hashable
+"""The key of a session: its transaction id (str or int)."""
+
+DEFAULT_VOLTAGE_V = 230.0
+DEFAULT_MIN_CURRENT_A = 6.0
+DEFAULT_SAFETY_MARGIN_PCT = 5.0
+
+
+class Strategy(StrEnum):
+    """How a panel shares its budget among the sessions below it."""
+
+    EQUAL_SHARE = "equal_share"
+    PRIORITY = "priority"
+    TIME_OF_USE = "time_of_use"
+
+
+class Phase(StrEnum):
+    """The grid phase a single-phase charger is wired to."""
+
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+
+    @property
+    def index(self) -> int:
+        """Return 0, 1 or 2."""
+        return int(self.value[1]) - 1
+
+
+def _check_number(name: str, value: float, *, minimum: float = 0.0) -> None:
+    """Raise EngineConfigError unless value is a finite number ≥ minimum."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EngineConfigError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value < minimum:
+        raise EngineConfigError(
+            f"{name} must be a finite number ≥ {minimum}, got {value!r}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TimeOfUseWindow:
+    """A daily window of local hours [peak_start_hour, peak_end_hour) with a budget multiplier.
+
+    The end hour is exclusive; a window whose end is before its start wraps past midnight
+    (22 → 6 covers 22:00–05:59).
+    """
+
+    peak_start_hour: int
+    peak_end_hour: int
+    peak_power_multiplier: float
+
+    def __post_init__(self) -> None:
+        """Validate the hours and the multiplier."""
+        for name, hour in (
+            ("peak_start_hour", self.peak_start_hour),
+            ("peak_end_hour", self.peak_end_hour),
+        ):
+            if (
+                isinstance(hour, bool)
+                or not isinstance(hour, int)
+                or not 0 <= hour <= 24
+            ):
+                raise EngineConfigError(
+                    f"{name} must be an integer hour 0–24, got {hour!r}"
+                )
+        if self.peak_start_hour % 24 == self.peak_end_hour % 24:
+            raise EngineConfigError(
+                "a time-of-use window needs different start and end hours"
+            )
+        _check_number("peak_power_multiplier", self.peak_power_multiplier)
+
+    def contains_hour(self, hour: int) -> bool:
+        """Return whether the local hour (0–23) is inside the window."""
+        start, end = self.peak_start_hour % 24, self.peak_end_hour % 24
+        if start < end:
+            return start <= hour < end
+        return hour >= start or hour < end
+
+    @classmethod
+    def coerce(cls, value: TimeOfUseWindow | Mapping[str, Any]) -> TimeOfUseWindow:
+        """Accept a window or a dict with the same keys."""
+        if isinstance(value, TimeOfUseWindow):
+            return value
+        if not isinstance(value, Mapping):
+            raise EngineConfigError(f"not a time-of-use window: {value!r}")
+        try:
+            return cls(
+                peak_start_hour=value["peak_start_hour"],
+                peak_end_hour=value["peak_end_hour"],
+                peak_power_multiplier=value["peak_power_multiplier"],
+            )
+        except KeyError as err:
+            raise EngineConfigError(f"time-of-use window misses {err}") from err
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the window as a JSON-ready dict."""
+        return {
+            "peak_start_hour": self.peak_start_hour,
+            "peak_end_hour": self.peak_end_hour,
+            "peak_power_multiplier": self.peak_power_multiplier,
+        }
+
+
+def coerce_windows(
+    windows: Sequence[TimeOfUseWindow | Mapping[str, Any]] | None,
+) -> tuple[TimeOfUseWindow, ...]:
+    """Return a tuple of windows from windows or dicts."""
+    if windows is None:
+        return ()
+    return tuple(TimeOfUseWindow.coerce(window) for window in windows)
+
+
+def get_zone(name: str) -> ZoneInfo:
+    """Return the ZoneInfo for a time-zone name or raise EngineConfigError."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise EngineConfigError(f"unknown time zone {name!r}") from err
+
+
+def time_of_use_multiplier(
+    windows: Sequence[TimeOfUseWindow], now: datetime, zone: ZoneInfo
+) -> float:
+    """Return the budget multiplier at now: the smallest of the matching windows, else 1."""
+    if not windows:
+        return 1.0
+    local = now.replace(tzinfo=zone) if now.tzinfo is None else now.astimezone(zone)
+    factors = [w.peak_power_multiplier for w in windows if w.contains_hour(local.hour)]
+    return min(factors) if factors else 1.0
+
+
+@dataclass(kw_only=True, slots=True)
+class Session:
+    """One charging transaction on one connector (or, for a master engine, one sub-panel).
+
+    `transaction_id` is the key and must be unique per engine or per `allocate_site` call.
+    The ceiling is min(hardware, EV acceptance, user cap); the minimum defaults to 6 A at the
+    session's voltage and phases. A session whose ceiling is below its minimum is paused.
+    Sessions with `managed=False` are never allocated; their `measured_power_kw` counts against
+    every panel above them.
+    """
+
+    transaction_id: str | int
+    client_id: str = ""
+    connector_id: int = 1
+    max_hardware_power_kw: float
+    max_ev_acceptance_power_kw: float | None = None
+    min_charge_rate_kw: float | None = None
+    priority: float = 1
+    phases: int = 3
+    voltage_v: float = DEFAULT_VOLTAGE_V
+    user_cap_kw: float | None = None
+    grid_phase: Phase | None = None
+    panel_id: str | None = None
+    managed: bool = True
+    measured_power_kw: float = 0.0
+    started_at: datetime | None = None
+    sequence: int = 0
+
+    def __post_init__(self) -> None:
+        """Validate the fields."""
+        if isinstance(self.transaction_id, bool) or not isinstance(
+            self.transaction_id, str | int
+        ):
+            raise EngineConfigError(
+                f"transaction_id must be str or int, got {self.transaction_id!r}"
+            )
+        if self.phases not in (1, 3) or isinstance(self.phases, bool):
+            raise EngineConfigError(f"phases must be 1 or 3, got {self.phases!r}")
+        _check_number("max_hardware_power_kw", self.max_hardware_power_kw)
+        _check_number("voltage_v", self.voltage_v, minimum=1.0)
+        _check_number("measured_power_kw", self.measured_power_kw)
+        for name in ("max_ev_acceptance_power_kw", "min_charge_rate_kw", "user_cap_kw"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_number(name, value)
+        _check_number("priority", self.priority)
+        if self.priority <= 0:
+            raise EngineConfigError(f"priority must be > 0, got {self.priority!r}")
+        if self.grid_phase is not None:
+            try:
+                self.grid_phase = Phase(self.grid_phase)
+            except ValueError as err:
+                raise EngineConfigError(
+                    f"unknown grid phase {self.grid_phase!r}"
+                ) from err
+        if not isinstance(self.connector_id, int) or self.connector_id < 0:
+            raise EngineConfigError(
+                f"connector_id must be an integer ≥ 0, got {self.connector_id!r}"
+            )
+
+    @property
+    def min_kw(self) -> float:
+        """Return the minimum charging power (kW) while not paused."""
+        if self.min_charge_rate_kw is not None:
+            return self.min_charge_rate_kw
+        return DEFAULT_MIN_CURRENT_A * self.voltage_v * self.phases / 1000.0
+
+    @property
+    def ceiling_kw(self) -> float:
+        """Return min(hardware, EV acceptance, user cap) in kW."""
+        ceiling = self.max_hardware_power_kw
+        if self.max_ev_acceptance_power_kw is not None:
+            ceiling = min(ceiling, self.max_ev_acceptance_power_kw)
+        if self.user_cap_kw is not None:
+            ceiling = min(ceiling, self.user_cap_kw)
+        return ceiling
+
+    @property
+    def phase_index(self) -> int:
+        """Return the grid phase index (0–2) a single-phase session loads; 0 for 3-phase."""
+        return self.grid_phase.index if self.grid_phase is not None else 0
+
+    def amps_per_kw(self) -> float:
+        """Return the current per loaded phase (A) for each kW."""
+        return 1000.0 / (self.phases * self.voltage_v)
+
+    def phase_currents(self, power_kw: float) -> tuple[float, float, float]:
+        """Return the current on L1, L2, L3 (A) when this session draws power_kw."""
+        amps = power_kw * self.amps_per_kw()
+        if self.phases == 3:
+            return (amps, amps, amps)
+        currents = [0.0, 0.0, 0.0]
+        currents[self.phase_index] = amps
+        return (currents[0], currents[1], currents[2])
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the session as a JSON-ready dict (for snapshots)."""
+        return {
+            "transaction_id": self.transaction_id,
+            "client_id": self.client_id,
+            "connector_id": self.connector_id,
+            "max_hardware_power_kw": self.max_hardware_power_kw,
+            "max_ev_acceptance_power_kw": self.max_ev_acceptance_power_kw,
+            "min_charge_rate_kw": self.min_charge_rate_kw,
+            "priority": self.priority,
+            "phases": self.phases,
+            "voltage_v": self.voltage_v,
+            "user_cap_kw": self.user_cap_kw,
+            "grid_phase": None if self.grid_phase is None else str(self.grid_phase),
+            "panel_id": self.panel_id,
+            "managed": self.managed,
+            "measured_power_kw": self.measured_power_kw,
+            "started_at": None
+            if self.started_at is None
+            else self.started_at.isoformat(),
+            "sequence": self.sequence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Session:
+        """Build a session from `as_dict` output."""
+        values = dict(data)
+        started = values.get("started_at")
+        if isinstance(started, str):
+            values["started_at"] = datetime.fromisoformat(started)
+        try:
+            return cls(**values)
+        except TypeError as err:
+            raise EngineConfigError(f"invalid session data: {err}") from err
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Panel:
+    """A breaker: a kW limit, optionally a per-phase current limit, and its place in the tree.
+
+    `unmanaged_load_kw` is load attached at this panel (house, heat pump); it counts against
+    this panel and every panel above it. Without `unmanaged_phase_a`, it is assumed balanced
+    over the three phases. A limit of 0 kW is valid: everything below is paused.
+    """
+
+    id: str
+    limit_kw: float
+    phase_limit_a: float | None = None
+    safety_margin_pct: float = DEFAULT_SAFETY_MARGIN_PCT
+    strategy: Strategy = Strategy.EQUAL_SHARE
+    unmanaged_load_kw: float = 0.0
+    unmanaged_phase_a: tuple[float, float, float] | None = None
+    parent_id: str | None = None
+    time_of_use_windows: tuple[TimeOfUseWindow, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Validate the fields."""
+        if not isinstance(self.id, str) or not self.id:
+            raise EngineConfigError(
+                f"panel id must be a non-empty string, got {self.id!r}"
+            )
+        _check_number("limit_kw", self.limit_kw)
+        if self.phase_limit_a is not None:
+            _check_number("phase_limit_a", self.phase_limit_a)
+        _check_number("safety_margin_pct", self.safety_margin_pct)
+        if self.safety_margin_pct >= 100:
+            raise EngineConfigError("safety_margin_pct must be below 100")
+        _check_number("unmanaged_load_kw", self.unmanaged_load_kw)
+        if self.unmanaged_phase_a is not None:
+            if len(self.unmanaged_phase_a) != 3:
+                raise EngineConfigError("unmanaged_phase_a needs three values")
+            for value in self.unmanaged_phase_a:
+                _check_number("unmanaged_phase_a", value)
+            object.__setattr__(self, "unmanaged_phase_a", tuple(self.unmanaged_phase_a))
+        try:
+            object.__setattr__(self, "strategy", Strategy(self.strategy))
+        except ValueError as err:
+            raise EngineConfigError(f"unknown strategy {self.strategy!r}") from err
+        object.__setattr__(
+            self, "time_of_use_windows", coerce_windows(self.time_of_use_windows)
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Site:
+    """A tree of panels with exactly one root (parent_id None)."""
+
+    panels: Sequence[Panel]
+    voltage_v: float = DEFAULT_VOLTAGE_V
+    time_zone: str = "UTC"
+    order: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    parents: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    zone: ZoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        """Validate the tree: one root, known parents, unique ids, no cycles."""
+        panels = tuple(self.panels)
+        object.__setattr__(self, "panels", panels)
+        _check_number("voltage_v", self.voltage_v, minimum=1.0)
+        object.__setattr__(self, "zone", get_zone(self.time_zone))
+        index: dict[str, int] = {}
+        for position, panel in enumerate(panels):
+            if panel.id in index:
+                raise EngineConfigError(f"duplicate panel id {panel.id!r}")
+            index[panel.id] = position
+        roots = [p for p in panels if p.parent_id is None]
+        if len(roots) != 1:
+            raise EngineConfigError(
+                f"a site needs exactly one root panel, found {len(roots)}"
+            )
+        parents: list[int] = []
+        children: list[list[int]] = [[] for _ in panels]
+        for position, panel in enumerate(panels):
+            if panel.parent_id is None:
+                parents.append(-1)
+                continue
+            if panel.parent_id not in index:
+                raise EngineConfigError(
+                    f"panel {panel.id!r} has an unknown parent {panel.parent_id!r}"
+                )
+            parent = index[panel.parent_id]
+            parents.append(parent)
+            children[parent].append(position)
+        order = [index[roots[0].id]]
+        for position in order:
+            order.extend(children[position])
+        if len(order) != len(panels):
+            raise EngineConfigError("the panels contain a cycle")
+        object.__setattr__(self, "order", tuple(order))
+        object.__setattr__(self, "parents", tuple(parents))
+        object.__setattr__(self, "index", index)
+
+    @property
+    def root(self) -> Panel:
+        """Return the root panel."""
+        return self.panels[self.order[0]]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionProfile:
+    """The allocation of one managed session, rounded down as it is sent to the charger."""
+
+    transaction_id: str | int
+    client_id: str
+    connector_id: int
+    allocated_kw: float
+    allocated_w: int
+    allocated_amps_per_phase: float
+    phases: int
+    paused: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PanelAllocation:
+    """The load of one panel after an allocation."""
+
+    allocated_kw: float
+    unmanaged_kw: float
+    budget_kw: float
+    headroom_kw: float
+    allocated_phase_a: tuple[float, float, float]
+    unmanaged_phase_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    phase_budget_a: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SiteAllocation:
+    """The result of one solve of a whole site.
+
+    `paused` lists the sessions paused because the minimums could not all be met (least
+    important first is not guaranteed; the order is the order of the input).
+    """
+
+    sessions: dict[SessionKey, SessionProfile]
+    panels: dict[str, PanelAllocation]
+    paused: tuple[SessionKey, ...]
+    over_committed: bool
