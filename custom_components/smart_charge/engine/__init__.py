@@ -8,6 +8,14 @@ transition planning (`plan_transition`) and OCPP profile builders.
 from __future__ import annotations
 
 from .allocate import allocate_site
+from .engine import (
+    ClearDispatcher,
+    CustomStrategy,
+    Dispatcher,
+    DispatchFailure,
+    GridOverCommitted,
+    SmartChargingEngine,
+)
 from .errors import EngineConfigError, EngineError, ProfileError
 from .model import (
     Panel,
@@ -21,10 +29,17 @@ from .model import (
     Strategy,
     TimeOfUseWindow,
 )
+from .transitions import LimitChange, TransitionPlan, plan_transition
 
 __all__ = [
+    "ClearDispatcher",
+    "CustomStrategy",
+    "DispatchFailure",
+    "Dispatcher",
     "EngineConfigError",
     "EngineError",
+    "GridOverCommitted",
+    "LimitChange",
     "Panel",
     "PanelAllocation",
     "Phase",
@@ -34,7 +49,10 @@ __all__ = [
     "SessionProfile",
     "Site",
     "SiteAllocation",
+    "SmartChargingEngine",
     "Strategy",
     "TimeOfUseWindow",
+    "TransitionPlan",
     "allocate_site",
+    "plan_transition",
 ]

@@ -173,7 +173,7 @@ def allocate_site(
     for k in order:
         parent = parents[k]
         ancestors[k] = [k, *(ancestors[parent] if parent >= 0 else [])]
-    # Phase constraints per panel and category (0: three-phase, 1–3: single-phase on L1–L3).
+    # Phase constraints per panel and category (0: three-phase, 1-3: single-phase on L1-L3).
     phase_cons: list[list[list[int]]] = []
     for k in range(n_panels):
         limited = [j for j in ancestors[k] if cap_a[j] is not None]
@@ -374,12 +374,13 @@ def _water_fill(
     def bind(c: int, level: float) -> None:
         """Constraint c is tight: freeze every session that loads it."""
         done[c] = True
+        cats: tuple[int, ...]
         if c < n_panels:
             top, cats = c, (0, 1, 2, 3)
         else:
             top, phase = divmod(c - n_panels, 3)
             cats = (0, 1 + phase)
-        stack = [(top, cats)]
+        stack: list[tuple[int, tuple[int, ...]]] = [(top, cats)]
         while stack:
             k, wanted = stack.pop()
             todo = tuple(cat for cat in wanted if not walked[k][cat])

@@ -36,8 +36,8 @@ class Phase(StrEnum):
     L3 = "L3"
 
     @property
-    def index(self) -> int:
-        """Return 0, 1 or 2."""
+    def position(self) -> int:
+        """Return 0, 1 or 2 for L1, L2, L3."""
         return int(self.value[1]) - 1
 
 
@@ -56,7 +56,7 @@ class TimeOfUseWindow:
     """A daily window of local hours [peak_start_hour, peak_end_hour) with a budget multiplier.
 
     The end hour is exclusive; a window whose end is before its start wraps past midnight
-    (22 → 6 covers 22:00–05:59).
+    (22 -> 6 covers 22:00-05:59).
     """
 
     peak_start_hour: int
@@ -75,7 +75,7 @@ class TimeOfUseWindow:
                 or not 0 <= hour <= 24
             ):
                 raise EngineConfigError(
-                    f"{name} must be an integer hour 0–24, got {hour!r}"
+                    f"{name} must be an integer hour 0-24, got {hour!r}"
                 )
         if self.peak_start_hour % 24 == self.peak_end_hour % 24:
             raise EngineConfigError(
@@ -84,7 +84,7 @@ class TimeOfUseWindow:
         _check_number("peak_power_multiplier", self.peak_power_multiplier)
 
     def contains_hour(self, hour: int) -> bool:
-        """Return whether the local hour (0–23) is inside the window."""
+        """Return whether the local hour (0-23) is inside the window."""
         start, end = self.peak_start_hour % 24, self.peak_end_hour % 24
         if start < end:
             return start <= hour < end
@@ -222,8 +222,8 @@ class Session:
 
     @property
     def phase_index(self) -> int:
-        """Return the grid phase index (0–2) a single-phase session loads; 0 for 3-phase."""
-        return self.grid_phase.index if self.grid_phase is not None else 0
+        """Return the grid phase index (0-2) a single-phase session loads; 0 for 3-phase."""
+        return self.grid_phase.position if self.grid_phase is not None else 0
 
     def amps_per_kw(self) -> float:
         """Return the current per loaded phase (A) for each kW."""
