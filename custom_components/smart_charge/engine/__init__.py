@@ -29,6 +29,14 @@ from .model import (
     Strategy,
     TimeOfUseWindow,
 )
+from .profiles import (
+    build_ocpp16_profile,
+    build_ocpp16_request,
+    build_ocpp21_profile,
+    build_ocpp21_request,
+    build_ocpp201_profile,
+    build_ocpp201_request,
+)
 from .transitions import LimitChange, TransitionPlan, plan_transition
 
 __all__ = [
@@ -54,5 +62,11 @@ __all__ = [
     "TimeOfUseWindow",
     "TransitionPlan",
     "allocate_site",
+    "build_ocpp16_profile",
+    "build_ocpp16_request",
+    "build_ocpp21_profile",
+    "build_ocpp21_request",
+    "build_ocpp201_profile",
+    "build_ocpp201_request",
     "plan_transition",
 ]
