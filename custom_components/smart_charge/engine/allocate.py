@@ -64,16 +64,21 @@ def importance_key(session: Session, position: int) -> tuple[float, float, int, 
 
 def make_profile(session: Session, power_kw: float, paused: bool) -> SessionProfile:
     """Return the rounded-down profile of a session allocated power_kw."""
-    watts = round_down_watts(power_kw)
-    return SessionProfile(
-        transaction_id=session.transaction_id,
-        client_id=session.client_id,
-        connector_id=session.connector_id,
-        allocated_kw=watts / 1000.0,
-        allocated_w=watts,
-        allocated_amps_per_phase=round_down_amps(power_kw * session.amps_per_kw()),
-        phases=session.phases,
-        paused=paused,
+    watts = math.floor(power_kw * 1000.0 + ROUND_EPS) if power_kw > 0 else 0
+    amps = power_kw * 1000.0 / (session.phases * session.voltage_v)
+    return SessionProfile._fast(  # noqa: SLF001 - same package, hot path
+        {
+            "transaction_id": session.transaction_id,
+            "client_id": session.client_id,
+            "connector_id": session.connector_id,
+            "allocated_kw": watts / 1000.0,
+            "allocated_w": watts,
+            "allocated_amps_per_phase": math.floor(amps * 10.0 + ROUND_EPS) / 10.0
+            if amps > 0
+            else 0.0,
+            "phases": session.phases,
+            "paused": paused,
+        }
     )
 
 
@@ -213,16 +218,24 @@ def allocate_site(
             continue
         floor = floor_kw[i]
         amps = floor * coef[i]
-        if all(load[c] + floor <= budget[c] + EPS for c in kw_cons[i]) and all(
-            load[c] + amps <= budget[c] + EPS for c in ph_cons[i]
-        ):
-            admitted[i] = True
-            for c in kw_cons[i]:
-                load[c] += floor
+        fits = True
+        for c in kw_cons[i]:
+            if load[c] + floor > budget[c] + EPS:
+                fits = False
+                break
+        if fits:
             for c in ph_cons[i]:
-                load[c] += amps
-        else:
+                if load[c] + amps > budget[c] + EPS:
+                    fits = False
+                    break
+        if not fits:
             paused.append(i)
+            continue
+        admitted[i] = True
+        for c in kw_cons[i]:
+            load[c] += floor
+        for c in ph_cons[i]:
+            load[c] += amps
 
     value = _water_fill(
         n_panels=n_panels,
@@ -327,6 +340,8 @@ def _water_fill(
     done = [False] * n_cons
     version = [0] * n_cons
     heap: list[tuple[float, int, int]] = []
+    mark = [0] * n_cons
+    stamp = 0
 
     movable = [i for i in range(n) if admitted[i] and ceil_kw[i] > floor_kw[i]]
     for i in movable:
@@ -420,7 +435,10 @@ def _water_fill(
         if next_event == _INF:
             break
         level = max(level, next_event)
-        if next_rise <= next_cap:
+        # Every session event at this level, then one heap entry per touched constraint.
+        stamp += 1
+        touched: list[int] = []
+        while ri < n_moving and rise_at[rises[ri]] <= next_event:
             i = rises[ri]
             ri += 1
             if state[i] != _FLOOR:
@@ -431,17 +449,17 @@ def _water_fill(
                 fixed[c] -= m
                 slope[c] += w
                 rising[c] += 1
-                when = max(level, (budget[c] - fixed[c]) / slope[c])
-                version[c] += 1
-                heappush(heap, (when, c, version[c]))
+                if mark[c] != stamp:
+                    mark[c] = stamp
+                    touched.append(c)
             for c in ph_cons[i]:
                 fixed[c] -= a * m
                 slope[c] += a * w
                 rising[c] += 1
-                when = max(level, (budget[c] - fixed[c]) / slope[c])
-                version[c] += 1
-                heappush(heap, (when, c, version[c]))
-        else:
+                if mark[c] != stamp:
+                    mark[c] = stamp
+                    touched.append(c)
+        while ci < n_moving and cap_at[caps[ci]] <= next_event:
             i = caps[ci]
             ci += 1
             if state[i] != _RISING:
@@ -462,4 +480,9 @@ def _water_fill(
                 rising[c] -= 1
                 if not rising[c]:
                     slope[c] = 0.0
+        for c in touched:
+            if rising[c]:
+                version[c] += 1
+                when = max(level, (budget[c] - fixed[c]) / slope[c])
+                heappush(heap, (when, c, version[c]))
     return value

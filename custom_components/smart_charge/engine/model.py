@@ -377,7 +377,7 @@ class Site:
         return self.panels[self.order[0]]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(frozen=True, kw_only=True)
 class SessionProfile:
     """The allocation of one managed session, rounded down as it is sent to the charger."""
 
@@ -389,6 +389,13 @@ class SessionProfile:
     allocated_amps_per_phase: float
     phases: int
     paused: bool
+
+    @classmethod
+    def _fast(cls, values: dict[str, Any]) -> SessionProfile:
+        """Build a profile from all its fields without the frozen __init__ (hot path)."""
+        profile = object.__new__(cls)
+        profile.__dict__.update(values)
+        return profile
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,0 +1,160 @@
+"""Benchmark the engine: prints timings, never asserts.
+
+Run: .venv/bin/python scripts/bench_engine.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+import importlib.util
+from pathlib import Path
+import random
+import statistics
+import sys
+import time
+import types
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+if "custom_components.smart_charge" not in sys.modules:
+    # Load the engine without the Home Assistant package __init__ (the engine needs none).
+    package = types.ModuleType("custom_components.smart_charge")
+    package.__path__ = [str(ROOT / "custom_components" / "smart_charge")]
+    if importlib.util.find_spec("custom_components") is not None:
+        sys.modules["custom_components.smart_charge"] = package
+
+from custom_components.smart_charge.engine import (  # noqa: E402
+    Panel,
+    Session,
+    SessionProfile,
+    Site,
+    SmartChargingEngine,
+    allocate_site,
+)
+
+NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
+RUNS = 7
+
+
+def make_sessions(count: int, panel_ids: list[str], fair_kw: float, rng: random.Random) -> list[Session]:
+    """Sessions of which ~40 % are capped below their fair share."""
+    sessions = []
+    for i in range(count):
+        capped = rng.random() < 0.4
+        hardware = rng.uniform(0.5, 0.95) * fair_kw if capped else 22.0
+        sessions.append(
+            Session(
+                transaction_id=i,
+                client_id=f"CP-{i}",
+                max_hardware_power_kw=max(hardware, 1.5),
+                min_charge_rate_kw=1.4,
+                phases=3,
+                panel_id=panel_ids[i % len(panel_ids)],
+            )
+        )
+    return sessions
+
+
+def flat_site(count: int) -> tuple[Site, list[str]]:
+    """One panel with room for ~5 kW per session."""
+    return Site(panels=[Panel(id="root", limit_kw=5.0 * count)]), ["root"]
+
+
+def tree_site(count: int) -> tuple[Site, list[str]]:
+    """Root, 10 sub-panels, 10 sub-sub-panels each (111 panels)."""
+    panels = [Panel(id="root", limit_kw=5.0 * count)]
+    leaves = []
+    for a in range(10):
+        panels.append(Panel(id=f"p{a}", limit_kw=0.7 * count, parent_id="root"))
+        for b in range(10):
+            leaf = f"p{a}.{b}"
+            panels.append(Panel(id=leaf, limit_kw=0.08 * count + 10, parent_id=f"p{a}"))
+            leaves.append(leaf)
+    return Site(panels=panels), leaves
+
+
+def median_ms(action: object, runs: int = RUNS) -> float:
+    """Median wall time of action() in ms."""
+    assert callable(action)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def bench_allocate() -> None:
+    """allocate_site for growing n, flat and in a 3-level tree."""
+    rng = random.Random(42)
+    for label, build in (("flat", flat_site), ("3-level tree", tree_site)):
+        print(f"allocate_site, {label} (~40 % capped below fair share):")
+        previous = None
+        for count in (10, 100, 1_000, 10_000):
+            site, ids = build(count)
+            sessions = make_sessions(count, ids, 5.0, rng)
+            ms = median_ms(lambda s=site, x=sessions: allocate_site(s, x, now=NOW))
+            growth = f"x{ms / previous:5.1f} for x10 n" if previous else ""
+            print(f"  n={count:>6}: {ms:8.2f} ms  {growth}")
+            previous = ms
+
+
+def bench_engine() -> None:
+    """SmartChargingEngine.optimize on one pool."""
+    rng = random.Random(7)
+    print("SmartChargingEngine.optimize (one pool):")
+    for count in (10, 100, 1_000, 10_000):
+        engine = SmartChargingEngine("bench", 5.0 * count, _noop)
+        for session in make_sessions(count, ["bench"], 5.0, rng):
+            engine.add_session(session)
+        ms = median_ms(lambda e=engine: e.optimize(now=NOW))
+        print(f"  n={count:>6}: {ms:8.2f} ms")
+
+
+async def _noop(session: Session, profile: SessionProfile) -> None:
+    """A dispatcher that sends nothing."""
+
+
+async def master_sub(panels: int, per_panel: int) -> float:
+    """One master dispatch over `panels` sub-engines of `per_panel` sessions each (ms)."""
+    subs: dict[str, SmartChargingEngine] = {}
+    for p in range(panels):
+        sub = SmartChargingEngine(f"SUB-{p}", 80.0, _noop)
+        for s in range(per_panel):
+            sub.add_session(
+                transaction_id=f"{p}-{s}", client_id=f"CP-{p}-{s}", max_hardware_power_kw=11.0
+            )
+        subs[f"PANEL-{p}"] = sub
+
+    async def to_sub(session: Session, profile: SessionProfile) -> None:
+        sub = subs[session.client_id]
+        sub.set_grid_limit(profile.allocated_kw)
+        await sub.dispatch(now=NOW)
+
+    master = SmartChargingEngine("SITE-MASTER", 40.0 * panels, to_sub)
+    for p in range(panels):
+        master.add_session(
+            transaction_id=f"panel{p}", client_id=f"PANEL-{p}", max_hardware_power_kw=80.0
+        )
+    times = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        await master.dispatch(now=NOW)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    """Run every benchmark."""
+    print(f"Python {sys.version.split()[0]}, median of {RUNS} runs")
+    bench_allocate()
+    bench_engine()
+    print("Seed master engine + sub-engines (one master dispatch):")
+    for panels, per_panel in ((10, 10), (100, 100)):
+        ms = asyncio.run(master_sub(panels, per_panel))
+        print(f"  {panels:>3} x {per_panel:<3}: {ms:8.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
