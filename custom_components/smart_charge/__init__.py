@@ -2,36 +2,64 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_MAIN_BREAKER_KW, CONF_PORT
+from .const import DOMAIN
+from .coordinator import (
+    SmartChargeConfigEntry,
+    SmartChargeCoordinator,
+    SmartChargeRuntimeData,
+)
+from .runtime import SiteRuntime
+from .services import async_setup_services
+from .site_config import chargers_of, panels_of
+
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
-@dataclass(kw_only=True)
-class SmartChargeRuntimeData:
-    """What async_setup_entry builds for one site."""
-
-    port: int
-    main_breaker_kw: float
-
-
-type SmartChargeConfigEntry = ConfigEntry[SmartChargeRuntimeData]
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the services once for all sites."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) -> bool:
-    """Set up a Smart Charge site from a config entry."""
+    """Start the OCPP server and the controller of a site."""
+    panels, chargers = panels_of(entry), chargers_of(entry)
+    coordinator = SmartChargeCoordinator(hass, entry)
+    site = SiteRuntime(hass, entry, coordinator, panels, chargers)
+    await site.async_start()
     entry.runtime_data = SmartChargeRuntimeData(
-        port=entry.data[CONF_PORT],
-        main_breaker_kw=entry.data[CONF_MAIN_BREAKER_KW],
+        site=site, coordinator=coordinator, panels=panels, chargers=chargers
     )
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _async_update_listener(
+    hass: HomeAssistant, entry: SmartChargeConfigEntry
+) -> None:
+    """Reload when a panel or charger subentry is added, changed or removed."""
+    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(
     hass: HomeAssistant, entry: SmartChargeConfigEntry
 ) -> bool:
-    """Unload a Smart Charge site."""
-    return True
+    """Stop the server of a site; its port is free when this returns."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.site.async_stop()
+    return unloaded

@@ -75,3 +75,21 @@ class ProfilePurpose(StrEnum):
 
 STRATEGIES: Final = ("equal_share", "priority", "time_of_use")
 GRID_PHASES: Final = ("L1", "L2", "L3")
+
+# Why a panel's budget is what it is (panel "budget reason" sensor).
+BUDGET_REASONS: Final = ("limit", "load", "solar", "tariff", "time_of_use", "override")
+
+# Charger status sensor options (snake_case of the OCPP status vocabulary).
+CHARGER_STATUSES: Final = (
+    "available",
+    "preparing",
+    "charging",
+    "suspended_ev",
+    "suspended_evse",
+    "finishing",
+    "reserved",
+    "unavailable",
+    "faulted",
+    "occupied",
+    "unknown",
+)

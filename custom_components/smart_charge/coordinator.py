@@ -1,0 +1,168 @@
+"""Runtime of one Smart Charge site: OCPP server, controller, state and entity data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import discovery_flow
+from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_CHARGER_ID,
+    CONF_UNKNOWN_POLICY,
+    DOMAIN,
+    LOGGER,
+    UnknownChargerPolicy,
+)
+from .runtime_state import GridLimitOverride, RuntimeState
+from .site_config import ChargerSettings, PanelConfig
+
+if TYPE_CHECKING:
+    from .runtime import SiteRuntime
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelData:
+    """What the entities of one panel show."""
+
+    limit_kw: float
+    rating_kw: float
+    strategy: str
+    allocated_kw: float
+    measured_kw: float
+    headroom_kw: float
+    budget_kw: float
+    active_sessions: int
+    budget_reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerData:
+    """What the entities of one charger show."""
+
+    connected: bool
+    status: str
+    managed: bool
+    priority: int
+    max_current_a: float
+    allocated_current_a: float | None
+    allocated_power_w: float | None
+    power_w: float | None
+    current_a: tuple[float | None, float | None, float | None]
+    session_energy_wh: float | None
+    lifetime_energy_wh: float | None
+    transaction_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteData:
+    """The coordinator's data: every panel and charger of the site."""
+
+    panels: dict[str, PanelData] = field(default_factory=dict)
+    chargers: dict[str, ChargerData] = field(default_factory=dict)
+
+
+type SiteDataFactory = Callable[[], SiteData]
+
+
+class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
+    """Push coordinator: the site runtime calls `async_set_updated_data`."""
+
+    config_entry: ConfigEntry
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        """Create a coordinator without a polling interval."""
+        super().__init__(
+            hass, LOGGER, config_entry=entry, name=f"{DOMAIN} {entry.title}"
+        )
+        self.data = SiteData()
+
+    async def _async_update_data(self) -> SiteData:
+        """Return the current data (there is nothing to poll)."""
+        return self.data
+
+
+class OverrideTimers:
+    """Expire grid-limit overrides that have a duration."""
+
+    def __init__(self, hass: HomeAssistant, on_expire: Callable[[str], None]) -> None:
+        """Call `on_expire(panel_id)` when an override ends."""
+        self._hass = hass
+        self._on_expire = on_expire
+        self._cancel: dict[str, CALLBACK_TYPE] = {}
+
+    @callback
+    def schedule(self, panel_id: str, until: datetime | None) -> None:
+        """(Re)arm the timer of a panel; None disarms it."""
+        self.cancel(panel_id)
+        if until is None:
+            return
+
+        @callback
+        def _expired(_now: datetime) -> None:
+            self._cancel.pop(panel_id, None)
+            self._on_expire(panel_id)
+
+        self._cancel[panel_id] = async_track_point_in_utc_time(
+            self._hass, _expired, until
+        )
+
+    @callback
+    def cancel(self, panel_id: str) -> None:
+        """Disarm the timer of a panel."""
+        if (unsub := self._cancel.pop(panel_id, None)) is not None:
+            unsub()
+
+    @callback
+    def cancel_all(self) -> None:
+        """Disarm every timer."""
+        for panel_id in list(self._cancel):
+            self.cancel(panel_id)
+
+
+def active_limit_kw(panel: PanelConfig, state: RuntimeState) -> float:
+    """Return the limit in force for a panel: its override, else its rating."""
+    override = state.grid_limits.get(panel.panel_id)
+    return override.limit_kw if override is not None else panel.limit_kw
+
+
+def new_override(limit_kw: float, duration: timedelta | None) -> GridLimitOverride:
+    """Return an override for `limit_kw`, ending after `duration` if given."""
+    until = dt_util.utcnow() + duration if duration else None
+    return GridLimitOverride(limit_kw=limit_kw, until=until)
+
+
+@callback
+def async_start_discovery(
+    hass: HomeAssistant, entry: ConfigEntry, charger_id: str
+) -> None:
+    """Offer to adopt an unknown charger, if the site's policy allows it."""
+    policy = entry.data.get(CONF_UNKNOWN_POLICY, UnknownChargerPolicy.ACCEPT_AND_ASK)
+    if policy != UnknownChargerPolicy.ACCEPT_AND_ASK:
+        return
+    discovery_flow.async_create_flow(
+        hass,
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data={"entry_id": entry.entry_id, CONF_CHARGER_ID: charger_id},
+    )
+
+
+@dataclass(kw_only=True)
+class SmartChargeRuntimeData:
+    """What async_setup_entry builds for one site."""
+
+    site: SiteRuntime
+    coordinator: SmartChargeCoordinator
+    panels: dict[str, PanelConfig]
+    chargers: dict[str, ChargerSettings]
+
+
+type SmartChargeConfigEntry = ConfigEntry[SmartChargeRuntimeData]

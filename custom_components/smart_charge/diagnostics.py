@@ -1,0 +1,51 @@
+"""Diagnostics of a Smart Charge site (secrets redacted)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_PASSWORD, CONF_TLS_KEY
+from .coordinator import SmartChargeConfigEntry
+
+TO_REDACT = {CONF_PASSWORD, CONF_TLS_KEY, "id_tag", "idTag", "idToken"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: SmartChargeConfigEntry
+) -> dict[str, Any]:
+    """Return the site, its subentries, the runtime state and recent OCPP frames."""
+    site = entry.runtime_data.site
+    server = site.server
+    chargers: dict[str, Any] = {}
+    if server is not None:
+        for charger_id, state in server.chargers.items():
+            chargers[charger_id] = {
+                "ocpp_version": state.ocpp_version,
+                "connected": state.connected,
+                "boot": asdict(state.boot) if state.boot else None,
+                "connectors": {k: asdict(v) for k, v in state.connectors.items()},
+                "transactions": {k: asdict(v) for k, v in state.transactions.items()},
+                "limit_acked": {k: asdict(v) for k, v in state.limit_acked.items()},
+                "recent_frames": list(state.recent_frames),
+            }
+    return async_redact_data(
+        {
+            "entry": {"data": dict(entry.data), "title": entry.title},
+            "subentries": [
+                {
+                    "type": subentry.subentry_type,
+                    "title": subentry.title,
+                    "data": dict(subentry.data),
+                }
+                for subentry in entry.subentries.values()
+            ],
+            "runtime_state": site.state.as_dict(),
+            "site_data": asdict(entry.runtime_data.coordinator.data),
+            "chargers": chargers,
+        },
+        TO_REDACT,
+    )

@@ -1,0 +1,107 @@
+"""Base entities of Smart Charge: one for panels, one for chargers."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN, ROOT_PANEL_ID
+from .coordinator import ChargerData, PanelData, SmartChargeCoordinator
+from .site_config import ChargerSettings, PanelConfig
+
+
+def panel_identifier(entry_id: str, panel_id: str) -> tuple[str, str]:
+    """Return the device identifier of a panel."""
+    return (DOMAIN, f"{entry_id}_panel_{panel_id}")
+
+
+def charger_identifier(entry_id: str, charger_id: str) -> tuple[str, str]:
+    """Return the device identifier of a charger."""
+    return (DOMAIN, f"{entry_id}_charger_{charger_id}")
+
+
+def panel_device_info(entry_id: str, panel: PanelConfig) -> DeviceInfo:
+    """Return the device of a panel, below its parent panel."""
+    info = DeviceInfo(
+        identifiers={panel_identifier(entry_id, panel.panel_id)},
+        name=panel.name,
+        manufacturer="Smart Charge",
+        model="Main breaker" if panel.panel_id == ROOT_PANEL_ID else "Panel",
+    )
+    if panel.parent_id is not None:
+        info["via_device"] = panel_identifier(entry_id, panel.parent_id)
+    return info
+
+
+class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):
+    """An entity of a panel device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: SmartChargeCoordinator,
+        panel: PanelConfig,
+        description: EntityDescription,
+    ) -> None:
+        """Bind the entity to its panel."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self.panel_id = panel.panel_id
+        entry_id = coordinator.config_entry.entry_id
+        self._attr_unique_id = f"{entry_id}_panel_{panel.panel_id}_{description.key}"
+        self._attr_device_info = panel_device_info(entry_id, panel)
+
+    @property
+    def panel_data(self) -> PanelData | None:
+        """Return this panel's current data."""
+        return self.coordinator.data.panels.get(self.panel_id)
+
+    @property
+    def available(self) -> bool:
+        """Return whether the panel is known to the runtime."""
+        return super().available and self.panel_data is not None
+
+
+class ChargerEntity(CoordinatorEntity[SmartChargeCoordinator]):
+    """An entity of a charger device."""
+
+    _attr_has_entity_name = True
+    # Entities that still make sense while the charger is offline.
+    available_offline = False
+
+    def __init__(
+        self,
+        coordinator: SmartChargeCoordinator,
+        charger: ChargerSettings,
+        description: EntityDescription,
+    ) -> None:
+        """Bind the entity to its charger."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self.charger_id = charger.charger_id
+        entry_id = coordinator.config_entry.entry_id
+        self._attr_unique_id = (
+            f"{entry_id}_charger_{charger.charger_id}_{description.key}"
+        )
+        self._attr_device_info = DeviceInfo(
+            identifiers={charger_identifier(entry_id, charger.charger_id)},
+            name=charger.name,
+            manufacturer="Smart Charge",
+            model="OCPP charger",
+            via_device=panel_identifier(entry_id, charger.panel_id),
+        )
+
+    @property
+    def charger_data(self) -> ChargerData | None:
+        """Return this charger's current data."""
+        return self.coordinator.data.chargers.get(self.charger_id)
+
+    @property
+    def available(self) -> bool:
+        """Return whether the charger is connected (or the entity works offline)."""
+        data = self.charger_data
+        if not super().available or data is None:
+            return False
+        return data.connected or self.available_offline

@@ -1,0 +1,171 @@
+"""Number entities: panel grid limits, charger maximum current and priority."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from homeassistant.components.number import (
+    NumberDeviceClass,
+    NumberEntity,
+    NumberEntityDescription,
+    NumberMode,
+)
+from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfPower
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import (
+    ChargerData,
+    PanelData,
+    SmartChargeConfigEntry,
+    SmartChargeCoordinator,
+)
+from .entity import ChargerEntity, PanelEntity
+from .site_config import ChargerSettings, PanelConfig
+
+if TYPE_CHECKING:
+    from .runtime import SiteRuntime
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelNumberDescription(NumberEntityDescription):
+    """A panel number, how to read and set it."""
+
+    value_fn: Callable[[PanelData], float]
+    set_value_fn: Callable[[SiteRuntime, str, float], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerNumberDescription(NumberEntityDescription):
+    """A charger number, how to read and set it."""
+
+    value_fn: Callable[[ChargerData], float]
+    set_value_fn: Callable[[SiteRuntime, str, float], Awaitable[None]]
+    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
+
+
+GRID_LIMIT = PanelNumberDescription(
+    key="grid_limit",
+    translation_key="grid_limit",
+    device_class=NumberDeviceClass.POWER,
+    native_unit_of_measurement=UnitOfPower.KILO_WATT,
+    native_min_value=0,
+    native_step=0.1,
+    mode=NumberMode.BOX,
+    value_fn=lambda p: p.limit_kw,
+    set_value_fn=lambda rt, panel_id, value: rt.async_set_grid_limit(
+        panel_id, value, None
+    ),
+)
+
+CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
+    ChargerNumberDescription(
+        key="max_current",
+        translation_key="max_current",
+        device_class=NumberDeviceClass.CURRENT,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        native_step=0.1,
+        mode=NumberMode.BOX,
+        value_fn=lambda c: c.max_current_a,
+        set_value_fn=lambda rt, cid, value: rt.async_set_max_current(cid, value),
+        has_fn=lambda s: s.managed,
+    ),
+    ChargerNumberDescription(
+        key="priority",
+        translation_key="priority",
+        entity_category=EntityCategory.CONFIG,
+        native_min_value=1,
+        native_max_value=100,
+        native_step=1,
+        mode=NumberMode.BOX,
+        value_fn=lambda c: c.priority,
+        set_value_fn=lambda rt, cid, value: rt.async_set_priority(cid, int(value)),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SmartChargeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a grid-limit number per panel and the numbers of every charger."""
+    runtime = entry.runtime_data
+    for panel in runtime.panels.values():
+        async_add_entities(
+            [PanelNumber(runtime.coordinator, panel, GRID_LIMIT)],
+            config_subentry_id=panel.subentry_id,
+        )
+    for charger in runtime.chargers.values():
+        async_add_entities(
+            (
+                ChargerNumber(runtime.coordinator, charger, d)
+                for d in CHARGER_NUMBERS
+                if d.has_fn(charger)
+            ),
+            config_subentry_id=charger.subentry_id,
+        )
+
+
+class PanelNumber(PanelEntity, NumberEntity):
+    """A number of a panel; the grid limit is bounded by the panel's rating."""
+
+    entity_description: PanelNumberDescription
+
+    def __init__(
+        self,
+        coordinator: SmartChargeCoordinator,
+        panel: PanelConfig,
+        description: PanelNumberDescription,
+    ) -> None:
+        """Bound the limit by the rating."""
+        super().__init__(coordinator, panel, description)
+        self._attr_native_max_value = panel.limit_kw
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the limit in force."""
+        data = self.panel_data
+        return None if data is None else self.entity_description.value_fn(data)
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Set the limit at runtime (no reload)."""
+        await self.entity_description.set_value_fn(
+            self.coordinator.config_entry.runtime_data.site, self.panel_id, value
+        )
+
+
+class ChargerNumber(ChargerEntity, NumberEntity):
+    """A number of a charger; it works while the charger is offline."""
+
+    entity_description: ChargerNumberDescription
+    available_offline = True
+
+    def __init__(
+        self,
+        coordinator: SmartChargeCoordinator,
+        charger: ChargerSettings,
+        description: ChargerNumberDescription,
+    ) -> None:
+        """Bound the maximum current by the charger's configuration."""
+        super().__init__(coordinator, charger, description)
+        if description.key == "max_current":
+            self._attr_native_min_value = charger.min_current_a
+            self._attr_native_max_value = charger.max_current_a
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the value."""
+        data = self.charger_data
+        return None if data is None else self.entity_description.value_fn(data)
+
+    async def async_set_native_value(self, value: float) -> None:
+        """Set the value and rebalance."""
+        await self.entity_description.set_value_fn(
+            self.coordinator.config_entry.runtime_data.site, self.charger_id, value
+        )

@@ -1,0 +1,343 @@
+"""The HA side of one site: starts the OCPP server and controller, maps calls and events."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import ssl
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryNotReady, ServiceValidationError
+from homeassistant.helpers import issue_registry as ir
+
+from .const import (
+    CONF_PORT,
+    CONF_TLS_CERT,
+    CONF_TLS_KEY,
+    CONF_VOLTAGE,
+    DEFAULT_VOLTAGE,
+    DOMAIN,
+    LOGGER,
+)
+from .coordinator import (
+    ChargerData,
+    OverrideTimers,
+    PanelData,
+    SiteData,
+    SmartChargeConfigEntry,
+    SmartChargeCoordinator,
+    active_limit_kw,
+    async_start_discovery,
+    new_override,
+)
+from .csms import (
+    CentralSystem,
+    ChargerEvent,
+    ChargerState,
+    ServerConfig,
+    ServerStartError,
+)
+from .csms.controller import ChargerConfig, SiteController
+from .engine import Panel, Phase, Site, Strategy
+from .runtime_state import RuntimeState, RuntimeStore
+from .site_config import ChargerSettings, PanelConfig
+
+
+def _ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """Return a server TLS context (blocking: reads the files)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
+class SiteRuntime:
+    """One configured site running inside Home Assistant."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: SmartChargeConfigEntry,
+        coordinator: SmartChargeCoordinator,
+        panels: dict[str, PanelConfig],
+        chargers: dict[str, ChargerSettings],
+    ) -> None:
+        """Prepare the runtime; nothing runs before `async_start`."""
+        self.hass = hass
+        self.entry = entry
+        self.coordinator = coordinator
+        self.panels = panels
+        self.chargers = chargers
+        self.store = RuntimeStore(hass, entry.entry_id)
+        self.state = RuntimeState()
+        self.timers = OverrideTimers(hass, self._override_expired)
+        self._asked: set[str] = set()
+        self.server: CentralSystem | None = None
+        self.controller: SiteController | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def async_start(self) -> None:
+        """Load the state, start the server and the controller."""
+        self.state = await self.store.async_load()
+        data = self.entry.data
+        context = None
+        if data.get(CONF_TLS_CERT) and data.get(CONF_TLS_KEY):
+            context = await self.hass.async_add_executor_job(
+                _ssl_context, data[CONF_TLS_CERT], data[CONF_TLS_KEY]
+            )
+        config = ServerConfig(port=int(data[CONF_PORT]), ssl_context=context)
+        self.server = CentralSystem(config, self._on_event)
+        self.controller = SiteController(
+            self.server,
+            self._engine_site(),
+            self._charger_configs(),
+            on_change=self._refresh,
+        )
+        if self.state.controller:
+            self.controller.import_state(self.state.controller)
+        try:
+            await self.server.start()
+        except ServerStartError as err:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"port_in_use_{self.entry.entry_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="port_in_use",
+                translation_placeholders={"port": str(data[CONF_PORT])},
+            )
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="port_in_use",
+                translation_placeholders={"port": str(data[CONF_PORT])},
+            ) from err
+        ir.async_delete_issue(self.hass, DOMAIN, f"port_in_use_{self.entry.entry_id}")
+        for panel_id, override in self.state.grid_limits.items():
+            self.timers.schedule(panel_id, override.until)
+        self._drop_expired_overrides()
+        self._refresh()
+
+    async def async_stop(self) -> None:
+        """Stop the server (port free when this returns) and save the state."""
+        self.timers.cancel_all()
+        if self.controller is not None:
+            self.state.controller = self.controller.export_state()
+            await self.controller.stop()
+        if self.server is not None:
+            await self.server.stop()
+        await self.store.async_save(self.state)
+
+    # ---------------------------------------------------------------- model
+
+    def _engine_site(self) -> Site:
+        """Turn the configured panels and runtime overrides into the engine's tree."""
+        panels = [
+            Panel(
+                id=panel.panel_id,
+                limit_kw=active_limit_kw(panel, self.state),
+                phase_limit_a=panel.phase_limit_a,
+                safety_margin_pct=panel.safety_margin_pct,
+                strategy=Strategy(
+                    self.state.strategies.get(panel.panel_id, panel.strategy)
+                ),
+                parent_id=panel.parent_id,
+            )
+            for panel in self.panels.values()
+        ]
+        return Site(
+            panels=panels,
+            voltage_v=float(self.entry.data.get(CONF_VOLTAGE, DEFAULT_VOLTAGE)),
+            time_zone=self.hass.config.time_zone,
+        )
+
+    def _charger_configs(self) -> dict[str, ChargerConfig]:
+        """Turn the configured chargers and runtime overrides into controller configs."""
+        state = self.state
+        return {
+            charger_id: ChargerConfig(
+                charger_id=charger_id,
+                panel_id=charger.panel_id,
+                managed=state.managed.get(charger_id, charger.managed),
+                phases=charger.phases,
+                grid_phase=Phase(charger.grid_phase) if charger.grid_phase else None,
+                min_current_a=charger.min_current_a,
+                max_current_a=state.max_current_a.get(
+                    charger_id, charger.max_current_a
+                ),
+                priority=state.priorities.get(charger_id, charger.priority),
+                profile_purpose=charger.profile_purpose,
+                stack_level=charger.stack_level,
+                password=charger.password,
+            )
+            for charger_id, charger in self.chargers.items()
+        }
+
+    # ---------------------------------------------------------------- events
+
+    @callback
+    def _on_event(self, event: ChargerEvent) -> None:
+        """Feed a server event to the controller; offer to adopt unknown chargers."""
+        charger_id = event.charger_id
+        if charger_id not in self.chargers and charger_id not in self._asked:
+            self._asked.add(charger_id)
+            LOGGER.info("Unknown charger %s connected", charger_id)
+            async_start_discovery(self.hass, self.entry, charger_id)
+        if self.controller is not None:
+            self.controller.handle_event(event)
+        self._refresh()
+
+    @callback
+    def _refresh(self) -> None:
+        """Push fresh data to the entities."""
+        self.coordinator.async_set_updated_data(self.site_data())
+
+    def site_data(self) -> SiteData:
+        """Return what the entities show."""
+        assert self.server is not None
+        assert self.controller is not None
+        allocation = self.controller.allocation
+        states = self.server.chargers
+        panel_data: dict[str, PanelData] = {}
+        for panel_id, panel in self.panels.items():
+            result = allocation.panels.get(panel_id) if allocation else None
+            override = self.state.grid_limits.get(panel_id)
+            panel_data[panel_id] = PanelData(
+                limit_kw=active_limit_kw(panel, self.state),
+                rating_kw=panel.limit_kw,
+                strategy=self.state.strategies.get(panel_id, panel.strategy),
+                allocated_kw=result.allocated_kw if result else 0.0,
+                measured_kw=self.controller.measured_kw(panel_id),
+                headroom_kw=result.headroom_kw if result else 0.0,
+                budget_kw=result.budget_kw if result else 0.0,
+                active_sessions=self.controller.session_count(panel_id),
+                budget_reason="override" if override else "limit",
+            )
+        charger_data: dict[str, ChargerData] = {}
+        for charger_id, charger in self.chargers.items():
+            charger_data[charger_id] = self._charger_data(
+                charger, states.get(charger_id)
+            )
+        return SiteData(panels=panel_data, chargers=charger_data)
+
+    def _charger_data(
+        self, charger: ChargerSettings, state: ChargerState | None
+    ) -> ChargerData:
+        charger_id = charger.charger_id
+        config = self._charger_configs()[charger_id]
+        connector = 1
+        transaction = None
+        if state is not None and state.transactions:
+            transaction = next(iter(state.transactions.values()))
+            connector = transaction.connector_id
+        meter = state.meter.get(connector) if state else None
+        currents = tuple(meter.current_a) if meter else ()
+        limit = self.controller.limit_for(charger_id) if self.controller else None
+        return ChargerData(
+            connected=bool(state and state.connected),
+            status=_status_key(state, connector),
+            managed=config.managed,
+            priority=config.priority,
+            max_current_a=config.max_current_a,
+            allocated_current_a=limit.allocated_amps_per_phase if limit else None,
+            allocated_power_w=float(limit.allocated_w) if limit else None,
+            power_w=meter.power_w if meter else None,
+            current_a=(
+                currents[0] if len(currents) > 0 else None,
+                currents[1] if len(currents) > 1 else None,
+                currents[2] if len(currents) > 2 else None,
+            ),
+            session_energy_wh=transaction.energy_wh if transaction else None,
+            lifetime_energy_wh=meter.energy_wh if meter else None,
+            transaction_id=transaction.transaction_id if transaction else None,
+        )
+
+    # ------------------------------------------------------------- operations
+
+    @callback
+    def _apply(self) -> None:
+        """Give the controller the new model, save the state and refresh."""
+        assert self.controller is not None
+        self.controller.update_site(self._engine_site(), self._charger_configs())
+        self.store.async_schedule_save(self.state)
+        self._refresh()
+
+    @callback
+    def _override_expired(self, panel_id: str) -> None:
+        LOGGER.debug("Grid limit override of panel %s ended", panel_id)
+        self.state.grid_limits.pop(panel_id, None)
+        self._apply()
+
+    def _drop_expired_overrides(self) -> None:
+        from homeassistant.util import dt as dt_util
+
+        now = dt_util.utcnow()
+        for panel_id, override in list(self.state.grid_limits.items()):
+            if override.until is not None and override.until <= now:
+                self._override_expired(panel_id)
+
+    async def async_set_grid_limit(
+        self, panel_id: str, limit_kw: float, duration: timedelta | None
+    ) -> None:
+        """Set a panel's limit at runtime, optionally for a while."""
+        override = new_override(limit_kw, duration)
+        self.state.grid_limits[panel_id] = override
+        self.timers.schedule(panel_id, override.until)
+        self._apply()
+
+    async def async_clear_grid_limit(self, panel_id: str) -> None:
+        """Return a panel to its configured limit."""
+        self.timers.cancel(panel_id)
+        self.state.grid_limits.pop(panel_id, None)
+        self._apply()
+
+    async def async_set_strategy(self, panel_id: str, strategy: str) -> None:
+        """Change how a panel shares its power."""
+        self.state.strategies[panel_id] = strategy
+        self._apply()
+
+    async def async_set_priority(self, charger_id: str, priority: int) -> None:
+        """Change a charger's priority."""
+        self.state.priorities[charger_id] = priority
+        self._apply()
+
+    async def async_set_managed(self, charger_id: str, managed: bool) -> None:
+        """Manage a charger or leave it unlimited."""
+        self.state.managed[charger_id] = managed
+        self._apply()
+
+    async def async_set_max_current(self, charger_id: str, current_a: float) -> None:
+        """Change a charger's maximum current."""
+        self.state.max_current_a[charger_id] = current_a
+        self._apply()
+
+    async def async_start_charging(
+        self, charger_id: str, id_tag: str, connector_id: int
+    ) -> None:
+        """Ask a charger to start a transaction."""
+        assert self.server is not None
+        await self.server.remote_start(charger_id, id_tag, connector_id)
+
+    async def async_stop_charging(self, charger_id: str) -> None:
+        """Ask a charger to stop its running transaction(s)."""
+        assert self.server is not None
+        state = self.server.chargers.get(charger_id)
+        if state is None or not state.transactions:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_transaction",
+                translation_placeholders={"charger_id": charger_id},
+            )
+        for transaction_id in list(state.transactions):
+            await self.server.remote_stop(charger_id, transaction_id)
+
+
+def _status_key(state: ChargerState | None, connector: int) -> str:
+    """Return the status sensor option of a connector."""
+    if state is None or not state.connected:
+        return "unavailable"
+    raw = state.connectors.get(connector)
+    status = raw.status if raw else "Unknown"
+    return {
+        "SuspendedEV": "suspended_ev",
+        "SuspendedEVSE": "suspended_evse",
+    }.get(status, status.lower())

@@ -1,0 +1,107 @@
+"""Runtime state of a site that is not configuration: overrides, persisted in a Store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+
+STORAGE_VERSION = 1
+SAVE_DELAY_S = 5
+
+
+@dataclass(kw_only=True)
+class GridLimitOverride:
+    """A panel limit set at runtime, optionally until a point in time."""
+
+    limit_kw: float
+    until: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "limit_kw": self.limit_kw,
+            "until": self.until.isoformat() if self.until else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GridLimitOverride:
+        """Read the JSON form."""
+        until = data.get("until")
+        return cls(
+            limit_kw=float(data["limit_kw"]),
+            until=dt_util.parse_datetime(until) if until else None,
+        )
+
+
+@dataclass(kw_only=True)
+class RuntimeState:
+    """What users and automations changed at runtime, and the sessions in flight."""
+
+    grid_limits: dict[str, GridLimitOverride] = field(default_factory=dict)
+    strategies: dict[str, str] = field(default_factory=dict)
+    priorities: dict[str, int] = field(default_factory=dict)
+    managed: dict[str, bool] = field(default_factory=dict)
+    max_current_a: dict[str, float] = field(default_factory=dict)
+    controller: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form stored on disk."""
+        return {
+            "grid_limits": {k: v.as_dict() for k, v in self.grid_limits.items()},
+            "strategies": self.strategies,
+            "priorities": self.priorities,
+            "managed": self.managed,
+            "max_current_a": self.max_current_a,
+            "controller": self.controller,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuntimeState:
+        """Read the JSON form; unknown or broken parts are dropped, not fatal."""
+        return cls(
+            grid_limits={
+                k: GridLimitOverride.from_dict(v)
+                for k, v in data.get("grid_limits", {}).items()
+            },
+            strategies=dict(data.get("strategies", {})),
+            priorities={k: int(v) for k, v in data.get("priorities", {}).items()},
+            managed={k: bool(v) for k, v in data.get("managed", {}).items()},
+            max_current_a={
+                k: float(v) for k, v in data.get("max_current_a", {}).items()
+            },
+            controller=dict(data.get("controller", {})),
+        )
+
+
+class RuntimeStore:
+    """Load and save the runtime state of one site."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Bind the store to a config entry."""
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}"
+        )
+
+    async def async_load(self) -> RuntimeState:
+        """Return the stored state, or a fresh one."""
+        data = await self._store.async_load()
+        return RuntimeState.from_dict(data) if data else RuntimeState()
+
+    def async_schedule_save(self, state: RuntimeState) -> None:
+        """Save soon, coalescing bursts of changes."""
+        self._store.async_delay_save(state.as_dict, SAVE_DELAY_S)
+
+    async def async_save(self, state: RuntimeState) -> None:
+        """Save now (on unload)."""
+        await self._store.async_save(state.as_dict())
+
+    async def async_remove(self) -> None:
+        """Delete the stored state (entry removed)."""
+        await self._store.async_remove()

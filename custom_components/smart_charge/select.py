@@ -1,0 +1,51 @@
+"""Select entities: the strategy of each panel."""
+
+from __future__ import annotations
+
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import STRATEGIES
+from .coordinator import SmartChargeConfigEntry
+from .entity import PanelEntity
+
+PARALLEL_UPDATES = 0
+
+STRATEGY = SelectEntityDescription(
+    key="strategy",
+    translation_key="strategy",
+    entity_category=EntityCategory.CONFIG,
+    options=list(STRATEGIES),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SmartChargeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a strategy select per panel."""
+    runtime = entry.runtime_data
+    for panel in runtime.panels.values():
+        async_add_entities(
+            [StrategySelect(runtime.coordinator, panel, STRATEGY)],
+            config_subentry_id=panel.subentry_id,
+        )
+
+
+class StrategySelect(PanelEntity, SelectEntity):
+    """How a panel shares its power."""
+
+    @property
+    def current_option(self) -> str | None:
+        """Return the strategy in force."""
+        data = self.panel_data
+        return None if data is None else data.strategy
+
+    async def async_select_option(self, option: str) -> None:
+        """Change the strategy at runtime."""
+        await self.coordinator.config_entry.runtime_data.site.async_set_strategy(
+            self.panel_id, option
+        )

@@ -1,0 +1,214 @@
+"""Sensors of Smart Charge panels and chargers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import UnitOfElectricCurrent, UnitOfEnergy, UnitOfPower
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import BUDGET_REASONS, CHARGER_STATUSES
+from .coordinator import (
+    ChargerData,
+    PanelData,
+    SmartChargeConfigEntry,
+    SmartChargeCoordinator,
+)
+from .entity import ChargerEntity, PanelEntity
+from .site_config import ChargerSettings
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelSensorDescription(SensorEntityDescription):
+    """A panel sensor and how to read it."""
+
+    value_fn: Callable[[PanelData], float | int | str | None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerSensorDescription(SensorEntityDescription):
+    """A charger sensor, how to read it and whether a charger has it."""
+
+    value_fn: Callable[[ChargerData], float | int | str | None]
+    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
+    available_offline: bool = False
+
+
+def _kw_sensor(
+    key: str, value_fn: Callable[[PanelData], float]
+) -> PanelSensorDescription:
+    return PanelSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=2,
+        value_fn=value_fn,
+    )
+
+
+PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
+    _kw_sensor("allocated_power", lambda p: p.allocated_kw),
+    _kw_sensor("measured_power", lambda p: p.measured_kw),
+    _kw_sensor("headroom", lambda p: p.headroom_kw),
+    PanelSensorDescription(
+        key="active_sessions",
+        translation_key="active_sessions",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda p: p.active_sessions,
+    ),
+    PanelSensorDescription(
+        key="budget_reason",
+        translation_key="budget_reason",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(BUDGET_REASONS),
+        value_fn=lambda p: p.budget_reason,
+    ),
+)
+
+
+def _phase_current(index: int) -> ChargerSensorDescription:
+    return ChargerSensorDescription(
+        key=f"current_l{index + 1}",
+        translation_key=f"current_l{index + 1}",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=lambda c: c.current_a[index],
+        # Phase 2 and 3 only on three-phase chargers.
+        has_fn=lambda s: index == 0 or s.phases == 3,
+    )
+
+
+CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
+    ChargerSensorDescription(
+        key="status",
+        translation_key="status",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(CHARGER_STATUSES),
+        value_fn=lambda c: c.status,
+        available_offline=True,
+    ),
+    ChargerSensorDescription(
+        key="allocated_current",
+        translation_key="allocated_current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=lambda c: c.allocated_current_a,
+        has_fn=lambda s: s.managed,
+    ),
+    ChargerSensorDescription(
+        key="allocated_power",
+        translation_key="allocated_power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=2,
+        value_fn=lambda c: c.allocated_power_w,
+        has_fn=lambda s: s.managed,
+    ),
+    ChargerSensorDescription(
+        key="power",
+        translation_key="power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=2,
+        value_fn=lambda c: c.power_w,
+    ),
+    *(_phase_current(index) for index in range(3)),
+    ChargerSensorDescription(
+        key="session_energy",
+        translation_key="session_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda c: c.session_energy_wh,
+    ),
+    ChargerSensorDescription(
+        key="lifetime_energy",
+        translation_key="lifetime_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda c: c.lifetime_energy_wh,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SmartChargeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors of every panel and charger, each to its subentry."""
+    runtime = entry.runtime_data
+    coordinator = runtime.coordinator
+    for panel in runtime.panels.values():
+        async_add_entities(
+            (PanelSensor(coordinator, panel, d) for d in PANEL_SENSORS),
+            config_subentry_id=panel.subentry_id,
+        )
+    for charger in runtime.chargers.values():
+        async_add_entities(
+            (
+                ChargerSensor(coordinator, charger, d)
+                for d in CHARGER_SENSORS
+                if d.has_fn(charger)
+            ),
+            config_subentry_id=charger.subentry_id,
+        )
+
+
+class PanelSensor(PanelEntity, SensorEntity):
+    """A sensor of a panel."""
+
+    entity_description: PanelSensorDescription
+
+    @property
+    def native_value(self) -> float | int | str | None:
+        """Return the sensor value."""
+        data = self.panel_data
+        return None if data is None else self.entity_description.value_fn(data)
+
+
+class ChargerSensor(ChargerEntity, SensorEntity):
+    """A sensor of a charger."""
+
+    entity_description: ChargerSensorDescription
+
+    def __init__(
+        self,
+        coordinator: SmartChargeCoordinator,
+        charger: ChargerSettings,
+        description: ChargerSensorDescription,
+    ) -> None:
+        """Bind the sensor to its charger."""
+        super().__init__(coordinator, charger, description)
+        self.available_offline = description.available_offline
+
+    @property
+    def native_value(self) -> float | int | str | None:
+        """Return the sensor value."""
+        data = self.charger_data
+        return None if data is None else self.entity_description.value_fn(data)

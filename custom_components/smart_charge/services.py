@@ -1,0 +1,255 @@
+"""Services of Smart Charge, registered once and targeting panel or charger devices."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
+import voluptuous as vol
+
+from .const import DOMAIN, STRATEGIES
+from .coordinator import SmartChargeConfigEntry
+from .csms import (
+    CallRejectedError,
+    CallTimeoutError,
+    ChargerNotConnectedError,
+    CsmsError,
+)
+
+ATTR_LIMIT_KW = "limit_kw"
+ATTR_DURATION = "duration"
+ATTR_PRIORITY = "priority"
+ATTR_STRATEGY = "strategy"
+ATTR_ID_TAG = "id_tag"
+ATTR_CONNECTOR_ID = "connector_id"
+
+SERVICE_SET_GRID_LIMIT = "set_grid_limit"
+SERVICE_CLEAR_GRID_LIMIT = "clear_grid_limit"
+SERVICE_SET_PRIORITY = "set_priority"
+SERVICE_SET_STRATEGY = "set_strategy"
+SERVICE_START_CHARGING = "start_charging"
+SERVICE_STOP_CHARGING = "stop_charging"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A panel or charger of a loaded site."""
+
+    entry: SmartChargeConfigEntry
+    kind: str  # "panel" or "charger"
+    key: str  # panel id or charger identity
+    name: str
+
+
+def _targets(hass: HomeAssistant, call: ServiceCall) -> list[Target]:
+    """Resolve the call's devices (or entities) to panels and chargers."""
+    device_ids: set[str] = set(cv.ensure_list(call.data.get("device_id")))
+    ent_reg = er.async_get(hass)
+    for entity_id in cv.ensure_list(call.data.get("entity_id")):
+        if (entity := ent_reg.async_get(entity_id)) and entity.device_id:
+            device_ids.add(entity.device_id)
+    if not device_ids:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="no_target"
+        )
+    dev_reg = dr.async_get(hass)
+    targets: list[Target] = []
+    for device_id in sorted(device_ids):
+        device = dev_reg.async_get(device_id)
+        target = _target_of(hass, device) if device else None
+        if target is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="not_a_panel",
+                translation_placeholders={
+                    "target": (device.name if device else None) or device_id
+                },
+            )
+        targets.append(target)
+    return targets
+
+
+def _target_of(hass: HomeAssistant, device: dr.DeviceEntry) -> Target | None:
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN or "_" not in identifier:
+            continue
+        entry_id, rest = identifier.split("_", 1)
+        entry: SmartChargeConfigEntry | None = hass.config_entries.async_get_entry(
+            entry_id
+        )
+        if entry is None or entry.state is not ConfigEntryState.LOADED:
+            continue
+        kind, _, key = rest.partition("_")
+        if kind in ("panel", "charger"):
+            return Target(entry, kind, key, device.name_by_user or device.name or key)
+    return None
+
+
+def _only(targets: list[Target], kind: str) -> list[Target]:
+    """Return the targets, all of the wanted kind, or raise a translated error."""
+    for target in targets:
+        if target.kind != kind:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key=f"not_a_{kind}",
+                translation_placeholders={"target": target.name},
+            )
+    return targets
+
+
+async def _set_grid_limit(hass: HomeAssistant, call: ServiceCall) -> None:
+    limit: float = call.data[ATTR_LIMIT_KW]
+    duration: timedelta | None = call.data.get(ATTR_DURATION)
+    targets = _only(_targets(hass, call), "panel")
+    if limit < 0:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="limit_negative"
+        )
+    for target in targets:
+        rating = target.entry.runtime_data.panels[target.key].limit_kw
+        if limit > rating:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="limit_above_rating",
+                translation_placeholders={
+                    "limit": f"{limit:g}",
+                    "panel": target.name,
+                    "rating": f"{rating:g}",
+                },
+            )
+    for target in targets:
+        await target.entry.runtime_data.site.async_set_grid_limit(
+            target.key, limit, duration
+        )
+
+
+async def _clear_grid_limit(hass: HomeAssistant, call: ServiceCall) -> None:
+    for target in _only(_targets(hass, call), "panel"):
+        await target.entry.runtime_data.site.async_clear_grid_limit(target.key)
+
+
+async def _set_strategy(hass: HomeAssistant, call: ServiceCall) -> None:
+    strategy: str = call.data[ATTR_STRATEGY]
+    if strategy not in STRATEGIES:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_strategy",
+            translation_placeholders={"strategy": strategy},
+        )
+    for target in _only(_targets(hass, call), "panel"):
+        await target.entry.runtime_data.site.async_set_strategy(target.key, strategy)
+
+
+async def _set_priority(hass: HomeAssistant, call: ServiceCall) -> None:
+    for target in _only(_targets(hass, call), "charger"):
+        await target.entry.runtime_data.site.async_set_priority(
+            target.key, call.data[ATTR_PRIORITY]
+        )
+
+
+async def _start_charging(hass: HomeAssistant, call: ServiceCall) -> None:
+    for target in _only(_targets(hass, call), "charger"):
+        await _charger_call(
+            target,
+            target.entry.runtime_data.site.async_start_charging(
+                target.key,
+                call.data.get(ATTR_ID_TAG, "HomeAssistant"),
+                call.data.get(ATTR_CONNECTOR_ID, 1),
+            ),
+        )
+
+
+async def _stop_charging(hass: HomeAssistant, call: ServiceCall) -> None:
+    for target in _only(_targets(hass, call), "charger"):
+        await _charger_call(
+            target, target.entry.runtime_data.site.async_stop_charging(target.key)
+        )
+
+
+async def _charger_call(target: Target, call: Awaitable[Any]) -> None:
+    """Await a call to a charger and translate what can go wrong."""
+    placeholders = {"charger_id": target.key}
+    try:
+        await call
+    except ChargerNotConnectedError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="charger_offline",
+            translation_placeholders=placeholders,
+        ) from err
+    except CallTimeoutError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="charger_timeout",
+            translation_placeholders=placeholders,
+        ) from err
+    except (CallRejectedError, CsmsError) as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="charger_rejected",
+            translation_placeholders={**placeholders, "reason": str(err)},
+        ) from err
+
+
+TARGET_SCHEMA = vol.Schema(cv.TARGET_SERVICE_FIELDS)
+
+type ServiceHandler = Callable[[HomeAssistant, ServiceCall], Coroutine[Any, Any, None]]
+
+SERVICES: dict[str, tuple[ServiceHandler, vol.Schema]] = {
+    SERVICE_SET_GRID_LIMIT: (
+        _set_grid_limit,
+        TARGET_SCHEMA.extend(
+            {
+                vol.Required(ATTR_LIMIT_KW): vol.Coerce(float),
+                vol.Optional(ATTR_DURATION): cv.positive_time_period,
+            }
+        ),
+    ),
+    SERVICE_CLEAR_GRID_LIMIT: (_clear_grid_limit, TARGET_SCHEMA),
+    SERVICE_SET_STRATEGY: (
+        _set_strategy,
+        TARGET_SCHEMA.extend({vol.Required(ATTR_STRATEGY): cv.string}),
+    ),
+    SERVICE_SET_PRIORITY: (
+        _set_priority,
+        TARGET_SCHEMA.extend(
+            {
+                vol.Required(ATTR_PRIORITY): vol.All(
+                    vol.Coerce(int), vol.Range(min=1, max=100)
+                ),
+            }
+        ),
+    ),
+    SERVICE_START_CHARGING: (
+        _start_charging,
+        TARGET_SCHEMA.extend(
+            {
+                vol.Optional(ATTR_ID_TAG): cv.string,
+                vol.Optional(ATTR_CONNECTOR_ID): vol.All(
+                    vol.Coerce(int), vol.Range(min=1)
+                ),
+            }
+        ),
+    ),
+    SERVICE_STOP_CHARGING: (_stop_charging, TARGET_SCHEMA),
+}
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register every Smart Charge service."""
+    for name, (handler, schema) in SERVICES.items():
+        hass.services.async_register(
+            DOMAIN, name, partial(handler, hass), schema=schema
+        )

@@ -1,0 +1,57 @@
+"""Switch entities: whether a charger is load-managed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import SmartChargeConfigEntry
+from .entity import ChargerEntity
+
+PARALLEL_UPDATES = 0
+
+MANAGED = SwitchEntityDescription(
+    key="managed", translation_key="managed", entity_category=EntityCategory.CONFIG
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SmartChargeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a managed switch per charger."""
+    runtime = entry.runtime_data
+    for charger in runtime.chargers.values():
+        async_add_entities(
+            [ManagedSwitch(runtime.coordinator, charger, MANAGED)],
+            config_subentry_id=charger.subentry_id,
+        )
+
+
+class ManagedSwitch(ChargerEntity, SwitchEntity):
+    """On: the engine limits this charger. Off: never limited, its power still counts."""
+
+    available_offline = True
+
+    @property
+    def is_on(self) -> bool | None:
+        """Return whether the charger is managed."""
+        data = self.charger_data
+        return None if data is None else data.managed
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Manage the charger."""
+        await self.coordinator.config_entry.runtime_data.site.async_set_managed(
+            self.charger_id, True
+        )
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Stop managing the charger."""
+        await self.coordinator.config_entry.runtime_data.site.async_set_managed(
+            self.charger_id, False
+        )

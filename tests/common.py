@@ -1,0 +1,111 @@
+"""Helpers for the Home Assistant tests: a site entry with panels and chargers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from custom_components.smart_charge.const import (
+    CONF_CHARGER_ID,
+    CONF_FAILSAFE_A,
+    CONF_LIMIT_KW,
+    CONF_MAIN_BREAKER_KW,
+    CONF_MANAGED,
+    CONF_MAX_CURRENT,
+    CONF_MIN_CURRENT,
+    CONF_NAME,
+    CONF_PANEL,
+    CONF_PARENT,
+    CONF_PHASES,
+    CONF_PORT,
+    CONF_UNKNOWN_POLICY,
+    CONF_VOLTAGE,
+    DOMAIN,
+    ROOT_PANEL_ID,
+    SUBENTRY_CHARGER,
+    SUBENTRY_PANEL,
+)
+from custom_components.smart_charge.csms.simulator import SimulatedCharger
+from homeassistant.config_entries import ConfigSubentryData
+
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+
+def panel(
+    panel_id: str, name: str, limit_kw: float, parent: str = ROOT_PANEL_ID
+) -> Any:
+    """Return a panel subentry."""
+    return ConfigSubentryData(
+        data={CONF_NAME: name, CONF_LIMIT_KW: limit_kw, CONF_PARENT: parent},
+        subentry_id=panel_id,
+        subentry_type=SUBENTRY_PANEL,
+        title=name,
+        unique_id=None,
+    )
+
+
+def charger(
+    charger_id: str,
+    panel_id: str = ROOT_PANEL_ID,
+    *,
+    managed: bool = True,
+    max_a: float = 16.0,
+    phases: int = 3,
+) -> Any:
+    """Return a charger subentry."""
+    return ConfigSubentryData(
+        data={
+            CONF_CHARGER_ID: charger_id,
+            CONF_PANEL: panel_id,
+            CONF_MANAGED: managed,
+            CONF_MIN_CURRENT: 6.0,
+            CONF_MAX_CURRENT: max_a,
+            CONF_PHASES: phases,
+        },
+        subentry_id=f"sub{charger_id.replace('-', '')}",
+        subentry_type=SUBENTRY_CHARGER,
+        title=charger_id,
+        unique_id=charger_id,
+    )
+
+
+def site_entry(
+    port: int,
+    subentries: list[Any],
+    *,
+    main_kw: float = 50.0,
+    policy: str = "accept_and_ask",
+) -> MockConfigEntry:
+    """Return a site entry listening on `port`."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Smart Charge",
+        data={
+            CONF_PORT: port,
+            CONF_MAIN_BREAKER_KW: main_kw,
+            CONF_PHASES: 3,
+            CONF_VOLTAGE: 230.0,
+            CONF_FAILSAFE_A: 6.0,
+            CONF_UNKNOWN_POLICY: policy,
+        },
+        subentries_data=subentries,
+    )
+
+
+@asynccontextmanager
+async def chargers(
+    port: int, *ids: str, version: str = "1.6", **kwargs: Any
+) -> AsyncIterator[list[SimulatedCharger]]:
+    """Connect simulated chargers to the site and stop them afterwards."""
+    sims = [
+        SimulatedCharger(cid, f"ws://127.0.0.1:{port}", version=version, **kwargs)
+        for cid in ids
+    ]
+    try:
+        for sim in sims:
+            await sim.start()
+        yield sims
+    finally:
+        for sim in sims:
+            await sim.stop()
