@@ -311,7 +311,7 @@ class SiteController:
         return amps * self._voltage(config) * config.phases / 1000.0
 
     def _held_limit_a(self, session: _Session, config: ChargerConfig) -> float:
-        """What a charger holds now: its acknowledged limit, else its hardware maximum."""
+        """Return what a charger holds: its acknowledged limit, else its hardware max."""
         state = self.server.chargers.get(session.charger_id)
         record = state.limit_acked.get(session.connector_id) if state else None
         if record is None or record.transaction_id not in (
@@ -412,10 +412,11 @@ class SiteController:
         session = self._sessions[session_key]
         config = self.chargers[session.charger_id]
         version = self.server.ocpp_version(session.charger_id)
-        builder = {
-            OCPP16: build_ocpp16_profile,
-            OCPP21: build_ocpp21_profile,
-        }.get(version or "", build_ocpp201_profile)
+        builder: Callable[..., dict[str, Any]] = build_ocpp201_profile
+        if version == OCPP16:
+            builder = build_ocpp16_profile
+        elif version == OCPP21:
+            builder = build_ocpp21_profile
         wire = replace(
             profile,
             transaction_id=session.transaction_id,

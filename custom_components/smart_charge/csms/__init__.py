@@ -1,0 +1,72 @@
+"""The OCPP central system: a websocket server for OCPP 1.6J, 2.0.1 and 2.1 chargers.
+
+No Home Assistant imports: this package can run alone (`python -m ...csms`).
+"""
+
+from __future__ import annotations
+
+from .charge_point import (
+    BootInfo,
+    ChargerState,
+    ChargingNeeds,
+    CompositeSchedule,
+    ConfigurationResult,
+    ConnectorState,
+    LimitRecord,
+    MeterSample,
+    TransactionState,
+    VariableResult,
+)
+from .errors import (
+    CallRejectedError,
+    CallTimeoutError,
+    ChargerNotConnectedError,
+    CsmsError,
+    NotSupportedByVersionError,
+)
+from .events import (
+    BootReceived,
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerEvent,
+    EVChargingNeeds,
+    MeterValuesReceived,
+    ReportReceived,
+    StatusChanged,
+    TransactionStarted,
+    TransactionStopped,
+    normalise_status,
+)
+from .server import CentralSystem, ServerConfig, ServerStartError
+
+__all__ = [
+    "BootInfo",
+    "BootReceived",
+    "CallRejectedError",
+    "CallTimeoutError",
+    "CentralSystem",
+    "ChargerConnected",
+    "ChargerDisconnected",
+    "ChargerEvent",
+    "ChargerNotConnectedError",
+    "ChargerState",
+    "ChargingNeeds",
+    "CompositeSchedule",
+    "ConfigurationResult",
+    "ConnectorState",
+    "CsmsError",
+    "EVChargingNeeds",
+    "LimitRecord",
+    "MeterSample",
+    "MeterValuesReceived",
+    "NotSupportedByVersionError",
+    "ReportReceived",
+    "ServerConfig",
+    "ServerStartError",
+    "StatusChanged",
+    "TransactionStarted",
+    "TransactionState",
+    "TransactionStopped",
+    "VariableResult",
+    "normalise_status",
+]

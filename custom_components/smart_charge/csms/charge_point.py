@@ -1,0 +1,521 @@
+"""Version-independent charger state, the call helper and frame handling.
+
+The per-version modules (`v16`, `v201`) subclass the untyped `ocpp` library; everything
+here is typed and shared by them and by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import json
+import logging
+from typing import Any, Final, Protocol
+
+from ocpp.exceptions import OCPPError  # untyped library; only its base error class
+from websockets.exceptions import ConnectionClosed
+
+from .errors import CallRejectedError, CallTimeoutError, ChargerNotConnectedError
+from .events import (
+    BootReceived,
+    ChargerConnected,
+    ChargerDisconnected,
+    ChargerEvent,
+    EVChargingNeeds,
+    MeterValuesReceived,
+    StatusChanged,
+    TransactionStarted,
+    TransactionStopped,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+OCPP16: Final = "1.6"
+OCPP201: Final = "2.0.1"
+OCPP21: Final = "2.1"
+SUBPROTOCOLS: Final = {"ocpp2.1": OCPP21, "ocpp2.0.1": OCPP201, "ocpp1.6": OCPP16}
+RECENT_FRAMES: Final = 50
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone aware."""
+    return datetime.now(UTC)
+
+
+def parse_timestamp(raw: object) -> datetime:
+    """Parse an OCPP timestamp; fall back to now for missing or broken values."""
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            return utcnow()
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return utcnow()
+
+
+def ocpp_timestamp(moment: datetime | None = None) -> str:
+    """Format a time the way OCPP expects it (UTC, `Z` suffix)."""
+    moment = (moment or utcnow()).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass(slots=True)
+class BootInfo:
+    """What a charger said about itself in BootNotification."""
+
+    vendor: str
+    model: str
+    serial: str | None
+    firmware: str | None
+
+
+@dataclass(slots=True)
+class ConnectorState:
+    """One connector (1.6) or EVSE (2.x)."""
+
+    status: str = "Unknown"
+    error_code: str | None = None
+    transaction_id: str | None = None
+
+
+@dataclass(slots=True)
+class TransactionState:
+    """A running transaction."""
+
+    transaction_id: str
+    connector_id: int
+    id_tag: str | None
+    meter_start_wh: float | None
+    started: datetime
+    last_energy_wh: float | None = None
+
+    @property
+    def energy_wh(self) -> float | None:
+        """Energy delivered in this session so far."""
+        if self.meter_start_wh is None or self.last_energy_wh is None:
+            return None
+        return max(0.0, self.last_energy_wh - self.meter_start_wh)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """The last meter values of a connector."""
+
+    power_w: float | None
+    current_a: tuple[float, ...]
+    voltage_v: float | None
+    energy_wh: float | None
+    soc: float | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRecord:
+    """A limit in a charging profile: value, unit and the transaction it targets."""
+
+    limit: float
+    unit: str
+    purpose: str
+    transaction_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargingNeeds:
+    """What an EV asked for (2.x)."""
+
+    energy_amount_wh: float | None
+    ev_min_current_a: float | None
+    ev_max_current_a: float | None
+    departure_time: datetime | None
+
+
+@dataclass(slots=True)
+class ChargerState:
+    """Everything the server knows about one charger; kept across reconnects."""
+
+    charger_id: str
+    ocpp_version: str | None = None
+    connected: bool = False
+    boot: BootInfo | None = None
+    connectors: dict[int, ConnectorState] = field(default_factory=dict)
+    transactions: dict[str, TransactionState] = field(default_factory=dict)
+    meter: dict[int, MeterSample] = field(default_factory=dict)
+    limit_sent: dict[int, LimitRecord] = field(default_factory=dict)
+    limit_acked: dict[int, LimitRecord] = field(default_factory=dict)
+    ev_needs: dict[int, ChargingNeeds] = field(default_factory=dict)
+    last_seen: datetime | None = None
+    recent_frames: deque[tuple[str, str]] = field(
+        default_factory=lambda: deque(maxlen=RECENT_FRAMES)
+    )
+
+    def connector(self, connector_id: int) -> ConnectorState:
+        """Return a connector's state, creating it on first use."""
+        return self.connectors.setdefault(connector_id, ConnectorState())
+
+    def transaction_on(self, connector_id: int) -> TransactionState | None:
+        """Return the transaction running on a connector, if any."""
+        for transaction in self.transactions.values():
+            if transaction.connector_id == connector_id:
+                return transaction
+        return None
+
+    def apply(self, event: ChargerEvent) -> None:
+        """Update the state from one event."""
+        self.last_seen = utcnow()
+        match event:
+            case ChargerConnected(ocpp_version=version):
+                self.connected = True
+                self.ocpp_version = version
+            case ChargerDisconnected():
+                self.connected = False
+            case BootReceived(vendor=vendor, model=model, serial=serial, firmware=fw):
+                self.boot = BootInfo(vendor, model, serial, fw)
+            case StatusChanged(connector_id=cid, status=status, error_code=error):
+                connector = self.connector(cid)
+                connector.status = status
+                connector.error_code = error
+            case TransactionStarted():
+                self.transactions[event.transaction_id] = TransactionState(
+                    transaction_id=event.transaction_id,
+                    connector_id=event.connector_id,
+                    id_tag=event.id_tag,
+                    meter_start_wh=event.meter_start_wh,
+                    started=event.timestamp,
+                    last_energy_wh=event.meter_start_wh,
+                )
+                self.connector(event.connector_id).transaction_id = event.transaction_id
+            case TransactionStopped():
+                self.transactions.pop(event.transaction_id, None)
+                connector = self.connector(event.connector_id)
+                if connector.transaction_id == event.transaction_id:
+                    connector.transaction_id = None
+                self.limit_sent.pop(event.connector_id, None)
+                self.limit_acked.pop(event.connector_id, None)
+            case MeterValuesReceived():
+                self._apply_meter(event)
+            case EVChargingNeeds():
+                self.ev_needs[event.connector_id] = ChargingNeeds(
+                    event.energy_amount_wh,
+                    event.ev_min_current_a,
+                    event.ev_max_current_a,
+                    event.departure_time,
+                )
+            case _:
+                pass
+
+    def _apply_meter(self, event: MeterValuesReceived) -> None:
+        previous = self.meter.get(event.connector_id)
+        self.meter[event.connector_id] = MeterSample(
+            power_w=event.power_w,
+            current_a=event.current_a or (previous.current_a if previous else ()),
+            voltage_v=event.voltage_v,
+            energy_wh=event.energy_wh
+            if event.energy_wh is not None
+            else (previous.energy_wh if previous else None),
+            soc=event.soc,
+            timestamp=event.timestamp,
+        )
+        transaction = (
+            self.transactions.get(event.transaction_id)
+            if event.transaction_id is not None
+            else self.transaction_on(event.connector_id)
+        )
+        if transaction is not None and event.energy_wh is not None:
+            transaction.last_energy_wh = event.energy_wh
+            if transaction.meter_start_wh is None:
+                transaction.meter_start_wh = event.energy_wh
+
+
+# --------------------------------------------------------------------- meter values
+
+_PHASE_INDEX: Final = {"L1": 0, "L2": 1, "L3": 2, "L1-N": 0, "L2-N": 1, "L3-N": 2}
+_MULTIPLIERS: Final = {"kW": 1000.0, "kWh": 1000.0, "kVA": 1000.0, "kvar": 1000.0}
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """Meter values folded into one reading."""
+
+    power_w: float | None
+    current_a: tuple[float, ...]
+    voltage_v: float | None
+    energy_wh: float | None
+    soc: float | None
+    timestamp: datetime
+
+
+def _sample_value(sample: Mapping[str, Any]) -> float | None:
+    try:
+        value = float(sample["value"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    unit_of_measure = sample.get("unit_of_measure")
+    if isinstance(unit_of_measure, Mapping):  # 2.x
+        unit = unit_of_measure.get("unit")
+        value *= 10.0 ** int(unit_of_measure.get("multiplier", 0))
+    else:  # 1.6
+        unit = sample.get("unit")
+    return value * _MULTIPLIERS.get(str(unit), 1.0)
+
+
+def parse_meter_values(meter_values: Sequence[Mapping[str, Any]]) -> MeterReading:
+    """Fold 1.6 or 2.x `meterValue` entries (snake_case keys) into one reading.
+
+    Later entries win; phase values are summed (power) or kept per phase (current).
+    """
+    power: float | None = None
+    phase_power: dict[int, float] = {}
+    currents: dict[int, float] = {}
+    current_total: float | None = None
+    voltages: list[float] = []
+    energy: float | None = None
+    soc: float | None = None
+    timestamp = utcnow()
+    for entry in meter_values:
+        timestamp = parse_timestamp(entry.get("timestamp"))
+        voltages = []
+        for sample in entry.get("sampled_value") or ():
+            value = _sample_value(sample)
+            if value is None:
+                continue
+            measurand = sample.get("measurand") or "Energy.Active.Import.Register"
+            phase = _PHASE_INDEX.get(str(sample.get("phase")))
+            if measurand == "Power.Active.Import":
+                if phase is None:
+                    power = value
+                else:
+                    phase_power[phase] = value
+            elif measurand == "Current.Import":
+                if phase is None:
+                    current_total = value
+                else:
+                    currents[phase] = value
+            elif measurand == "Voltage":
+                voltages.append(value)
+            elif measurand == "Energy.Active.Import.Register" and phase is None:
+                energy = value
+            elif measurand == "SoC":
+                soc = value
+    if power is None and phase_power:
+        power = sum(phase_power.values())
+    if currents:
+        current = tuple(currents.get(i, 0.0) for i in range(max(currents) + 1))
+    elif current_total is not None:
+        current = (current_total,)
+    else:
+        current = ()
+    voltage = sum(voltages) / len(voltages) if voltages else None
+    return MeterReading(power, current, voltage, energy, soc, timestamp)
+
+
+def profile_limit(profile: Mapping[str, Any]) -> LimitRecord | None:
+    """Read the first period's limit of a camelCase 1.6 or 2.x charging profile."""
+    schedule = profile.get("chargingSchedule")
+    if isinstance(schedule, Sequence) and schedule:  # 2.x: a list of schedules
+        schedule = schedule[0]
+    if not isinstance(schedule, Mapping):
+        return None
+    periods = schedule.get("chargingSchedulePeriod") or ()
+    if not periods:
+        return None
+    transaction_id = profile.get("transactionId")
+    return LimitRecord(
+        limit=float(periods[0]["limit"]),
+        unit=str(schedule.get("chargingRateUnit", "A")),
+        purpose=str(profile.get("chargingProfilePurpose", "")),
+        transaction_id=None if transaction_id is None else str(transaction_id),
+    )
+
+
+# ---------------------------------------------------------------- typed call results
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeSchedule:
+    """The answer to GetCompositeSchedule; `schedule` is camelCase as on the wire."""
+
+    status: str
+    schedule: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigurationResult:
+    """The answer to GetConfiguration (1.6)."""
+
+    values: Mapping[str, str | None]
+    read_only: frozenset[str]
+    unknown: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class VariableResult:
+    """One entry of a Get/SetVariables answer (2.x)."""
+
+    component: str
+    variable: str
+    status: str
+    value: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """What the version handlers may use: emit events, read state, allocate ids."""
+
+    charger_id: str
+    state: ChargerState
+    emit: Callable[[ChargerEvent], None]
+    next_transaction_id: Callable[[], int]
+    heartbeat_interval_s: int
+    call_timeout_s: float
+
+
+class OcppChargePoint(Protocol):
+    """The typed surface of the per-version ChargePoint classes."""
+
+    @property
+    def ocpp_version(self) -> str:
+        """Return the OCPP version this class speaks."""
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Return the actions this class handles."""
+
+    async def route_message(self, raw_msg: str) -> None:
+        """Handle one incoming frame."""
+
+    async def set_charging_profile(
+        self, connector_id: int, profile: Mapping[str, Any]
+    ) -> str:
+        """Send SetChargingProfile; return the status."""
+
+    async def clear_charging_profile(
+        self,
+        *,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> str:
+        """Send ClearChargingProfile; return the status."""
+
+    async def get_composite_schedule(
+        self, connector_id: int, duration_s: int, rate_unit: str | None
+    ) -> CompositeSchedule:
+        """Send GetCompositeSchedule."""
+
+    async def get_configuration(self, keys: Sequence[str]) -> ConfigurationResult:
+        """Send GetConfiguration (1.6)."""
+
+    async def change_configuration(self, key: str, value: str) -> str:
+        """Send ChangeConfiguration (1.6)."""
+
+    async def get_variables(
+        self, variables: Sequence[tuple[str, str]]
+    ) -> list[VariableResult]:
+        """Send GetVariables (2.x)."""
+
+    async def set_variables(
+        self, variables: Sequence[tuple[str, str, str]]
+    ) -> list[VariableResult]:
+        """Send SetVariables (2.x)."""
+
+    async def trigger_message(self, message: str, connector_id: int | None) -> str:
+        """Send TriggerMessage."""
+
+    async def remote_start(self, id_tag: str, connector_id: int | None) -> str:
+        """Send RemoteStartTransaction / RequestStartTransaction."""
+
+    async def remote_stop(self, transaction_id: str) -> str:
+        """Send RemoteStopTransaction / RequestStopTransaction."""
+
+    async def reset(self, *, hard: bool) -> str:
+        """Send Reset."""
+
+
+async def checked_call(
+    send: Callable[..., Awaitable[Any]],
+    payload: object,
+    *,
+    charger_id: str,
+    timeout_s: float,
+) -> Any:
+    """Send one call through the library and map every failure to our errors.
+
+    `suppress=False` makes the library raise CALLERRORs instead of returning None. The
+    timeout also bounds the wait for the library's per-charger call lock.
+    """
+    action = type(payload).__name__
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await send(payload, suppress=False)
+    except TimeoutError as err:
+        raise CallTimeoutError(charger_id, action, timeout_s) from err
+    except ConnectionClosed as err:
+        raise ChargerNotConnectedError(charger_id) from err
+    except OCPPError as err:
+        raise CallRejectedError(
+            charger_id, action, str(err.code), str(err.description)
+        ) from err
+
+
+def status_of(result: Any) -> str:
+    """Return the `status` of a library result as a plain string."""
+    return str(getattr(result, "status", "Unknown"))
+
+
+# ------------------------------------------------------------------ frame handling
+
+
+def call_error_frame(unique_id: str, code: str, description: str) -> str:
+    """Build a CALLERROR frame."""
+    return json.dumps([4, unique_id, code, description, {}], separators=(",", ":"))
+
+
+def precheck_frame(raw: str | bytes, actions: frozenset[str]) -> str | None:
+    """Return a CALLERROR frame for input the library would drop or mishandle.
+
+    The library only logs frames that are not JSON or not an OCPP array, and does not
+    answer unknown actions for every version. We answer all of them.
+    """
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return call_error_frame("-1", "FormatViolation", "Frame is not valid JSON")
+    if not isinstance(message, list) or not message:
+        return call_error_frame("-1", "ProtocolError", "Frame is not an OCPP array")
+    unique_id = str(message[1]) if len(message) > 1 else "-1"
+    if message[0] not in (2, 3, 4):
+        return call_error_frame(unique_id, "ProtocolError", "Unknown MessageTypeId")
+    if message[0] != 2:
+        return None
+    if len(message) != 4 or not isinstance(message[1], str):
+        return call_error_frame(unique_id, "ProtocolError", "Malformed CALL")
+    if not isinstance(message[3], dict):
+        return call_error_frame(
+            unique_id, "FormatViolation", "Payload is not an object"
+        )
+    if message[2] not in actions:
+        return call_error_frame(
+            unique_id, "NotImplemented", f"No handler for {message[2]!s}"
+        )
+    return None
+
+
+class RecordingConnection:
+    """Wraps a websocket so the library's sends are recorded in the charger state."""
+
+    def __init__(self, websocket: Any, state: ChargerState) -> None:
+        """Wrap `websocket`; frames are appended to `state.recent_frames`."""
+        self._websocket = websocket
+        self._state = state
+
+    async def send(self, message: str) -> None:
+        """Send a frame and record it."""
+        self._state.recent_frames.append(("out", message))
+        await self._websocket.send(message)

@@ -1,0 +1,162 @@
+"""Typed events the central system emits to its one subscriber."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+# One status vocabulary for every OCPP version.
+STATUS_AVAILABLE: Final = "Available"
+STATUS_PREPARING: Final = "Preparing"
+STATUS_CHARGING: Final = "Charging"
+STATUS_SUSPENDED_EV: Final = "SuspendedEV"
+STATUS_SUSPENDED_EVSE: Final = "SuspendedEVSE"
+STATUS_FINISHING: Final = "Finishing"
+STATUS_RESERVED: Final = "Reserved"
+STATUS_UNAVAILABLE: Final = "Unavailable"
+STATUS_FAULTED: Final = "Faulted"
+STATUS_OCCUPIED: Final = "Occupied"
+STATUS_UNKNOWN: Final = "Unknown"
+
+STATUSES: Final = (
+    STATUS_AVAILABLE,
+    STATUS_PREPARING,
+    STATUS_CHARGING,
+    STATUS_SUSPENDED_EV,
+    STATUS_SUSPENDED_EVSE,
+    STATUS_FINISHING,
+    STATUS_RESERVED,
+    STATUS_UNAVAILABLE,
+    STATUS_FAULTED,
+    STATUS_OCCUPIED,
+    STATUS_UNKNOWN,
+)
+
+# OCPP 2.x charging states (TransactionEvent.transactionInfo.chargingState).
+_CHARGING_STATE_TO_STATUS: Final = {
+    "Charging": STATUS_CHARGING,
+    "EVConnected": STATUS_PREPARING,
+    "SuspendedEV": STATUS_SUSPENDED_EV,
+    "SuspendedEVSE": STATUS_SUSPENDED_EVSE,
+    "Idle": STATUS_AVAILABLE,
+}
+
+
+def normalise_status(raw: str) -> str:
+    """Map a 1.6 status, 2.x connector status or 2.x charging state to our vocabulary."""
+    if raw in STATUSES:
+        return raw
+    return _CHARGING_STATE_TO_STATUS.get(raw, STATUS_UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerConnected:
+    """A charger opened a websocket connection."""
+
+    charger_id: str
+    ocpp_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerDisconnected:
+    """A charger's connection closed (a replaced connection does not count)."""
+
+    charger_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BootReceived:
+    """A charger sent BootNotification."""
+
+    charger_id: str
+    vendor: str
+    model: str
+    serial: str | None
+    firmware: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanged:
+    """A connector (1.6) or EVSE (2.x) changed status; connector 0 is the charger."""
+
+    charger_id: str
+    connector_id: int
+    status: str
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStarted:
+    """A transaction started on a connector (1.6) or EVSE (2.x)."""
+
+    charger_id: str
+    connector_id: int
+    transaction_id: str
+    id_tag: str | None
+    meter_start_wh: float | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStopped:
+    """A transaction ended."""
+
+    charger_id: str
+    connector_id: int
+    transaction_id: str
+    meter_stop_wh: float | None
+    reason: str | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValuesReceived:
+    """Meter values for a connector; fields are None when the charger did not send them."""
+
+    charger_id: str
+    connector_id: int
+    transaction_id: str | None
+    power_w: float | None
+    current_a: tuple[float, ...]
+    voltage_v: float | None
+    energy_wh: float | None
+    soc: float | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EVChargingNeeds:
+    """An EV told its charging needs (OCPP 2.x, ISO 15118)."""
+
+    charger_id: str
+    connector_id: int
+    energy_amount_wh: float | None
+    ev_min_current_a: float | None
+    ev_max_current_a: float | None
+    ev_max_voltage_v: float | None
+    departure_time: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportReceived:
+    """One NotifyReport part (2.x), the reply to GetBaseReport / GetReport."""
+
+    charger_id: str
+    request_id: int
+    seq_no: int
+    more_to_follow: bool
+    report_data: tuple[dict[str, object], ...]
+
+
+type ChargerEvent = (
+    ChargerConnected
+    | ChargerDisconnected
+    | BootReceived
+    | StatusChanged
+    | TransactionStarted
+    | TransactionStopped
+    | MeterValuesReceived
+    | EVChargingNeeds
+    | ReportReceived
+)

@@ -1,0 +1,385 @@
+"""The websocket server: one connection per charger, typed events to one subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+import itertools
+import logging
+import ssl
+import time
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from .charge_point import (
+    OCPP16,
+    OCPP21,
+    SUBPROTOCOLS,
+    ChargerState,
+    CompositeSchedule,
+    ConfigurationResult,
+    HandlerContext,
+    OcppChargePoint,
+    RecordingConnection,
+    TransactionState,
+    VariableResult,
+    precheck_frame,
+    profile_limit,
+)
+from .errors import ChargerNotConnectedError, CsmsError
+from .events import ChargerConnected, ChargerDisconnected, ChargerEvent
+from .v16 import ChargePoint16
+from .v201 import ChargePoint21, ChargePoint201
+
+_LOGGER = logging.getLogger(__name__)
+
+_FACTORIES: Final[dict[str, Callable[[Any, HandlerContext], OcppChargePoint]]] = {
+    OCPP16: ChargePoint16,
+    "2.0.1": ChargePoint201,
+    OCPP21: ChargePoint21,
+}
+
+
+class ServerStartError(CsmsError):
+    """The server could not listen (port in use, bad address)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """How the central system listens and talks.
+
+    Authentication, the unknown-charger policy and capability detection come with a
+    later issue; the fields here are the ones the server uses today.
+    """
+
+    host: str = "0.0.0.0"  # noqa: S104 - chargers are on the LAN
+    port: int = 9000
+    call_timeout_s: float = 10.0
+    heartbeat_interval_s: int = 300
+    max_frame_bytes: int = 64 * 1024
+    ssl_context: ssl.SSLContext | None = None
+
+
+def charger_id_from_path(path: str) -> str | None:
+    """Return the charger identity: the last segment of `/<id>` or `/<prefix>/<id>`."""
+    segments = [segment for segment in urlsplit(path).path.split("/") if segment]
+    return unquote(segments[-1]) if segments else None
+
+
+@dataclass(slots=True)
+class _Connection:
+    charge_point: OcppChargePoint
+    websocket: ServerConnection
+
+
+class CentralSystem:
+    """An OCPP 1.6J / 2.0.1 / 2.1 central system.
+
+    Events go to `on_event`, a plain callable run in the event loop; it must not block.
+    """
+
+    def __init__(
+        self, config: ServerConfig, on_event: Callable[[ChargerEvent], None]
+    ) -> None:
+        """Prepare the server; nothing listens before `start()`."""
+        self.config = config
+        self._on_event = on_event
+        self._states: dict[str, ChargerState] = {}
+        self._connections: dict[str, _Connection] = {}
+        self._server: Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._transaction_ids = itertools.count(int(time.time()) % 2**31)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def port(self) -> int:
+        """Return the port the server is bound to (after `start()`)."""
+        if self._server is None:
+            raise CsmsError("Server is not running")
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def running(self) -> bool:
+        """Return whether the server is listening."""
+        return self._server is not None
+
+    @property
+    def chargers(self) -> Mapping[str, ChargerState]:
+        """Return the state of every charger seen since start, by identity."""
+        return MappingProxyType(self._states)
+
+    def connected(self, charger_id: str) -> bool:
+        """Return whether a charger is connected now."""
+        return charger_id in self._connections
+
+    def ocpp_version(self, charger_id: str) -> str | None:
+        """Return the OCPP version a charger last connected with."""
+        state = self._states.get(charger_id)
+        return state.ocpp_version if state else None
+
+    async def start(self) -> None:
+        """Listen for chargers; raises ServerStartError when the port is unavailable."""
+        if self._server is not None:
+            return
+        try:
+            self._server = await serve(
+                self._handle,
+                self.config.host,
+                self.config.port,
+                subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+                process_request=self._process_request,
+                max_size=self.config.max_frame_bytes,
+                ssl=self.config.ssl_context,
+            )
+        except OSError as err:
+            raise ServerStartError(
+                f"Cannot listen on {self.config.host}:{self.config.port}: {err.strerror or err}"
+            ) from err
+        _LOGGER.info("OCPP server listening on port %s", self.port)
+
+    async def stop(self) -> None:
+        """Close every connection, wait for every task, free the port."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close(close_connections=True)
+            await server.wait_closed()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --------------------------------------------------------------- connections
+
+    def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        if charger_id_from_path(request.path) is None:
+            _LOGGER.warning("Refused a connection without a charger id in the path")
+            return connection.respond(404, "Missing charge point id in path\n")
+        return None
+
+    def _track(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, websocket: ServerConnection) -> None:
+        charger_id = charger_id_from_path(
+            websocket.request.path if websocket.request else ""
+        )
+        version = SUBPROTOCOLS.get(str(websocket.subprotocol))
+        if charger_id is None or version is None:  # pragma: no cover - refused earlier
+            await websocket.close(1002, "Unsupported subprotocol")
+            return
+        state = self._states.get(charger_id)
+        if state is None:
+            state = self._states[charger_id] = ChargerState(charger_id)
+        context = HandlerContext(
+            charger_id=charger_id,
+            state=state,
+            emit=self._emit,
+            next_transaction_id=lambda: next(self._transaction_ids),
+            heartbeat_interval_s=self.config.heartbeat_interval_s,
+            call_timeout_s=self.config.call_timeout_s,
+        )
+        charge_point = _FACTORIES[version](
+            RecordingConnection(websocket, state), context
+        )
+        connection = _Connection(charge_point, websocket)
+        previous = self._connections.get(charger_id)
+        self._connections[charger_id] = connection
+        if previous is not None:
+            _LOGGER.info(
+                "Charger %s reconnected; closing its old connection", charger_id
+            )
+            self._track(previous.websocket.close(1000, "Replaced by a new connection"))
+        else:
+            _LOGGER.info("Charger %s connected (OCPP %s)", charger_id, version)
+        self._emit(ChargerConnected(charger_id, version))
+        try:
+            await self._serve(charger_id, state, charge_point, websocket)
+        finally:
+            if self._connections.get(charger_id) is connection:
+                del self._connections[charger_id]
+                _LOGGER.info("Charger %s disconnected", charger_id)
+                self._emit(ChargerDisconnected(charger_id))
+
+    async def _serve(
+        self,
+        charger_id: str,
+        state: ChargerState,
+        charge_point: OcppChargePoint,
+        websocket: ServerConnection,
+    ) -> None:
+        try:
+            async for raw in websocket:
+                text = raw if isinstance(raw, str) else raw.decode(errors="replace")
+                state.recent_frames.append(("in", text))
+                error = precheck_frame(text, charge_point.actions)
+                if error is not None:
+                    _LOGGER.warning(
+                        "Charger %s sent a bad frame, answered %s", charger_id, error
+                    )
+                    state.recent_frames.append(("out", error))
+                    await websocket.send(error)
+                    continue
+                try:
+                    await charge_point.route_message(text)
+                except ConnectionClosed:
+                    raise
+                except Exception:
+                    _LOGGER.exception(
+                        "Charger %s: failed to handle %s", charger_id, text
+                    )
+        except ConnectionClosed:
+            pass
+
+    def _emit(self, event: ChargerEvent) -> None:
+        state = self._states.get(event.charger_id)
+        if state is not None:
+            state.apply(event)
+        try:
+            self._on_event(event)
+        except Exception:
+            _LOGGER.exception("Event subscriber failed on %s", event)
+
+    def _charge_point(self, charger_id: str) -> OcppChargePoint:
+        connection = self._connections.get(charger_id)
+        if connection is None:
+            raise ChargerNotConnectedError(charger_id)
+        return connection.charge_point
+
+    def restore_transaction(
+        self,
+        charger_id: str,
+        connector_id: int,
+        transaction_id: str,
+        *,
+        id_tag: str | None,
+        meter_start_wh: float | None,
+        started: datetime,
+    ) -> None:
+        """Re-create a transaction known from before a restart (persistence)."""
+        state = self._states.get(charger_id)
+        if state is None:
+            state = self._states[charger_id] = ChargerState(charger_id)
+        state.transactions[transaction_id] = TransactionState(
+            transaction_id, connector_id, id_tag, meter_start_wh, started
+        )
+        state.connector(connector_id).transaction_id = transaction_id
+        if transaction_id.isdigit():
+            nxt = next(self._transaction_ids)
+            self._transaction_ids = itertools.count(max(nxt, int(transaction_id) + 1))
+
+    # ------------------------------------------------------------- outgoing calls
+
+    async def set_charging_profile(
+        self, charger_id: str, connector_id: int, profile: Mapping[str, Any]
+    ) -> str:
+        """Send a camelCase charging profile; return the charger's status.
+
+        The limit is recorded as sent before the call and as acknowledged when the
+        charger answers Accepted.
+        """
+        charge_point = self._charge_point(charger_id)
+        state = self._states[charger_id]
+        record = profile_limit(profile)
+        if record is not None:
+            state.limit_sent[connector_id] = record
+        status = await charge_point.set_charging_profile(connector_id, profile)
+        if record is not None and status == "Accepted":
+            state.limit_acked[connector_id] = record
+        return status
+
+    async def clear_charging_profile(
+        self,
+        charger_id: str,
+        *,
+        profile_id: int | None = None,
+        connector_id: int | None = None,
+        purpose: str | None = None,
+        stack_level: int | None = None,
+    ) -> str:
+        """Send ClearChargingProfile; return the status."""
+        status = await self._charge_point(charger_id).clear_charging_profile(
+            profile_id=profile_id,
+            connector_id=connector_id,
+            purpose=purpose,
+            stack_level=stack_level,
+        )
+        if status == "Accepted":
+            state = self._states[charger_id]
+            targets = (
+                [connector_id] if connector_id is not None else list(state.limit_acked)
+            )
+            for target in targets:
+                state.limit_sent.pop(target, None)
+                state.limit_acked.pop(target, None)
+        return status
+
+    async def get_composite_schedule(
+        self,
+        charger_id: str,
+        connector_id: int,
+        duration_s: int = 3600,
+        rate_unit: str | None = "A",
+    ) -> CompositeSchedule:
+        """Ask for the schedule the charger actually applies."""
+        return await self._charge_point(charger_id).get_composite_schedule(
+            connector_id, duration_s, rate_unit
+        )
+
+    async def get_configuration(
+        self, charger_id: str, keys: list[str] | None = None
+    ) -> ConfigurationResult:
+        """Read configuration keys (1.6)."""
+        return await self._charge_point(charger_id).get_configuration(keys or [])
+
+    async def change_configuration(self, charger_id: str, key: str, value: str) -> str:
+        """Change one configuration key (1.6)."""
+        return await self._charge_point(charger_id).change_configuration(key, value)
+
+    async def get_variables(
+        self, charger_id: str, variables: list[tuple[str, str]]
+    ) -> list[VariableResult]:
+        """Read (component, variable) pairs (2.x)."""
+        return await self._charge_point(charger_id).get_variables(variables)
+
+    async def set_variables(
+        self, charger_id: str, variables: list[tuple[str, str, str]]
+    ) -> list[VariableResult]:
+        """Write (component, variable, value) triples (2.x)."""
+        return await self._charge_point(charger_id).set_variables(variables)
+
+    async def trigger_message(
+        self, charger_id: str, message: str, connector_id: int | None = None
+    ) -> str:
+        """Ask the charger to send a message (StatusNotification, MeterValues, ...)."""
+        return await self._charge_point(charger_id).trigger_message(
+            message, connector_id
+        )
+
+    async def remote_start(
+        self, charger_id: str, id_tag: str, connector_id: int | None = None
+    ) -> str:
+        """Start a transaction remotely (RequestStartTransaction in 2.x)."""
+        return await self._charge_point(charger_id).remote_start(id_tag, connector_id)
+
+    async def remote_stop(self, charger_id: str, transaction_id: str) -> str:
+        """Stop a transaction remotely (RequestStopTransaction in 2.x)."""
+        return await self._charge_point(charger_id).remote_stop(transaction_id)
+
+    async def reset(self, charger_id: str, *, hard: bool = False) -> str:
+        """Reset the charger."""
+        return await self._charge_point(charger_id).reset(hard=hard)
+
+
+__all__ = ["CentralSystem", "ServerConfig", "ServerStartError"]

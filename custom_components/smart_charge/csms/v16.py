@@ -1,0 +1,294 @@
+# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False
+"""OCPP 1.6J: incoming handlers that emit our events, outgoing calls as typed methods."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as _LibChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+from .charge_point import (
+    OCPP16,
+    CompositeSchedule,
+    ConfigurationResult,
+    HandlerContext,
+    VariableResult,
+    checked_call,
+    ocpp_timestamp,
+    parse_meter_values,
+    parse_timestamp,
+    status_of,
+)
+from .errors import NotSupportedByVersionError
+from .events import (
+    BootReceived,
+    MeterValuesReceived,
+    StatusChanged,
+    TransactionStarted,
+    TransactionStopped,
+    normalise_status,
+)
+
+_ACCEPTED = {"status": "Accepted"}
+
+
+class ChargePoint16(_LibChargePoint):
+    """A connected OCPP 1.6J charger."""
+
+    def __init__(self, connection: Any, context: HandlerContext) -> None:
+        """Bind the library ChargePoint to a connection and our handler context."""
+        super().__init__(
+            context.charger_id, connection, response_timeout=context.call_timeout_s
+        )
+        self._ctx = context
+
+    @property
+    def ocpp_version(self) -> str:
+        """Return the OCPP version."""
+        return OCPP16
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Return the actions handled."""
+        return frozenset(str(action) for action in self.route_map)
+
+    async def _send_call(self, payload: object) -> Any:
+        return await checked_call(
+            self.call,
+            payload,
+            charger_id=self._ctx.charger_id,
+            timeout_s=self._ctx.call_timeout_s,
+        )
+
+    # ---------------------------------------------------------------- incoming
+
+    @on(Action.boot_notification)
+    def on_boot_notification(
+        self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
+    ) -> call_result.BootNotification:
+        """Accept the charger and report its identity."""
+        self._ctx.emit(
+            BootReceived(
+                self._ctx.charger_id,
+                vendor=charge_point_vendor,
+                model=charge_point_model,
+                serial=kwargs.get("charge_point_serial_number")
+                or kwargs.get("charge_box_serial_number"),
+                firmware=kwargs.get("firmware_version"),
+            )
+        )
+        return call_result.BootNotification(
+            current_time=ocpp_timestamp(),
+            interval=self._ctx.heartbeat_interval_s,
+            status="Accepted",
+        )
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
+        """Answer with the current time."""
+        return call_result.Heartbeat(current_time=ocpp_timestamp())
+
+    @on(Action.status_notification)
+    def on_status_notification(
+        self, connector_id: int, error_code: str, status: str, **kwargs: Any
+    ) -> call_result.StatusNotification:
+        """Report a connector status."""
+        self._ctx.emit(
+            StatusChanged(
+                self._ctx.charger_id,
+                connector_id,
+                normalise_status(status),
+                None if error_code == "NoError" else error_code,
+            )
+        )
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str, **kwargs: Any) -> call_result.Authorize:
+        """Accept every id tag (authorisation policy belongs to the site)."""
+        return call_result.Authorize(id_tag_info=_ACCEPTED)
+
+    @on(Action.start_transaction)
+    def on_start_transaction(
+        self,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: str,
+        **kwargs: Any,
+    ) -> call_result.StartTransaction:
+        """Assign a transaction id and report the start."""
+        transaction_id = self._ctx.next_transaction_id()
+        self._ctx.emit(
+            TransactionStarted(
+                self._ctx.charger_id,
+                connector_id,
+                str(transaction_id),
+                id_tag,
+                float(meter_start),
+                parse_timestamp(timestamp),
+            )
+        )
+        return call_result.StartTransaction(
+            transaction_id=transaction_id, id_tag_info=_ACCEPTED
+        )
+
+    @on(Action.stop_transaction)
+    def on_stop_transaction(
+        self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any
+    ) -> call_result.StopTransaction:
+        """Report the end of a transaction."""
+        known = self._ctx.state.transactions.get(str(transaction_id))
+        self._ctx.emit(
+            TransactionStopped(
+                self._ctx.charger_id,
+                known.connector_id if known else 0,
+                str(transaction_id),
+                float(meter_stop),
+                kwargs.get("reason"),
+                parse_timestamp(timestamp),
+            )
+        )
+        if kwargs.get("id_tag"):
+            return call_result.StopTransaction(id_tag_info=_ACCEPTED)
+        return call_result.StopTransaction()
+
+    @on(Action.meter_values)
+    def on_meter_values(
+        self,
+        connector_id: int,
+        meter_value: list[dict[str, Any]],
+        transaction_id: int | None = None,
+        **kwargs: Any,
+    ) -> call_result.MeterValues:
+        """Report meter values."""
+        reading = parse_meter_values(meter_value)
+        self._ctx.emit(
+            MeterValuesReceived(
+                self._ctx.charger_id,
+                connector_id,
+                None if transaction_id is None else str(transaction_id),
+                reading.power_w,
+                reading.current_a,
+                reading.voltage_v,
+                reading.energy_wh,
+                reading.soc,
+                reading.timestamp,
+            )
+        )
+        return call_result.MeterValues()
+
+    # ---------------------------------------------------------------- outgoing
+
+    async def set_charging_profile(
+        self, connector_id: int, profile: Mapping[str, Any]
+    ) -> str:
+        """Send SetChargingProfile; `profile` is camelCase (csChargingProfiles)."""
+        result = await self._send_call(
+            call.SetChargingProfile(
+                connector_id=connector_id, cs_charging_profiles=dict(profile)
+            )
+        )
+        return status_of(result)
+
+    async def clear_charging_profile(
+        self,
+        *,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> str:
+        """Send ClearChargingProfile."""
+        result = await self._send_call(
+            call.ClearChargingProfile(
+                id=profile_id,
+                connector_id=connector_id,
+                charging_profile_purpose=purpose,
+                stack_level=stack_level,
+            )
+        )
+        return status_of(result)
+
+    async def get_composite_schedule(
+        self, connector_id: int, duration_s: int, rate_unit: str | None
+    ) -> CompositeSchedule:
+        """Send GetCompositeSchedule."""
+        result = await self._send_call(
+            call.GetCompositeSchedule(
+                connector_id=connector_id,
+                duration=duration_s,
+                charging_rate_unit=rate_unit,
+            )
+        )
+        schedule = result.charging_schedule
+        return CompositeSchedule(
+            status_of(result),
+            None if schedule is None else snake_to_camel_case(schedule),
+        )
+
+    async def get_configuration(self, keys: Sequence[str]) -> ConfigurationResult:
+        """Send GetConfiguration; an empty `keys` asks for everything."""
+        result = await self._send_call(call.GetConfiguration(key=list(keys) or None))
+        entries = result.configuration_key or []
+        return ConfigurationResult(
+            values={entry["key"]: entry.get("value") for entry in entries},
+            read_only=frozenset(
+                entry["key"] for entry in entries if entry.get("readonly")
+            ),
+            unknown=tuple(result.unknown_key or ()),
+        )
+
+    async def change_configuration(self, key: str, value: str) -> str:
+        """Send ChangeConfiguration."""
+        return status_of(
+            await self._send_call(call.ChangeConfiguration(key=key, value=value))
+        )
+
+    async def get_variables(
+        self, variables: Sequence[tuple[str, str]]
+    ) -> list[VariableResult]:
+        """GetVariables does not exist in 1.6."""
+        raise NotSupportedByVersionError(self._ctx.charger_id, "GetVariables", OCPP16)
+
+    async def set_variables(
+        self, variables: Sequence[tuple[str, str, str]]
+    ) -> list[VariableResult]:
+        """SetVariables does not exist in 1.6."""
+        raise NotSupportedByVersionError(self._ctx.charger_id, "SetVariables", OCPP16)
+
+    async def trigger_message(self, message: str, connector_id: int | None) -> str:
+        """Send TriggerMessage."""
+        return status_of(
+            await self._send_call(
+                call.TriggerMessage(
+                    requested_message=message, connector_id=connector_id
+                )
+            )
+        )
+
+    async def remote_start(self, id_tag: str, connector_id: int | None) -> str:
+        """Send RemoteStartTransaction."""
+        return status_of(
+            await self._send_call(
+                call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id)
+            )
+        )
+
+    async def remote_stop(self, transaction_id: str) -> str:
+        """Send RemoteStopTransaction."""
+        return status_of(
+            await self._send_call(
+                call.RemoteStopTransaction(transaction_id=int(transaction_id))
+            )
+        )
+
+    async def reset(self, *, hard: bool) -> str:
+        """Send Reset."""
+        return status_of(
+            await self._send_call(call.Reset(type="Hard" if hard else "Soft"))
+        )

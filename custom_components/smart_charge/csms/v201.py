@@ -1,0 +1,420 @@
+# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False
+"""OCPP 2.0.1 and 2.1: incoming handlers that emit our events, typed outgoing calls.
+
+2.1 reuses the 2.0.1 handlers: every message handled here has the same shape in both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import count
+from typing import Any
+
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.routing import on
+from ocpp.v21 import ChargePoint as _LibChargePoint21
+from ocpp.v201 import ChargePoint as _LibChargePoint201
+from ocpp.v201.enums import Action
+
+from .charge_point import (
+    CompositeSchedule,
+    ConfigurationResult,
+    HandlerContext,
+    VariableResult,
+    checked_call,
+    ocpp_timestamp,
+    parse_meter_values,
+    parse_timestamp,
+    status_of,
+)
+from .errors import NotSupportedByVersionError
+from .events import (
+    BootReceived,
+    EVChargingNeeds,
+    MeterValuesReceived,
+    ReportReceived,
+    StatusChanged,
+    TransactionStarted,
+    TransactionStopped,
+    normalise_status,
+)
+
+_ACCEPTED = {"status": "Accepted"}
+_remote_start_ids = count(1)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class _ChargePoint2x:
+    """Handlers and calls shared by 2.0.1 and 2.1; mixed into the library classes."""
+
+    _ctx: HandlerContext
+    _call: Any
+    _call_result: Any
+    _ocpp_version: str
+    route_map: dict[str, Any]
+    call: Any
+
+    @property
+    def ocpp_version(self) -> str:
+        """Return the OCPP version."""
+        return self._ocpp_version
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Return the actions handled."""
+        return frozenset(str(action) for action in self.route_map)
+
+    async def _send_call(self, payload: object) -> Any:
+        return await checked_call(
+            self.call,
+            payload,
+            charger_id=self._ctx.charger_id,
+            timeout_s=self._ctx.call_timeout_s,
+        )
+
+    def _meter_event(
+        self, evse_id: int, transaction_id: str | None, meter_value: list[Any]
+    ) -> MeterValuesReceived:
+        reading = parse_meter_values(meter_value)
+        return MeterValuesReceived(
+            self._ctx.charger_id,
+            evse_id,
+            transaction_id,
+            reading.power_w,
+            reading.current_a,
+            reading.voltage_v,
+            reading.energy_wh,
+            reading.soc,
+            reading.timestamp,
+        )
+
+    # ---------------------------------------------------------------- incoming
+
+    @on(Action.boot_notification)
+    def on_boot_notification(
+        self, charging_station: dict[str, Any], reason: str, **kwargs: Any
+    ) -> Any:
+        """Accept the charger and report its identity."""
+        self._ctx.emit(
+            BootReceived(
+                self._ctx.charger_id,
+                vendor=charging_station.get("vendor_name", ""),
+                model=charging_station.get("model", ""),
+                serial=charging_station.get("serial_number"),
+                firmware=charging_station.get("firmware_version"),
+            )
+        )
+        return self._call_result.BootNotification(
+            current_time=ocpp_timestamp(),
+            interval=self._ctx.heartbeat_interval_s,
+            status="Accepted",
+        )
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **kwargs: Any) -> Any:
+        """Answer with the current time."""
+        return self._call_result.Heartbeat(current_time=ocpp_timestamp())
+
+    @on(Action.status_notification)
+    def on_status_notification(
+        self, connector_status: str, evse_id: int, **kwargs: Any
+    ) -> Any:
+        """Report an EVSE's connector status (we key connectors by EVSE id)."""
+        self._ctx.emit(
+            StatusChanged(
+                self._ctx.charger_id, evse_id, normalise_status(connector_status)
+            )
+        )
+        return self._call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
+        """Accept every token (authorisation policy belongs to the site)."""
+        return self._call_result.Authorize(id_token_info=_ACCEPTED)
+
+    @on(Action.transaction_event)
+    def on_transaction_event(
+        self,
+        event_type: str,
+        timestamp: str,
+        transaction_info: dict[str, Any],
+        **kwargs: Any,
+    ) -> Any:
+        """Translate Started/Updated/Ended into start, meter, status and stop events."""
+        ctx = self._ctx
+        transaction_id = str(transaction_info["transaction_id"])
+        known = ctx.state.transactions.get(transaction_id)
+        evse = kwargs.get("evse") or {}
+        evse_id = int(evse.get("id", known.connector_id if known else 0))
+        when = parse_timestamp(timestamp)
+        meter = (
+            self._meter_event(evse_id, transaction_id, kwargs["meter_value"])
+            if kwargs.get("meter_value")
+            else None
+        )
+        id_token = kwargs.get("id_token")
+        if known is None and event_type != "Ended":
+            ctx.emit(
+                TransactionStarted(
+                    ctx.charger_id,
+                    evse_id,
+                    transaction_id,
+                    id_token.get("id_token") if id_token else None,
+                    meter.energy_wh if meter else None,
+                    when,
+                )
+            )
+        if meter is not None:
+            ctx.emit(meter)
+        if charging_state := transaction_info.get("charging_state"):
+            ctx.emit(
+                StatusChanged(ctx.charger_id, evse_id, normalise_status(charging_state))
+            )
+        if event_type == "Ended":
+            ctx.emit(
+                TransactionStopped(
+                    ctx.charger_id,
+                    evse_id,
+                    transaction_id,
+                    meter.energy_wh if meter else None,
+                    transaction_info.get("stopped_reason"),
+                    when,
+                )
+            )
+        if id_token:
+            return self._call_result.TransactionEvent(id_token_info=_ACCEPTED)
+        return self._call_result.TransactionEvent()
+
+    @on(Action.meter_values)
+    def on_meter_values(
+        self, evse_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
+    ) -> Any:
+        """Report meter values outside a TransactionEvent."""
+        known = self._ctx.state.transaction_on(evse_id)
+        self._ctx.emit(
+            self._meter_event(
+                evse_id, known.transaction_id if known else None, meter_value
+            )
+        )
+        return self._call_result.MeterValues()
+
+    @on(Action.notify_ev_charging_needs)
+    def on_notify_ev_charging_needs(
+        self, charging_needs: dict[str, Any], evse_id: int, **kwargs: Any
+    ) -> Any:
+        """Report what the EV asked for."""
+        params = (
+            charging_needs.get("ac_charging_parameters")
+            or charging_needs.get("dc_charging_parameters")
+            or {}
+        )
+        departure = charging_needs.get("departure_time")
+        self._ctx.emit(
+            EVChargingNeeds(
+                self._ctx.charger_id,
+                evse_id,
+                energy_amount_wh=_float(params.get("energy_amount")),
+                ev_min_current_a=_float(params.get("ev_min_current")),
+                ev_max_current_a=_float(params.get("ev_max_current")),
+                ev_max_voltage_v=_float(params.get("ev_max_voltage")),
+                departure_time=parse_timestamp(departure) if departure else None,
+            )
+        )
+        return self._call_result.NotifyEVChargingNeeds(status="Accepted")
+
+    @on(Action.notify_report)
+    def on_notify_report(self, request_id: int, seq_no: int, **kwargs: Any) -> Any:
+        """Pass a report part on."""
+        self._ctx.emit(
+            ReportReceived(
+                self._ctx.charger_id,
+                request_id,
+                seq_no,
+                bool(kwargs.get("tbc", False)),
+                tuple(snake_to_camel_case(kwargs.get("report_data") or [])),
+            )
+        )
+        return self._call_result.NotifyReport()
+
+    # ---------------------------------------------------------------- outgoing
+
+    async def set_charging_profile(
+        self, connector_id: int, profile: Mapping[str, Any]
+    ) -> str:
+        """Send SetChargingProfile to an EVSE; `profile` is camelCase."""
+        result = await self._send_call(
+            self._call.SetChargingProfile(
+                evse_id=connector_id, charging_profile=dict(profile)
+            )
+        )
+        return status_of(result)
+
+    async def clear_charging_profile(
+        self,
+        *,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: str | None,
+        stack_level: int | None,
+    ) -> str:
+        """Send ClearChargingProfile."""
+        criteria = {
+            key: value
+            for key, value in (
+                ("evseId", connector_id),
+                ("chargingProfilePurpose", purpose),
+                ("stackLevel", stack_level),
+            )
+            if value is not None
+        }
+        result = await self._send_call(
+            self._call.ClearChargingProfile(
+                charging_profile_id=profile_id,
+                charging_profile_criteria=criteria or None,
+            )
+        )
+        return status_of(result)
+
+    async def get_composite_schedule(
+        self, connector_id: int, duration_s: int, rate_unit: str | None
+    ) -> CompositeSchedule:
+        """Send GetCompositeSchedule."""
+        result = await self._send_call(
+            self._call.GetCompositeSchedule(
+                duration=duration_s, evse_id=connector_id, charging_rate_unit=rate_unit
+            )
+        )
+        schedule = result.schedule
+        return CompositeSchedule(
+            status_of(result),
+            None if schedule is None else snake_to_camel_case(schedule),
+        )
+
+    async def get_configuration(self, keys: Sequence[str]) -> ConfigurationResult:
+        """GetConfiguration is 1.6 only; use get_variables."""
+        raise NotSupportedByVersionError(
+            self._ctx.charger_id, "GetConfiguration", self._ocpp_version
+        )
+
+    async def change_configuration(self, key: str, value: str) -> str:
+        """ChangeConfiguration is 1.6 only; use set_variables."""
+        raise NotSupportedByVersionError(
+            self._ctx.charger_id, "ChangeConfiguration", self._ocpp_version
+        )
+
+    async def get_variables(
+        self, variables: Sequence[tuple[str, str]]
+    ) -> list[VariableResult]:
+        """Send GetVariables for (component, variable) pairs."""
+        result = await self._send_call(
+            self._call.GetVariables(
+                get_variable_data=[
+                    {"component": {"name": component}, "variable": {"name": variable}}
+                    for component, variable in variables
+                ]
+            )
+        )
+        return [
+            VariableResult(
+                component=entry["component"]["name"],
+                variable=entry["variable"]["name"],
+                status=str(entry["attribute_status"]),
+                value=entry.get("attribute_value"),
+            )
+            for entry in result.get_variable_result
+        ]
+
+    async def set_variables(
+        self, variables: Sequence[tuple[str, str, str]]
+    ) -> list[VariableResult]:
+        """Send SetVariables for (component, variable, value) triples."""
+        result = await self._send_call(
+            self._call.SetVariables(
+                set_variable_data=[
+                    {
+                        "component": {"name": component},
+                        "variable": {"name": variable},
+                        "attribute_value": value,
+                    }
+                    for component, variable, value in variables
+                ]
+            )
+        )
+        return [
+            VariableResult(
+                component=entry["component"]["name"],
+                variable=entry["variable"]["name"],
+                status=str(entry["attribute_status"]),
+            )
+            for entry in result.set_variable_result
+        ]
+
+    async def trigger_message(self, message: str, connector_id: int | None) -> str:
+        """Send TriggerMessage."""
+        return status_of(
+            await self._send_call(
+                self._call.TriggerMessage(
+                    requested_message=message,
+                    evse=None if connector_id is None else {"id": connector_id},
+                )
+            )
+        )
+
+    async def remote_start(self, id_tag: str, connector_id: int | None) -> str:
+        """Send RequestStartTransaction."""
+        return status_of(
+            await self._send_call(
+                self._call.RequestStartTransaction(
+                    id_token={"id_token": id_tag, "type": "Central"},
+                    remote_start_id=next(_remote_start_ids),
+                    evse_id=connector_id,
+                )
+            )
+        )
+
+    async def remote_stop(self, transaction_id: str) -> str:
+        """Send RequestStopTransaction."""
+        return status_of(
+            await self._send_call(
+                self._call.RequestStopTransaction(transaction_id=transaction_id)
+            )
+        )
+
+    async def reset(self, *, hard: bool) -> str:
+        """Send Reset (Immediate for hard, OnIdle for soft)."""
+        return status_of(
+            await self._send_call(
+                self._call.Reset(type="Immediate" if hard else "OnIdle")
+            )
+        )
+
+
+class ChargePoint201(_ChargePoint2x, _LibChargePoint201):
+    """A connected OCPP 2.0.1 charging station."""
+
+    def __init__(self, connection: Any, context: HandlerContext) -> None:
+        """Bind the library ChargePoint to a connection and our handler context."""
+        _LibChargePoint201.__init__(
+            self,
+            context.charger_id,
+            connection,
+            response_timeout=context.call_timeout_s,
+        )
+        self._ctx = context
+
+
+class ChargePoint21(_ChargePoint2x, _LibChargePoint21):
+    """A connected OCPP 2.1 charging station (2.0.1 handlers, 2.1 schemas)."""
+
+    def __init__(self, connection: Any, context: HandlerContext) -> None:
+        """Bind the library ChargePoint to a connection and our handler context."""
+        _LibChargePoint21.__init__(
+            self,
+            context.charger_id,
+            connection,
+            response_timeout=context.call_timeout_s,
+        )
+        self._ctx = context
