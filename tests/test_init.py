@@ -6,15 +6,14 @@ import asyncio
 from datetime import timedelta
 import socket
 
-import pytest
-
-from custom_components.smart_charge.const import DOMAIN
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
-
+import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.smart_charge.const import DOMAIN
 
 from .common import charger, chargers, panel, site_entry
 
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 KW_PER_A = 3 * 230 / 1000
 
 
-async def _until(predicate, timeout: float = 5.0) -> None:  # noqa: ANN001
+async def _until(predicate, timeout: float = 5.0) -> None:
     """Wait until `predicate()` is true, letting the server and HA work."""
     async with asyncio.timeout(timeout):
         while not predicate():
@@ -122,3 +121,84 @@ async def test_two_sessions_share_panel_and_grid_limit(
         assert hass.states.get("number.garage_grid_limit").state == "11.0"
 
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_unmanaged_charger_counts_but_gets_no_profile(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """A VIP charger is never limited, but what it draws lowers its siblings' budget."""
+    entry = site_entry(
+        free_port,
+        [
+            panel("lot", "Lot", 11.0),
+            charger("VIP-1", "lot", managed=False),
+            charger("CP-1", "lot"),
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    async with chargers(free_port, "VIP-1", "CP-1") as (vip, cp1):
+        await vip.plug_in()
+        await cp1.plug_in()
+        await _until(lambda: bool(cp1.received_profiles))
+        first = cp1.received_profiles[-1].limit
+        # The VIP car draws 16 A on three phases (11 kW at the meter).
+        vip.car_max_a = 10.0
+        await vip.send_meter_values()
+        await _until(lambda: cp1.received_profiles[-1].limit < first)
+        expected = (11.0 * 0.95 - vip.power_w() / 1000) / KW_PER_A
+        assert cp1.received_profiles[-1].limit <= expected
+        assert vip.received_profiles == []
+        assert hass.states.get("switch.vip_1_load_managed").state == "off"
+        assert hass.states.get("sensor.vip_1_allocated_current") is None
+
+
+async def test_unknown_charger_starts_discovery(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    entry = site_entry(free_port, [])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-NEW"):
+        await hass.async_block_till_done()
+        flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        assert [f["context"]["title_placeholders"] for f in flows] == [
+            {"charger_id": "CP-NEW"}
+        ]
+
+
+async def test_restart_keeps_sessions_and_overrides(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    entry = site_entry(
+        free_port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-1") as (cp1,):
+        transaction_id = await cp1.plug_in()
+        await _until(lambda: bool(cp1.received_profiles))
+        await hass.services.async_call(
+            DOMAIN,
+            "set_grid_limit",
+            {"limit_kw": 5.0},
+            target={"device_id": _panel_device(hass, entry.entry_id, "garage")},
+            blocking=True,
+        )
+        # Home Assistant restarts while the car charges.
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        assert hass.states.get("number.garage_grid_limit").state == "5.0"
+        server = entry.runtime_data.site.server
+        assert transaction_id in server.chargers["CP-1"].transactions
+        await cp1.reconnect()
+        # The re-balanced limit reaches the same transaction after the restart.
+        received = await cp1.wait_for_profile(
+            lambda p: p.limit <= 5.0 * 0.95 / KW_PER_A
+        )
+        assert received.transaction_id == transaction_id
+        assert received.limit >= 6.0

@@ -1,0 +1,150 @@
+"""Services: validation errors are translated; charger calls reach the charger."""
+
+from __future__ import annotations
+
+import asyncio
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+import pytest
+
+from custom_components.smart_charge.const import DOMAIN
+
+from .common import charger, chargers, panel, site_entry
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+def _device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> str:
+    device = dr.async_get(hass).async_get_device(
+        identifiers={(DOMAIN, f"{entry_id}_{kind}_{key}")}
+    )
+    assert device is not None
+    return device.id
+
+
+async def _setup(hass: HomeAssistant, port: int):
+    entry = site_entry(
+        port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "kind", "key", "error"),
+    [
+        ("set_grid_limit", {"limit_kw": 12}, "panel", "garage", "limit_above_rating"),
+        ("set_grid_limit", {"limit_kw": -1}, "panel", "garage", "limit_negative"),
+        ("set_grid_limit", {"limit_kw": 5}, "charger", "CP-1", "not_a_panel"),
+        ("set_priority", {"priority": 3}, "panel", "garage", "not_a_charger"),
+        ("set_strategy", {"strategy": "random"}, "panel", "garage", "invalid_strategy"),
+        ("stop_charging", {}, "charger", "CP-1", "no_transaction"),
+    ],
+)
+async def test_bad_calls_are_translated(
+    hass: HomeAssistant,
+    free_port: int,
+    service: str,
+    data: dict[str, object],
+    kind: str,
+    key: str,
+    error: str,
+) -> None:
+    entry = await _setup(hass, free_port)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            service,
+            data,
+            target={"device_id": _device(hass, entry.entry_id, kind, key)},
+            blocking=True,
+        )
+    assert err.value.translation_key == error
+    assert err.value.translation_domain == DOMAIN
+
+
+async def test_no_target(hass: HomeAssistant, free_port: int) -> None:
+    await _setup(hass, free_port)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "clear_grid_limit", {}, blocking=True)
+    assert err.value.translation_key == "no_target"
+
+
+async def test_runtime_settings_and_charger_calls(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    entry = await _setup(hass, free_port)
+    panel_dev = _device(hass, entry.entry_id, "panel", "garage")
+    charger_dev = _device(hass, entry.entry_id, "charger", "CP-1")
+
+    await hass.services.async_call(
+        DOMAIN,
+        "set_strategy",
+        {"strategy": "priority"},
+        target={"device_id": panel_dev},
+        blocking=True,
+    )
+    assert hass.states.get("select.garage_strategy").state == "priority"
+    await hass.services.async_call(
+        DOMAIN,
+        "set_priority",
+        {"priority": 7},
+        target={"device_id": charger_dev},
+        blocking=True,
+    )
+    assert hass.states.get("number.cp_1_priority").state == "7"
+    await hass.services.async_call(
+        DOMAIN,
+        "set_grid_limit",
+        {"limit_kw": 3},
+        target={"entity_id": "number.garage_grid_limit"},
+        blocking=True,
+    )
+    assert hass.states.get("number.garage_grid_limit").state == "3.0"
+    assert hass.states.get("sensor.garage_budget_reason").state == "override"
+    await hass.services.async_call(
+        DOMAIN, "clear_grid_limit", {}, target={"device_id": panel_dev}, blocking=True
+    )
+    assert hass.states.get("number.garage_grid_limit").state == "11.0"
+    assert hass.states.get("sensor.garage_budget_reason").state == "limit"
+
+    # Offline charger: a clear error, not a traceback.
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "start_charging",
+            {"id_tag": "A"},
+            target={"device_id": charger_dev},
+            blocking=True,
+        )
+    assert err.value.translation_key == "charger_offline"
+
+    async with chargers(free_port, "CP-1") as (cp1,):
+        await hass.services.async_call(
+            DOMAIN,
+            "start_charging",
+            {"id_tag": "CARD1"},
+            target={"device_id": charger_dev},
+            blocking=True,
+        )
+        frame = await cp1.wait_for_call("RemoteStartTransaction")
+        assert frame[3]["idTag"] == "CARD1"
+        # The simulated charger starts the transaction it was asked for.
+        server = entry.runtime_data.site.server
+        async with asyncio.timeout(5):
+            while not server.chargers["CP-1"].transactions:
+                await asyncio.sleep(0.02)
+        (transaction_id,) = server.chargers["CP-1"].transactions
+        await hass.services.async_call(
+            DOMAIN,
+            "stop_charging",
+            {},
+            target={"device_id": charger_dev},
+            blocking=True,
+        )
+        frame = await cp1.wait_for_call("RemoteStopTransaction")
+        assert str(frame[3]["transactionId"]) == transaction_id
