@@ -37,7 +37,9 @@ NOW = datetime(2025, 1, 1, 12, tzinfo=UTC)
 RUNS = 7
 
 
-def make_sessions(count: int, panel_ids: list[str], fair_kw: float, rng: random.Random) -> list[Session]:
+def make_sessions(
+    count: int, panel_ids: list[str], fair_kw: float, rng: random.Random
+) -> list[Session]:
     """Sessions of which ~40 % are capped below their fair share."""
     sessions = []
     for i in range(count):
@@ -123,7 +125,9 @@ async def master_sub(panels: int, per_panel: int) -> float:
         sub = SmartChargingEngine(f"SUB-{p}", 80.0, _noop)
         for s in range(per_panel):
             sub.add_session(
-                transaction_id=f"{p}-{s}", client_id=f"CP-{p}-{s}", max_hardware_power_kw=11.0
+                transaction_id=f"{p}-{s}",
+                client_id=f"CP-{p}-{s}",
+                max_hardware_power_kw=11.0,
             )
         subs[f"PANEL-{p}"] = sub
 
@@ -135,7 +139,9 @@ async def master_sub(panels: int, per_panel: int) -> float:
     master = SmartChargingEngine("SITE-MASTER", 40.0 * panels, to_sub)
     for p in range(panels):
         master.add_session(
-            transaction_id=f"panel{p}", client_id=f"PANEL-{p}", max_hardware_power_kw=80.0
+            transaction_id=f"panel{p}",
+            client_id=f"PANEL-{p}",
+            max_hardware_power_kw=80.0,
         )
     times = []
     for _ in range(RUNS):

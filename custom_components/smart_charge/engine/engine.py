@@ -285,7 +285,7 @@ class SmartChargingEngine:
         self._emit("session_added", stored)
         return stored
 
-    def update_session(self, transaction_id: SessionKey, **changes: Any) -> Session:
+    def update_session(self, transaction_id: SessionKey, /, **changes: Any) -> Session:
         """Change fields of a session and return it; raises EngineError if unknown."""
         current = self._sessions.get(transaction_id)
         if current is None:
