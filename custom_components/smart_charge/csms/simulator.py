@@ -125,6 +125,14 @@ class _SimBase:
             and message[2] in self.sim.ignore_actions
         ):
             return  # simulate a charger that never answers
+        if (
+            isinstance(message, list)
+            and len(message) == 4
+            and message[0] == 2
+            and message[2] == "SetChargingProfile"
+            and self.sim.profile_delay_s
+        ):
+            await asyncio.sleep(self.sim.profile_delay_s)  # a slow flash write
         await super().route_message(raw_msg)  # type: ignore[misc]
         if isinstance(message, list) and len(message) == 4 and message[0] == 2:
             self.sim.call_handled(message[2], message[3])
@@ -302,6 +310,7 @@ class SimulatedCharger:
         car_max_a: float = 32.0,
         meter_interval_s: float | None = None,
         profile_status: str = "Accepted",
+        profile_delay_s: float = 0.0,
         response_timeout_s: float = 10.0,
     ) -> None:
         """Describe the charger; nothing connects before `start()`."""
@@ -315,6 +324,8 @@ class SimulatedCharger:
         self.car_max_a = car_max_a
         self.meter_interval_s = meter_interval_s
         self.profile_status = profile_status
+        self.profile_delay_s = profile_delay_s
+        self.profile_answered_at: dict[int, float] = {}
         self.response_timeout_s = response_timeout_s
         self.ignore_actions: set[str] = set()
         self.configuration: dict[str, str] = {
@@ -436,6 +447,7 @@ class SimulatedCharger:
         """Update the limit in force after a SetChargingProfile answer was sent."""
         if action == "SetChargingProfile" and self.received_profiles:
             received = self.received_profiles[-1]
+            self.profile_answered_at[received.sequence] = time.monotonic()
             if self.profile_status == "Accepted":
                 connector_ids = (
                     [received.connector_id]

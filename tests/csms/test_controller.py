@@ -1,0 +1,303 @@
+"""SiteController: the engine's limits applied to simulated chargers over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from custom_components.smart_charge.csms import (
+    CentralSystem,
+    ChargerDisconnected,
+    ChargerEvent,
+    ServerConfig,
+)
+from custom_components.smart_charge.csms.controller import ChargerConfig, SiteController
+from custom_components.smart_charge.csms.simulator import (
+    ReceivedProfile,
+    SimulatedCharger,
+)
+from custom_components.smart_charge.engine import Panel, Site
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+VOLTS_3P = 230 * 3
+
+
+class Rig:
+    """A server, a controller over one panel, and simulated chargers."""
+
+    def __init__(self, limit_kw: float) -> None:
+        self.site = Site(panels=[Panel(id="main", limit_kw=limit_kw)], voltage_v=230)
+        self.budget_w = limit_kw * 1000 * 0.95
+        self.changes = 0
+        self.disconnected = asyncio.Event()
+        self.server = CentralSystem(
+            ServerConfig(host="127.0.0.1", port=0, call_timeout_s=1.0), self._event
+        )
+        self.controller = SiteController(
+            self.server, self.site, {}, on_change=self._changed
+        )
+        self.chargers: dict[str, SimulatedCharger] = {}
+
+    def _event(self, event: ChargerEvent) -> None:
+        self.controller.handle_event(event)
+        if isinstance(event, ChargerDisconnected):
+            self.disconnected.set()
+
+    def _changed(self) -> None:
+        self.changes += 1
+
+    async def add(self, charger_id: str, **kwargs: Any) -> SimulatedCharger:
+        config_keys = {"managed", "max_current_a", "priority", "profile_purpose"}
+        config = {k: kwargs.pop(k) for k in list(kwargs) if k in config_keys}
+        configs = dict(self.controller.chargers)
+        configs[charger_id] = ChargerConfig(charger_id, "main", **config)
+        self.controller.update_site(self.site, configs)
+        charger = SimulatedCharger(
+            charger_id, f"ws://127.0.0.1:{self.server.port}", **kwargs
+        )
+        await charger.start()
+        self.chargers[charger_id] = charger
+        await self.controller.rebalance()
+        return charger
+
+    def limits(self) -> dict[str, float]:
+        """The limit in force on each charging simulator (A per phase)."""
+        return {
+            cid: charger.limit_in_force(1)
+            for cid, charger in self.chargers.items()
+            if charger.connectors[1].transaction_id is not None
+        }
+
+    def held_w(self) -> float:
+        return sum(limit * VOLTS_3P for limit in self.limits().values())
+
+
+@pytest.fixture
+async def rig_factory() -> AsyncIterator[Callable[[float], Awaitable[Rig]]]:
+    rigs: list[Rig] = []
+
+    async def factory(limit_kw: float) -> Rig:
+        rig = Rig(limit_kw)
+        await rig.server.start()
+        rigs.append(rig)
+        return rig
+
+    yield factory
+    for rig in rigs:
+        for charger in rig.chargers.values():
+            await charger.stop()
+        await rig.controller.stop()
+        await rig.server.stop()
+
+
+async def test_three_sessions_share_22kw_and_stop_redistributes(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    one = await rig.add("CP1", version="1.6")
+    two = await rig.add("CP2", version="2.0.1")
+    three = await rig.add("CP3", version="1.6")
+    for charger in (one, two, three):
+        await charger.plug_in()
+        await rig.controller.rebalance()
+    limits = rig.limits()
+    assert len(limits) == 3
+    assert rig.held_w() <= rig.budget_w
+    assert len(set(limits.values())) == 1  # equal share
+    assert limits["CP1"] == pytest.approx(10.0)
+    # Every profile is a TxProfile of the running transaction, one decimal, amps.
+    for charger in (one, two, three):
+        last = charger.received_profiles[-1]
+        assert last.purpose == "TxProfile"
+        assert last.transaction_id == charger.connectors[1].transaction_id
+        assert last.rate_unit == "A"
+        assert round(last.limit, 1) == last.limit
+        assert "startSchedule" in last.schedule
+    snapshot = rig.controller.snapshot()
+    assert snapshot.panels["main"].active_sessions == 3
+    assert snapshot.panels["main"].allocated_kw <= 20.9 + 1e-9
+
+    before = len(one.received_profiles)
+    await three.unplug()
+    await rig.controller.rebalance()
+    limits = rig.limits()
+    assert set(limits) == {"CP1", "CP2"}
+    assert limits["CP1"] == limits["CP2"] == pytest.approx(15.1)
+    assert rig.held_w() <= rig.budget_w
+    assert len(one.received_profiles) == before + 1
+
+
+async def test_decreases_acknowledged_before_increases(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    slow = await rig.add("SLOW", version="1.6", profile_delay_s=0.3)
+    fast = await rig.add("FAST", version="2.0.1")
+    await slow.plug_in()
+    await fast.plug_in()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"SLOW": 15.1, "FAST": 15.1}
+    # Cap SLOW at 8 A: SLOW goes down, FAST goes up into the freed power.
+    configs = dict(rig.controller.chargers)
+    configs["SLOW"] = replace(configs["SLOW"], max_current_a=8.0)
+    rig.controller.update_site(rig.site, configs)
+    await rig.controller.rebalance()
+    decrease = slow.received_profiles[-1]
+    increase = fast.received_profiles[-1]
+    assert decrease.limit == 8.0
+    assert increase.limit > 15.1
+    assert decrease.sequence < increase.sequence
+    # The increase was only sent once the slow charger had answered the decrease.
+    assert increase.received_at >= slow.profile_answered_at[decrease.sequence]
+    assert rig.held_w() <= rig.budget_w
+
+
+async def test_unchanged_limit_not_resent_and_reconnect_keeps_session(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    charger = await rig.add("CP1", version="1.6")
+    tx = await charger.plug_in()
+    await rig.controller.rebalance()
+    assert len(charger.received_profiles) == 1
+    await rig.controller.rebalance()
+    await charger.reconnect()
+    await rig.controller.rebalance()
+    assert len(charger.received_profiles) == 1
+    assert rig.controller.sessions() == [("CP1", 1, tx)]
+    assert rig.server.chargers["CP1"].limit_acked[1].limit == 30.2
+
+
+async def test_not_answering_charger_keeps_its_limit_reserved(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    deaf = await rig.add("DEAF", version="1.6")
+    other = await rig.add("OTHER", version="2.0.1")
+    await deaf.plug_in()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"DEAF": 30.2}
+    deaf.ignore_actions.add("SetChargingProfile")
+    await other.plug_in()
+    await rig.controller.rebalance()
+    # DEAF never took its decrease, so OTHER only gets what is left next to 30.2 A.
+    assert deaf.limit_in_force(1) == 30.2
+    assert other.limit_in_force(1) == 0.0 or rig.held_w() <= rig.budget_w
+    assert rig.held_w() <= rig.budget_w + 1e-6
+
+    # When DEAF answers again (any message from it), it is rebalanced.
+    deaf.ignore_actions.clear()
+    await deaf.send_meter_values()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"DEAF": 15.1, "OTHER": 15.1}
+
+
+async def test_offline_charger_reserved_at_acknowledged_limit(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    gone = await rig.add("GONE", version="2.0.1")
+    stay = await rig.add("STAY", version="1.6")
+    await gone.plug_in()
+    await stay.plug_in()
+    await rig.controller.rebalance()
+    await gone.disconnect()
+    async with asyncio.timeout(5):
+        await rig.disconnected.wait()
+    await rig.controller.rebalance()
+    # STAY may not grow into GONE's reserved 15.1 A.
+    assert stay.limit_in_force(1) == 15.1
+    snapshot = rig.controller.snapshot()
+    assert snapshot.chargers["GONE"].connected is False
+    assert snapshot.chargers["GONE"].limit_acked_a == 15.1
+
+
+async def test_pause_is_limit_zero_in_the_transaction(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(10.0)  # 9.5 kW: room for two 6 A three-phase minimums
+    chargers = [await rig.add(f"CP{i}", version="1.6") for i in range(3)]
+    for charger in chargers:
+        await charger.plug_in()
+        await rig.controller.rebalance()
+    limits = rig.limits()
+    assert sorted(limits.values())[0] == 0.0
+    assert all(limit == 0.0 or limit >= 6.0 for limit in limits.values())
+    paused = next(c for c in chargers if c.limit_in_force(1) == 0.0)
+    last = paused.received_profiles[-1]
+    assert last.transaction_id == paused.connectors[1].transaction_id
+    assert rig.controller.snapshot().paused
+
+
+async def test_unmanaged_charger_counts_measured_power(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    vip = await rig.add("VIP", version="1.6", managed=False, car_max_a=16.0)
+    managed = await rig.add("M", version="2.0.1")
+    await vip.plug_in()
+    await managed.plug_in()
+    await vip.send_meter_values()
+    await rig.controller.rebalance()
+    assert vip.received_profiles == []
+    # 20.9 kW - 16 A x 690 V = 9.86 kW -> 14.2 A
+    assert managed.limit_in_force(1) == pytest.approx(14.2)
+    assert rig.controller.measured_kw("main") == pytest.approx(16 * 0.69, rel=0.01)
+
+
+async def test_snapshot_and_persistence(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    charger = await rig.add("CP1", version="2.0.1")
+    tx = await charger.plug_in()
+    await rig.controller.rebalance()
+    await charger.send_meter_values()
+    await charger.send_meter_values()
+    snap = rig.controller.snapshot().chargers["CP1"]
+    assert snap.connected
+    assert snap.ocpp_version == "2.0.1"
+    assert snap.transaction_id == tx
+    assert snap.allocated_a == 30.2
+    assert snap.measured_w == pytest.approx(30.2 * VOLTS_3P)
+    assert snap.current_a == (30.2, 30.2, 30.2)
+    assert snap.session_energy_wh is not None
+    assert rig.controller.limit_for("CP1") is not None
+    assert rig.controller.limit_for("NOPE") is None
+    assert rig.changes > 0
+
+    stored = rig.controller.export_state()
+    fresh = SiteController(rig.server, rig.site, rig.controller.chargers)
+    fresh.import_state({"version": 99})
+    assert fresh.sessions() == []
+    fresh.import_state(
+        {"version": 1, "sessions": [{"charger_id": "x"}, *stored["sessions"]]}
+    )
+    assert fresh.sessions() == [("CP1", 1, tx)]
+
+
+async def test_received_profile_helpers() -> None:
+    received = ReceivedProfile(
+        1,
+        1,
+        {
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingSchedule": [
+                {
+                    "chargingRateUnit": "W",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7000}],
+                }
+            ],
+        },
+        0.0,
+    )
+    assert (received.limit, received.rate_unit, received.transaction_id) == (
+        7000.0,
+        "W",
+        None,
+    )
