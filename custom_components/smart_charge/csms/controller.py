@@ -440,6 +440,13 @@ class SiteController:
         except EngineError:
             _LOGGER.exception("Cannot build a profile for %s", session.key)
             return False
+        _LOGGER.info(
+            "Charger %s connector %s: sending limit %.1f A (transaction %s)",
+            session.charger_id,
+            session.connector_id,
+            limit_a,
+            session.transaction_id,
+        )
         try:
             status = await self.server.set_charging_profile(
                 session.charger_id, session.connector_id, body
@@ -459,13 +466,6 @@ class SiteController:
             )
             self._held.add(session.key)
             return False
-        _LOGGER.info(
-            "Charger %s connector %s: limit %.1f A (transaction %s)",
-            session.charger_id,
-            session.connector_id,
-            limit_a,
-            session.transaction_id,
-        )
         return True
 
     # ------------------------------------------------------------------ snapshot

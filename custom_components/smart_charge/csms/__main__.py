@@ -1,0 +1,162 @@
+"""Standalone runner: the OCPP server and the engine over one panel, no Home Assistant.
+
+    python -m custom_components.smart_charge.csms --limit-kw 22 [--port 9000]
+
+Every charger that connects is managed under the one panel; each limit sent is logged.
+A bad argument or a port that cannot be bound exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Sequence
+import contextlib
+import logging
+import signal
+import sys
+
+from custom_components.smart_charge.engine import EngineError, Panel, Site, Strategy
+
+from .controller import ChargerConfig, SiteController
+from .events import ChargerEvent
+from .server import CentralSystem, ServerConfig, ServerStartError
+
+_LOGGER = logging.getLogger("smart_charge.csms")
+PANEL_ID = "main"
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command line parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m custom_components.smart_charge.csms",
+        description="Run the Smart Charge OCPP server with load management over one panel.",
+    )
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
+    parser.add_argument(
+        "--port", type=_port, default=9000, help="port (0: any free port)"
+    )
+    parser.add_argument(
+        "--limit-kw", type=_positive, required=True, help="panel limit in kW"
+    )
+    parser.add_argument(
+        "--min-a", type=_positive, default=6.0, help="minimum current per phase"
+    )
+    parser.add_argument(
+        "--max-a", type=_positive, default=32.0, help="charger maximum current"
+    )
+    parser.add_argument("--phases", type=int, choices=(1, 3), default=3)
+    parser.add_argument(
+        "--margin-pct", type=float, default=5.0, help="safety margin in %%"
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=[s.value for s in Strategy],
+        default=Strategy.EQUAL_SHARE.value,
+    )
+    parser.add_argument(
+        "--timeout", type=_positive, default=10.0, help="call timeout (s)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log OCPP frames")
+    return parser
+
+
+class Runner:
+    """Server + controller; chargers are adopted as they connect."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        """Build the site from the arguments."""
+        self.args = args
+        self.site = Site(
+            panels=[
+                Panel(
+                    id=PANEL_ID,
+                    limit_kw=args.limit_kw,
+                    safety_margin_pct=args.margin_pct,
+                    strategy=Strategy(args.strategy),
+                )
+            ]
+        )
+        self.server = CentralSystem(
+            ServerConfig(host=args.host, port=args.port, call_timeout_s=args.timeout),
+            self._on_event,
+        )
+        self.controller = SiteController(self.server, self.site, {})
+
+    def _on_event(self, event: ChargerEvent) -> None:
+        if event.charger_id not in self.controller.chargers:
+            _LOGGER.info(
+                "Adopting charger %s under panel %s", event.charger_id, PANEL_ID
+            )
+            chargers = dict(self.controller.chargers)
+            chargers[event.charger_id] = ChargerConfig(
+                event.charger_id,
+                PANEL_ID,
+                phases=self.args.phases,
+                min_current_a=self.args.min_a,
+                max_current_a=self.args.max_a,
+            )
+            self.controller.update_site(self.site, chargers)
+        self.controller.handle_event(event)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until `stop` is set."""
+        await self.server.start()
+        print(  # noqa: T201 - the one line scripts and tests wait for
+            f"Smart Charge OCPP server listening on {self.args.host} port {self.server.port}",
+            flush=True,
+        )
+        try:
+            await stop.wait()
+        finally:
+            await self.controller.stop()
+            await self.server.stop()
+
+
+async def _main(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await Runner(args).run(stop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the arguments and run; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.min_a > args.max_a:
+        parser.error("--min-a must not exceed --max-a")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not args.verbose:
+        logging.getLogger("ocpp").setLevel(logging.WARNING)
+    try:
+        asyncio.run(_main(args))
+    except ServerStartError as err:
+        print(f"error: {err}", file=sys.stderr)  # noqa: T201
+        return 2
+    except EngineError as err:
+        print(f"error: {err}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
