@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 import re
 import signal
 import socket
 import sys
-from pathlib import Path
 
 import pytest
 
