@@ -812,9 +812,15 @@ async def run(args: argparse.Namespace) -> None:
         for index in range(args.count)
     ]
     try:
-        await asyncio.gather(
-            *(_run_one(charger, args.session, args.idle, rng) for charger in chargers)
-        )
+        async with asyncio.timeout(args.duration):
+            await asyncio.gather(
+                *(
+                    _run_one(charger, args.session, args.idle, rng)
+                    for charger in chargers
+                )
+            )
+    except TimeoutError:
+        pass
     finally:
         await asyncio.gather(
             *(charger.stop() for charger in chargers), return_exceptions=True
@@ -840,6 +846,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--idle", type=float, default=60.0, help="max seconds between sessions"
     )
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--duration", type=float, default=None, help="stop after this many seconds"
+    )
     args = parser.parse_args(argv)
     if not set(args.versions.split(",")) <= set(VERSIONS):
         parser.error(f"--versions must be among {', '.join(VERSIONS)}")
