@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
@@ -13,9 +13,10 @@ from .coordinator import (
     SmartChargeCoordinator,
     SmartChargeRuntimeData,
 )
+from .entity import panel_device_info
 from .runtime import SiteRuntime
 from .services import async_setup_services
-from .site_config import chargers_of, panels_of
+from .site_config import PanelConfig, chargers_of, panels_of
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -43,9 +44,31 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
     entry.runtime_data = SmartChargeRuntimeData(
         site=site, coordinator=coordinator, panels=panels, chargers=chargers
     )
+    _async_register_panels(hass, entry, panels)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def _async_register_panels(
+    hass: HomeAssistant, entry: SmartChargeConfigEntry, panels: dict[str, PanelConfig]
+) -> None:
+    """Create the panel devices parents first, so every via_device exists."""
+    registry = dr.async_get(hass)
+    done: set[str | None] = {None}
+    while len(done) <= len(panels):
+        ready = [
+            p for p in panels.values() if p.panel_id not in done and p.parent_id in done
+        ]
+        if not ready:
+            return  # a broken tree: the config flow prevents it
+        for panel in ready:
+            registry.async_get_or_create(
+                config_entry_id=entry.entry_id,
+                config_subentry_id=panel.subentry_id,
+                **panel_device_info(entry.entry_id, panel),
+            )
+            done.add(panel.panel_id)
 
 
 async def _async_update_listener(

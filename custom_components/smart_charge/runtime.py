@@ -236,7 +236,7 @@ class SiteRuntime:
             connected=bool(state and state.connected),
             status=_status_key(state, connector),
             managed=config.managed,
-            priority=config.priority,
+            priority=int(config.priority),
             max_current_a=config.max_current_a,
             allocated_current_a=limit.allocated_amps_per_phase if limit else None,
             allocated_power_w=float(limit.allocated_w) if limit else None,

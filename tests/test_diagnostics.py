@@ -1,0 +1,37 @@
+"""Diagnostics redact secrets and carry the runtime and OCPP frames."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+import pytest
+
+from custom_components.smart_charge.const import CONF_PASSWORD
+from custom_components.smart_charge.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
+
+from .common import charger, chargers, site_entry
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+async def test_diagnostics_redacts_passwords(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    secret = charger("CP-1")
+    secret["data"] = {**secret["data"], CONF_PASSWORD: "hunter2"}
+    entry = site_entry(free_port, [secret], main_kw=5.0)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-1") as (cp1,):
+        await cp1.plug_in()
+        await cp1.wait_for_profile()
+        data = await async_get_config_entry_diagnostics(hass, entry)
+    assert "hunter2" not in repr(data)
+    assert data["subentries"][0]["data"][CONF_PASSWORD] == "**REDACTED**"
+    cp = data["chargers"]["CP-1"]
+    assert cp["ocpp_version"] == "1.6"
+    assert cp["recent_frames"]
+    assert len(cp["transactions"]) == 1
+    assert data["site_data"]["chargers"]["CP-1"]["transaction_id"] is not None
