@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentryData
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
 from custom_components.smart_charge.const import (
     CONF_CHARGER_ID,
     CONF_FAILSAFE_A,
@@ -27,9 +30,6 @@ from custom_components.smart_charge.const import (
     SUBENTRY_PANEL,
 )
 from custom_components.smart_charge.csms.simulator import SimulatedCharger
-from homeassistant.config_entries import ConfigSubentryData
-
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 
 def panel(
