@@ -186,6 +186,9 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_MAIN_BREAKER_KW] == 30.0
+    # The site reloads with the new breaker; unload it so its server stops.
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 async def _subentry_flow(
