@@ -46,7 +46,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
     )
     _async_register_panels(hass, entry, panels)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    try:
+        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    except BaseException:
+        # Setup did not finish: stop the server so the port is free for a retry.
+        await site.async_stop()
+        raise
     return True
 
 
