@@ -212,18 +212,21 @@ class SiteRuntime:
                 active_sessions=self.controller.session_count(panel_id),
                 budget_reason="override" if override else "limit",
             )
+        configs = self._charger_configs()
         charger_data: dict[str, ChargerData] = {}
         for charger_id, charger in self.chargers.items():
             charger_data[charger_id] = self._charger_data(
-                charger, states.get(charger_id)
+                charger, configs[charger_id], states.get(charger_id)
             )
         return SiteData(panels=panel_data, chargers=charger_data)
 
     def _charger_data(
-        self, charger: ChargerSettings, state: ChargerState | None
+        self,
+        charger: ChargerSettings,
+        config: ChargerConfig,
+        state: ChargerState | None,
     ) -> ChargerData:
         charger_id = charger.charger_id
-        config = self._charger_configs()[charger_id]
         connector = 1
         transaction = None
         if state is not None and state.transactions:
