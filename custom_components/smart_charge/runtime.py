@@ -8,6 +8,7 @@ import ssl
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_PORT,
@@ -271,8 +272,6 @@ class SiteRuntime:
         self._apply()
 
     def _drop_expired_overrides(self) -> None:
-        from homeassistant.util import dt as dt_util
-
         now = dt_util.utcnow()
         for panel_id, override in list(self.state.grid_limits.items()):
             if override.until is not None and override.until <= now:
