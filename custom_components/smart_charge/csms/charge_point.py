@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
 import logging
+import sys
 from typing import Any, Final, Protocol
+import uuid
 
 from ocpp.exceptions import OCPPError  # untyped library; only its base error class
 from websockets.exceptions import ConnectionClosed
@@ -373,6 +375,7 @@ class HandlerContext:
     next_transaction_id: Callable[[], int]
     heartbeat_interval_s: int
     call_timeout_s: float
+    pending_calls: set[str] = field(default_factory=set)
 
 
 class OcppChargePoint(Protocol):
@@ -385,6 +388,10 @@ class OcppChargePoint(Protocol):
     @property
     def actions(self) -> frozenset[str]:
         """Return the actions this class handles."""
+
+    @property
+    def known_actions(self) -> frozenset[str]:
+        """Return every action a charger may send in this version."""
 
     async def route_message(self, raw_msg: str) -> None:
         """Handle one incoming frame."""
@@ -444,16 +451,22 @@ async def checked_call(
     *,
     charger_id: str,
     timeout_s: float,
+    pending: set[str] | None = None,
 ) -> Any:
     """Send one call through the library and map every failure to our errors.
 
     `suppress=False` makes the library raise CALLERRORs instead of returning None. The
-    timeout also bounds the wait for the library's per-charger call lock.
+    timeout also bounds the wait for the library's per-charger call lock. The call's
+    id is in `pending` while an answer is expected, so answers to anything else (or
+    arriving too late) are dropped before they reach the library.
     """
     action = type(payload).__name__
+    unique_id = str(uuid.uuid4())
+    if pending is not None:
+        pending.add(unique_id)
     try:
         async with asyncio.timeout(timeout_s):
-            return await send(payload, suppress=False)
+            return await send(payload, suppress=False, unique_id=unique_id)
     except TimeoutError as err:
         raise CallTimeoutError(charger_id, action, timeout_s) from err
     except ConnectionClosed as err:
@@ -462,6 +475,9 @@ async def checked_call(
         raise CallRejectedError(
             charger_id, action, str(err.code), str(err.description)
         ) from err
+    finally:
+        if pending is not None:
+            pending.discard(unique_id)
 
 
 def status_of(result: Any) -> str:
@@ -477,34 +493,141 @@ def call_error_frame(unique_id: str, code: str, description: str) -> str:
     return json.dumps([4, unique_id, code, description, {}], separators=(",", ":"))
 
 
-def precheck_frame(raw: str | bytes, actions: frozenset[str]) -> str | None:
-    """Return a CALLERROR frame for input the library would drop or mishandle.
+@dataclass(frozen=True, slots=True)
+class FrameCheck:
+    """The verdict on one incoming frame before the library sees it.
 
-    The library only logs frames that are not JSON or not an OCPP array, and does not
-    answer unknown actions for every version. We answer all of them.
+    `problem` is None for a frame the library should handle. Otherwise the frame is
+    not routed: `reply` is the CALLERROR to answer with, or None to drop it silently
+    (a response never asked for, or something that cannot be answered).
     """
+
+    problem: str | None = None
+    reply: str | None = None
+
+
+_OK: Final = FrameCheck()
+# Error codes differ per version: 1.6 (§4.2.3) vs 2.x (part 4, §4.3).
+_CODES_16: Final = {
+    "json": "FormationViolation",
+    "rpc": "ProtocolError",
+    "type": "ProtocolError",
+    "payload": "FormationViolation",
+}
+_CODES_2X: Final = {
+    "json": "RpcFrameworkError",
+    "rpc": "RpcFrameworkError",
+    "type": "MessageTypeNotSupported",
+    "payload": "FormatViolation",
+}
+
+
+def check_frame(
+    raw: str | bytes,
+    *,
+    version: str,
+    handled: frozenset[str],
+    known: frozenset[str] = frozenset(),
+    pending: set[str] | None = None,
+) -> FrameCheck:
+    """Answer the input the library would drop, mishandle or log as a crash.
+
+    The library only logs frames that are not JSON or not an OCPP array, does not
+    answer unknown actions for every version, and queues any CALLRESULT, even for an
+    id never sent. `handled` are our actions, `known` every action of the version,
+    `pending` the ids of our calls awaiting an answer (None: do not check).
+    """
+    codes = _CODES_16 if version == OCPP16 else _CODES_2X
     try:
         message = json.loads(raw)
-    except ValueError:
-        return call_error_frame("-1", "FormatViolation", "Frame is not valid JSON")
+    except (ValueError, RecursionError):
+        return FrameCheck(
+            "not JSON", call_error_frame("-1", codes["json"], "Frame is not valid JSON")
+        )
     if not isinstance(message, list) or not message:
-        return call_error_frame("-1", "ProtocolError", "Frame is not an OCPP array")
-    unique_id = str(message[1]) if len(message) > 1 else "-1"
-    if message[0] not in (2, 3, 4):
-        return call_error_frame(unique_id, "ProtocolError", "Unknown MessageTypeId")
-    if message[0] != 2:
-        return None
-    if len(message) != 4 or not isinstance(message[1], str):
-        return call_error_frame(unique_id, "ProtocolError", "Malformed CALL")
+        return FrameCheck(
+            "not an OCPP array",
+            call_error_frame("-1", codes["rpc"], "Frame is not an OCPP array"),
+        )
+    type_id = message[0]
+    raw_id = message[1] if len(message) > 1 else None
+    unique_id = raw_id if isinstance(raw_id, str) else "-1"
+    if type_id in (3, 4) and not isinstance(type_id, bool):
+        if not isinstance(raw_id, str) or len(message) != (3 if type_id == 3 else 5):
+            return FrameCheck("malformed response, ignored")
+        if pending is not None and raw_id not in pending:
+            return FrameCheck(f"response to a call never sent (id {raw_id!r}), ignored")
+        return _OK
+    if version != OCPP16 and type_id in (5, 6) and not isinstance(type_id, bool):
+        # 2.1 CALLRESULTERROR / SEND: never answered; we send no CALLRESULT to fail
+        # and handle no SEND action.
+        return FrameCheck(f"message type {type_id} not used here, ignored")
+    if type_id != 2 or isinstance(type_id, bool):
+        return FrameCheck(
+            f"unknown message type {type_id!r}",
+            call_error_frame(unique_id, codes["type"], "Unknown MessageTypeId"),
+        )
+    if (
+        len(message) != 4
+        or not isinstance(raw_id, str)
+        or not isinstance(message[2], str)
+    ):
+        return FrameCheck(
+            "malformed CALL",
+            call_error_frame(unique_id, codes["rpc"], "Malformed CALL"),
+        )
+    action = message[2]
     if not isinstance(message[3], dict):
-        return call_error_frame(
-            unique_id, "FormatViolation", "Payload is not an object"
+        return FrameCheck(
+            f"{action} payload is not an object",
+            call_error_frame(unique_id, codes["payload"], "Payload is not an object"),
         )
-    if message[2] not in actions:
-        return call_error_frame(
-            unique_id, "NotImplemented", f"No handler for {message[2]!s}"
+    if action not in handled:
+        code = "NotSupported" if action in known else "NotImplemented"
+        return FrameCheck(
+            f"{action} not handled ({code})",
+            call_error_frame(unique_id, code, f"No handler for {action}"),
         )
-    return None
+    return _OK
+
+
+def precheck_frame(raw: str | bytes, actions: frozenset[str]) -> str | None:
+    """Return the CALLERROR for a 2.x frame, or None (kept for older callers)."""
+    return check_frame(raw, version=OCPP201, handled=actions).reply
+
+
+class LibraryLogger(logging.LoggerAdapter[logging.Logger]):
+    """The logger handed to the library: its errors name the charger, once.
+
+    The library logs a full traceback for every schema violation it answers; an OCPP
+    error is the charger's fault, so it becomes one warning. Anything else (a bug in a
+    handler) keeps its traceback.
+    """
+
+    def __init__(self, charger_id: str) -> None:
+        """Log to the `ocpp` logger on behalf of `charger_id`."""
+        super().__init__(logging.getLogger("ocpp"), {"charger_id": charger_id})
+        self.charger_id = charger_id
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log an OCPP error as one warning, anything else with its traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OCPPError):
+            self.logger.warning(
+                "Charger %s: %s; answered %s: %s",
+                self.charger_id,
+                str(msg) % args if args else msg,
+                error.code,
+                error.description,
+            )
+            return
+        kwargs.setdefault("exc_info", True)
+        self.logger.error(
+            "Charger %s: %s",
+            self.charger_id,
+            str(msg) % args if args else msg,
+            **kwargs,
+        )
 
 
 class RecordingConnection:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+import hmac
 import itertools
 import logging
 import ssl
@@ -17,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from .charge_point import (
     OCPP16,
@@ -30,7 +34,7 @@ from .charge_point import (
     RecordingConnection,
     TransactionState,
     VariableResult,
-    precheck_frame,
+    check_frame,
     profile_limit,
 )
 from .errors import ChargerNotConnectedError, CsmsError
@@ -51,12 +55,25 @@ class ServerStartError(CsmsError):
     """The server could not listen (port in use, bad address)."""
 
 
+# Our preference when a charger offers several versions.
+_SUBPROTOCOL_PREFERENCE: Final = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
+_REALM: Final = 'Basic realm="Smart Charge OCPP", charset="UTF-8"'
+_MAX_LOGGED_KEYS: Final = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """How the central system listens and talks.
+    """How the central system listens, talks and whom it lets in.
 
-    Authentication, the unknown-charger policy and capability detection come with a
-    later issue; the fields here are the ones the server uses today.
+    - `passwords`: Basic auth per identity (OCPP security profile 1 over `ws`, 2 with
+      `ssl_context`); an identity with a password must send it, else HTTP 401.
+    - `reject_unknown`: refuse (HTTP 404) identities not in `known_ids` and without a
+      password; otherwise unknown chargers connect and their events say so.
+    - `max_connections`: further connections get HTTP 503 (a reconnect of a connected
+      identity is always let in: it replaces the old connection).
+    - `max_frame_bytes`: a larger frame closes the connection with 1009.
+    - `failsafe_current_a`: the TxDefaultProfile the controller sends to every managed
+      charger at boot (None: none).
     """
 
     host: str = "0.0.0.0"  # noqa: S104 - chargers are on the LAN
@@ -65,6 +82,67 @@ class ServerConfig:
     heartbeat_interval_s: int = 300
     max_frame_bytes: int = 64 * 1024
     ssl_context: ssl.SSLContext | None = None
+    passwords: Mapping[str, str] = field(default_factory=dict)
+    reject_unknown: bool = False
+    known_ids: frozenset[str] | None = None
+    max_connections: int = 1000
+    failsafe_current_a: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Access:
+    passwords: Mapping[str, str]
+    known_ids: frozenset[str]
+    reject_unknown: bool
+
+    def refusal(
+        self, charger_id: str, authorization: str | None
+    ) -> tuple[int, str] | None:
+        """Return (HTTP status, reason) when the identity may not connect."""
+        password = self.passwords.get(charger_id)
+        if password is None:
+            if self.reject_unknown and charger_id not in self.known_ids:
+                return 404, "unknown identity"
+            return None
+        credentials = basic_credentials(authorization)
+        if credentials is None:
+            return 401, "no credentials"
+        user, given = credentials
+        if not (
+            hmac.compare_digest(user.encode(), charger_id.encode())
+            and hmac.compare_digest(given.encode(), password.encode())
+        ):
+            return 401, "wrong password"
+        return None
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """Return (user, password) from an `Authorization: Basic ...` header."""
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(token.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, colon, password = decoded.partition(":")
+    return (user, password) if colon else None
+
+
+def select_subprotocol(
+    connection: ServerConnection, offered: Sequence[Subprotocol]
+) -> Subprotocol | None:
+    """Pick our preferred OCPP version among those offered.
+
+    None completes the handshake without `Sec-WebSocket-Protocol`; the server then
+    closes the connection, as OCPP-J asks for a subprotocol it does not agree to.
+    """
+    for name in _SUBPROTOCOL_PREFERENCE:
+        if name in offered:
+            return Subprotocol(name)
+    return None
 
 
 def charger_id_from_path(path: str) -> str | None:
@@ -77,6 +155,7 @@ def charger_id_from_path(path: str) -> str | None:
 class _Connection:
     charge_point: OcppChargePoint
     websocket: ServerConnection
+    password: str | None = None
 
 
 class CentralSystem:
@@ -96,6 +175,13 @@ class CentralSystem:
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._transaction_ids = itertools.count(int(time.time()) % 2**31)
+        self._access = _Access(
+            dict(config.passwords),
+            frozenset(config.known_ids or ()),
+            config.reject_unknown,
+        )
+        self._open = 0
+        self._logged: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -134,7 +220,7 @@ class CentralSystem:
                 self._handle,
                 self.config.host,
                 self.config.port,
-                subprotocols=list(SUBPROTOCOLS),  # type: ignore[arg-type]
+                select_subprotocol=select_subprotocol,
                 process_request=self._process_request,
                 max_size=self.config.max_frame_bytes,
                 ssl=self.config.ssl_context,
@@ -158,13 +244,85 @@ class CentralSystem:
 
     # --------------------------------------------------------------- connections
 
+    def update_access(
+        self,
+        *,
+        passwords: Mapping[str, str] | None = None,
+        known_ids: frozenset[str] | None = None,
+        reject_unknown: bool | None = None,
+    ) -> None:
+        """Change who may connect, without a restart; None leaves a setting as is.
+
+        Connected chargers that would now be refused, or whose password changed, are
+        disconnected (close code 1008) so they authenticate again.
+        """
+        current = self._access
+        self._access = access = _Access(
+            dict(passwords) if passwords is not None else current.passwords,
+            known_ids if known_ids is not None else current.known_ids,
+            reject_unknown if reject_unknown is not None else current.reject_unknown,
+        )
+        for charger_id, connection in list(self._connections.items()):
+            password = access.passwords.get(charger_id)
+            refused = password is None and access.refusal(charger_id, None) is not None
+            if refused or password != connection.password:
+                _LOGGER.warning(
+                    "Charger %s: access changed, closing its connection", charger_id
+                )
+                self._track(connection.websocket.close(1008, "Access changed"))
+
+    def _warn(self, charger_id: str, reason: str, message: str, *args: object) -> None:
+        """Log a problem with a charger once as a warning; repeats go to debug."""
+        key = (charger_id, reason)
+        if key in self._logged:
+            _LOGGER.debug(message, *args)
+            return
+        if len(self._logged) >= _MAX_LOGGED_KEYS:
+            self._logged.clear()
+        self._logged.add(key)
+        _LOGGER.warning(message, *args)
+
+    def _forget_warnings(self, charger_id: str) -> None:
+        self._logged = {key for key in self._logged if key[0] != charger_id}
+
     def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        if charger_id_from_path(request.path) is None:
-            _LOGGER.warning("Refused a connection without a charger id in the path")
+        charger_id = charger_id_from_path(request.path)
+        if charger_id is None:
+            self._warn(
+                "", "no id", "Refused a connection without a charger id in the path"
+            )
             return connection.respond(404, "Missing charge point id in path\n")
-        return None
+        if (
+            self._open >= self.config.max_connections
+            and charger_id not in self._connections
+        ):
+            self._warn(
+                charger_id,
+                "busy",
+                "Charger %s refused: %s connections open (HTTP 503)",
+                charger_id,
+                self._open,
+            )
+            return connection.respond(503, "Too many connections\n")
+        refusal = self._access.refusal(charger_id, request.headers.get("Authorization"))
+        if refusal is None:
+            return None
+        status, reason = refusal
+        self._warn(
+            charger_id,
+            reason,
+            "Charger %s refused: %s (HTTP %s)",
+            charger_id,
+            reason,
+            status,
+        )
+        if status == 401:
+            response = connection.respond(401, "Authentication required\n")
+            response.headers["WWW-Authenticate"] = _REALM
+            return response
+        return connection.respond(404, "Unknown charge point\n")
 
     def _track(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
@@ -172,13 +330,39 @@ class CentralSystem:
         task.add_done_callback(self._tasks.discard)
 
     async def _handle(self, websocket: ServerConnection) -> None:
-        charger_id = charger_id_from_path(
-            websocket.request.path if websocket.request else ""
-        )
+        self._open += 1
+        try:
+            await self._handle_open(websocket)
+        finally:
+            self._open -= 1
+
+    async def _handle_open(self, websocket: ServerConnection) -> None:
+        request = websocket.request
+        charger_id = charger_id_from_path(request.path if request else "")
         version = SUBPROTOCOLS.get(str(websocket.subprotocol))
-        if charger_id is None or version is None:  # pragma: no cover - refused earlier
+        if charger_id is None:  # pragma: no cover - refused in _process_request
+            return
+        if version is None:
+            offered = (
+                request.headers.get_all("Sec-WebSocket-Protocol") if request else []
+            )
+            self._warn(
+                charger_id,
+                "subprotocol",
+                "Charger %s offered no supported OCPP subprotocol (%s); closing",
+                charger_id,
+                ", ".join(offered) or "none",
+            )
             await websocket.close(1002, "Unsupported subprotocol")
             return
+        if (
+            self._open > self.config.max_connections
+            and charger_id not in self._connections
+        ):
+            # Several handshakes raced past the check in _process_request.
+            await websocket.close(1013, "Too many connections")
+            return
+        self._forget_warnings(charger_id)
         state = self._states.get(charger_id)
         if state is None:
             state = self._states[charger_id] = ChargerState(charger_id)
@@ -193,7 +377,9 @@ class CentralSystem:
         charge_point = _FACTORIES[version](
             RecordingConnection(websocket, state), context
         )
-        connection = _Connection(charge_point, websocket)
+        connection = _Connection(
+            charge_point, websocket, self._access.passwords.get(charger_id)
+        )
         previous = self._connections.get(charger_id)
         self._connections[charger_id] = connection
         if previous is not None:
@@ -205,7 +391,7 @@ class CentralSystem:
             _LOGGER.info("Charger %s connected (OCPP %s)", charger_id, version)
         self._emit(ChargerConnected(charger_id, version))
         try:
-            await self._serve(charger_id, state, charge_point, websocket)
+            await self._serve(charger_id, state, charge_point, context, websocket)
         finally:
             if self._connections.get(charger_id) is connection:
                 del self._connections[charger_id]
@@ -217,30 +403,61 @@ class CentralSystem:
         charger_id: str,
         state: ChargerState,
         charge_point: OcppChargePoint,
+        context: HandlerContext,
         websocket: ServerConnection,
     ) -> None:
         try:
             async for raw in websocket:
                 text = raw if isinstance(raw, str) else raw.decode(errors="replace")
                 state.recent_frames.append(("in", text))
-                error = precheck_frame(text, charge_point.actions)
-                if error is not None:
-                    _LOGGER.warning(
-                        "Charger %s sent a bad frame, answered %s", charger_id, error
-                    )
-                    state.recent_frames.append(("out", error))
-                    await websocket.send(error)
-                    continue
-                try:
-                    await charge_point.route_message(text)
-                except ConnectionClosed:
-                    raise
-                except Exception:
-                    _LOGGER.exception(
-                        "Charger %s: failed to handle %s", charger_id, text
-                    )
+                await self.handle_frame(
+                    charger_id, charge_point, context, text, websocket.send
+                )
+        except ConnectionClosed as err:
+            if err.rcvd is None and err.sent is not None and err.sent.code == 1009:
+                self._warn(
+                    charger_id,
+                    "too big",
+                    "Charger %s sent a frame over %s bytes; closed the connection (1009)",
+                    charger_id,
+                    self.config.max_frame_bytes,
+                )
+
+    async def handle_frame(
+        self,
+        charger_id: str,
+        charge_point: OcppChargePoint,
+        context: HandlerContext,
+        text: str,
+        send: Callable[[str], Awaitable[None]],
+    ) -> None:
+        """Handle one incoming frame: answer bad input ourselves, route the rest."""
+        verdict = check_frame(
+            text,
+            version=charge_point.ocpp_version,
+            handled=charge_point.actions,
+            known=charge_point.known_actions,
+            pending=context.pending_calls,
+        )
+        if verdict.problem is not None:
+            self._warn(
+                charger_id,
+                verdict.problem,
+                "Charger %s sent a bad frame (%s); %s",
+                charger_id,
+                verdict.problem,
+                "answered with a CALLERROR" if verdict.reply else "ignored",
+            )
+            if verdict.reply is not None:
+                context.state.recent_frames.append(("out", verdict.reply))
+                await send(verdict.reply)
+            return
+        try:
+            await charge_point.route_message(text)
         except ConnectionClosed:
-            pass
+            raise
+        except Exception:
+            _LOGGER.exception("Charger %s: failed to handle %s", charger_id, text[:500])
 
     def _emit(self, event: ChargerEvent) -> None:
         state = self._states.get(event.charger_id)
@@ -250,6 +467,10 @@ class CentralSystem:
             self._on_event(event)
         except Exception:
             _LOGGER.exception("Event subscriber failed on %s", event)
+
+    def emit(self, event: ChargerEvent) -> None:
+        """Send an event to the subscriber (the controller reports through here)."""
+        self._emit(event)
 
     def _charge_point(self, charger_id: str) -> OcppChargePoint:
         connection = self._connections.get(charger_id)
@@ -282,16 +503,21 @@ class CentralSystem:
     # ------------------------------------------------------------- outgoing calls
 
     async def set_charging_profile(
-        self, charger_id: str, connector_id: int, profile: Mapping[str, Any]
+        self,
+        charger_id: str,
+        connector_id: int,
+        profile: Mapping[str, Any],
+        *,
+        record_limit: bool = True,
     ) -> str:
         """Send a camelCase charging profile; return the charger's status.
 
         The limit is recorded as sent before the call and as acknowledged when the
-        charger answers Accepted.
+        charger answers Accepted (unless `record_limit` is False: a failsafe).
         """
         charge_point = self._charge_point(charger_id)
         state = self._states[charger_id]
-        record = profile_limit(profile)
+        record = profile_limit(profile) if record_limit else None
         if record is not None:
             state.limit_sent[connector_id] = record
         status = await charge_point.set_charging_profile(connector_id, profile)

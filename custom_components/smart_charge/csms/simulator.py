@@ -1,4 +1,3 @@
-# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False
 """Simulated OCPP 1.6J and 2.0.1 chargers built on the `ocpp` library's ChargePoint.
 
 Used by the tests, the demo and `scripts/simulate`:
@@ -13,24 +12,32 @@ Used by the tests, the demo and `scripts/simulate`:
 Every frame the charger receives is recorded (`frames`), every SetChargingProfile too
 (`received_profiles`, with a sequence number shared by all simulated chargers so tests can
 check the order across chargers). Meter values follow the limit in force.
+
+Quirky chargers for the fallback tests: `rate_units="Power"` (watts only),
+`reject_purposes={"TxProfile"}`, `profile_status="Rejected" | "NotSupported" |
+"CallError"` (refuses everything), `smart_charging=False` (no SmartCharging feature
+profile), `max_stack_level=N`; `password=` for Basic auth and `ssl_context=` for wss.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+import base64
+from collections.abc import Callable, Collection, Coroutine, Sequence
 import contextlib
 from dataclasses import dataclass, field
 import itertools
 import json
 import logging
 import random
+import ssl
 import sys
 import time
 from typing import Any
 import uuid
 
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented, NotSupportedError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as _Lib16, call as call16, call_result as result16
 from ocpp.v201 import ChargePoint as _Lib201, call as call201, call_result as result201
@@ -42,6 +49,13 @@ from .charge_point import ocpp_timestamp
 _LOGGER = logging.getLogger(__name__)
 _SEQUENCE = itertools.count(1)
 VERSIONS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+_UNITS_2X = {"Current": "A", "Power": "W"}
+QUIRKS: dict[str, dict[str, Any]] = {
+    "watts-only": {"rate_units": "Power"},
+    "no-txprofile": {"reject_purposes": frozenset({"TxProfile"})},
+    "rejects-all": {"profile_status": "Rejected"},
+    "no-smart-charging": {"smart_charging": False},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +99,8 @@ class ReceivedProfile:
 class _Connector:
     transaction_id: str | None = None
     plugged: bool = False
-    limit_a: float | None = None
+    tx_limit_a: float | None = None  # TxProfile: ends with the transaction
+    default_limit_a: float | None = None  # TxDefaultProfile on this connector
     energy_wh: float = 0.0
     last_meter: float = field(default_factory=time.monotonic)
     seq_no: int = 0
@@ -143,7 +158,7 @@ class _Sim16(_SimBase, _Lib16):
     def on_set_charging_profile(
         self, connector_id: int, cs_charging_profiles: dict[str, Any], **kwargs: Any
     ) -> Any:
-        return result16.SetChargingProfile(status=self.sim.profile_status)
+        return result16.SetChargingProfile(status=self.sim.answer_profile())
 
     @on("ClearChargingProfile")
     def on_clear_charging_profile(self, **kwargs: Any) -> Any:
@@ -210,7 +225,10 @@ class _Sim201(_SimBase, _Lib201):
     def on_set_charging_profile(
         self, evse_id: int, charging_profile: dict[str, Any], **kwargs: Any
     ) -> Any:
-        return result201.SetChargingProfile(status=self.sim.profile_status)
+        status = self.sim.answer_profile()
+        return result201.SetChargingProfile(
+            status="Rejected" if status == "NotSupported" else status
+        )
 
     @on("ClearChargingProfile")
     def on_clear_charging_profile(self, **kwargs: Any) -> Any:
@@ -312,6 +330,13 @@ class SimulatedCharger:
         profile_status: str = "Accepted",
         profile_delay_s: float = 0.0,
         response_timeout_s: float = 10.0,
+        rate_units: str = "Current,Power",
+        reject_purposes: Collection[str] = (),
+        smart_charging: bool = True,
+        max_stack_level: int = 8,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        subprotocols: Sequence[str] | None = None,
     ) -> None:
         """Describe the charger; nothing connects before `start()`."""
         if version not in VERSIONS:
@@ -326,13 +351,33 @@ class SimulatedCharger:
         self.profile_status = profile_status
         self.profile_delay_s = profile_delay_s
         self.profile_answered_at: dict[int, float] = {}
+        self.profile_answers: dict[int, str] = {}
         self.response_timeout_s = response_timeout_s
+        self.rate_units = tuple(unit.strip() for unit in rate_units.split(","))
+        self.reject_purposes = frozenset(reject_purposes)
+        self.smart_charging = smart_charging
+        self.max_stack_level = max_stack_level
+        self.password = password
+        self.ssl_context = ssl_context
+        self.subprotocols = (
+            list(subprotocols) if subprotocols is not None else [VERSIONS[version]]
+        )
+        self.station_limit_a: float | None = None
+        self.default_limit_a: float | None = None  # TxDefaultProfile on connector 0
         self.ignore_actions: set[str] = set()
+        features = "Core,RemoteTrigger" + (",SmartCharging" if smart_charging else "")
         self.configuration: dict[str, str] = {
-            "ChargingScheduleAllowedChargingRateUnit": "Current,Power",
-            "ChargeProfileMaxStackLevel": "8",
+            "ChargingScheduleAllowedChargingRateUnit": rate_units,
+            "ChargeProfileMaxStackLevel": str(max_stack_level),
             "MaxChargingProfilesInstalled": "8",
-            "SmartChargingCtrlr.Enabled": "true",
+            "ChargingScheduleMaxPeriods": "24",
+            "SupportedFeatureProfiles": features,
+            "SmartChargingCtrlr.Enabled": "true" if smart_charging else "false",
+            "SmartChargingCtrlr.RateUnit": ",".join(
+                _UNITS_2X.get(unit, unit) for unit in self.rate_units
+            ),
+            "SmartChargingCtrlr.ProfileStackLevel": str(max_stack_level),
+            "SmartChargingCtrlr.PeriodsPerSchedule": "24",
         }
         self.frames: list[list[Any]] = []
         self.received_profiles: list[ReceivedProfile] = []
@@ -362,9 +407,15 @@ class SimulatedCharger:
                 await self.send_status(connector_id, "Available")
 
     async def _connect(self) -> None:
+        headers: dict[str, str] = {}
+        if self.password is not None:
+            token = base64.b64encode(f"{self.charger_id}:{self.password}".encode())
+            headers["Authorization"] = f"Basic {token.decode()}"
         websocket = await websockets.connect(
             f"{self.url}/{self.charger_id}",
-            subprotocols=[VERSIONS[self.version]],  # type: ignore[list-item]
+            subprotocols=self.subprotocols,  # type: ignore[arg-type]
+            additional_headers=headers,
+            ssl=self.ssl_context if self.url.startswith("wss:") else None,
         )
         cls = _Sim16 if self.version == "1.6" else _Sim201
         charge_point = cls(
@@ -448,14 +499,8 @@ class SimulatedCharger:
         if action == "SetChargingProfile" and self.received_profiles:
             received = self.received_profiles[-1]
             self.profile_answered_at[received.sequence] = time.monotonic()
-            if self.profile_status == "Accepted":
-                connector_ids = (
-                    [received.connector_id]
-                    if received.connector_id in self.connectors
-                    else list(self.connectors)
-                )
-                for connector_id in connector_ids:
-                    self.connectors[connector_id].limit_a = received.limit
+            if self.profile_answers.get(received.sequence) == "Accepted":
+                self._apply_profile(received)
             for waiter in list(self._waiters):
                 predicate, future = waiter
                 if not future.done() and predicate(received):
@@ -493,18 +538,75 @@ class SimulatedCharger:
                 self._frame_event.clear()
                 await self._frame_event.wait()
 
+    def answer_profile(self) -> str:
+        """Decide the answer to the SetChargingProfile just received (quirks)."""
+        received = self.received_profiles[-1]
+        if not self.smart_charging:
+            self.profile_answers[received.sequence] = "CallError"
+            raise NotSupportedError(description="SmartCharging is not supported")
+        if self.profile_status == "CallError":
+            self.profile_answers[received.sequence] = "CallError"
+            raise OcppNotImplemented(description="SetChargingProfile is not available")
+        status = self.profile_status
+        unit = {"A": "Current", "W": "Power"}.get(received.rate_unit)
+        if status == "Accepted" and (
+            unit not in self.rate_units
+            or received.purpose in self.reject_purposes
+            or int(received.profile.get("stackLevel", 0)) > self.max_stack_level
+        ):
+            status = "Rejected"
+        self.profile_answers[received.sequence] = status
+        return status
+
+    def _limit_a(self, received: ReceivedProfile) -> float:
+        if received.rate_unit == "A":
+            return received.limit
+        phases = received.schedule["chargingSchedulePeriod"][0].get(
+            "numberPhases", self.phases
+        )
+        return received.limit / (self.voltage_v * int(phases))
+
+    def _apply_profile(self, received: ReceivedProfile) -> None:
+        limit = self._limit_a(received)
+        connector = self.connectors.get(received.connector_id)
+        if received.purpose in ("ChargePointMaxProfile", "ChargingStationMaxProfile"):
+            self.station_limit_a = limit
+        elif received.purpose == "TxDefaultProfile":
+            if connector is None:
+                self.default_limit_a = limit
+            else:
+                connector.default_limit_a = limit
+        elif connector is not None:
+            connector.tx_limit_a = limit
+
     def limit_in_force(self, connector_id: int) -> float:
-        """Return the current limit in A (the car's maximum when no profile is set)."""
+        """Return the current limit in A (the car's maximum when no profile is set).
+
+        A TxProfile wins over a connector's TxDefaultProfile, which wins over the
+        station-wide TxDefaultProfile; a station maximum caps them all.
+        """
         connector = self.connectors.get(connector_id)
-        if connector is None or connector.limit_a is None:
-            return self.car_max_a
-        return connector.limit_a
+        limit: float | None = None
+        if connector is not None:
+            if connector.tx_limit_a is not None and connector.transaction_id:
+                limit = connector.tx_limit_a
+            elif connector.default_limit_a is not None:
+                limit = connector.default_limit_a
+        if limit is None:
+            limit = self.default_limit_a
+        if limit is None:
+            limit = self.car_max_a
+        if self.station_limit_a is not None:
+            limit = min(limit, self.station_limit_a)
+        return limit
 
     def clear_limits(self, connector_id: int | None) -> None:
         """Forget limits after ClearChargingProfile."""
         for cid, connector in self.connectors.items():
             if connector_id in (None, 0, cid):
-                connector.limit_a = None
+                connector.tx_limit_a = connector.default_limit_a = None
+        if connector_id in (None, 0):
+            self.station_limit_a = self.default_limit_a = None
 
     def on_trigger(self, message: str, connector_id: int | None) -> None:
         """Send the triggered message after the answer."""
@@ -693,7 +795,7 @@ class SimulatedCharger:
                 )
         connector.transaction_id = None
         connector.plugged = False
-        connector.limit_a = None
+        connector.tx_limit_a = None
         await self.send_status(connector_id, "Available")
 
     def current_a(self, connector_id: int = 1) -> float:
@@ -800,6 +902,10 @@ async def run(args: argparse.Namespace) -> None:
     """Run `--count` chargers until interrupted."""
     versions = args.versions.split(",")
     rng = random.Random(args.seed)  # noqa: S311 - simulation, not crypto
+    context = None
+    if getattr(args, "cafile", None):
+        context = ssl.create_default_context(cafile=args.cafile)
+    quirk: dict[str, Any] = dict(QUIRKS.get(getattr(args, "quirk", None) or "", {}))
     chargers = [
         SimulatedCharger(
             f"{args.prefix}{index + 1:02d}",
@@ -808,6 +914,9 @@ async def run(args: argparse.Namespace) -> None:
             phases=args.phases,
             car_max_a=args.car_max_a,
             meter_interval_s=args.meter_interval,
+            password=getattr(args, "password", None),
+            ssl_context=context,
+            **quirk,
         )
         for index in range(args.count)
     ]
@@ -848,6 +957,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
         "--duration", type=float, default=None, help="stop after this many seconds"
+    )
+    parser.add_argument("--password", help="Basic auth password (every charger)")
+    parser.add_argument("--cafile", help="CA certificate to trust for wss://")
+    parser.add_argument(
+        "--quirk", choices=sorted(QUIRKS), help="make every charger behave like this"
     )
     args = parser.parse_args(argv)
     if not set(args.versions.split(",")) <= set(VERSIONS):

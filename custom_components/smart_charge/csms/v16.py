@@ -1,4 +1,3 @@
-# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False
 """OCPP 1.6J: incoming handlers that emit our events, outgoing calls as typed methods."""
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from .charge_point import (
     CompositeSchedule,
     ConfigurationResult,
     HandlerContext,
+    LibraryLogger,
     VariableResult,
     checked_call,
     ocpp_timestamp,
@@ -34,6 +34,7 @@ from .events import (
 )
 
 _ACCEPTED = {"status": "Accepted"}
+_KNOWN_ACTIONS = frozenset(str(action.value) for action in Action)
 
 
 class ChargePoint16(_LibChargePoint):
@@ -42,7 +43,10 @@ class ChargePoint16(_LibChargePoint):
     def __init__(self, connection: Any, context: HandlerContext) -> None:
         """Bind the library ChargePoint to a connection and our handler context."""
         super().__init__(
-            context.charger_id, connection, response_timeout=context.call_timeout_s
+            context.charger_id,
+            connection,
+            response_timeout=context.call_timeout_s,
+            logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
 
@@ -56,12 +60,18 @@ class ChargePoint16(_LibChargePoint):
         """Return the actions handled."""
         return frozenset(str(action) for action in self.route_map)
 
+    @property
+    def known_actions(self) -> frozenset[str]:
+        """Return every 1.6 action."""
+        return _KNOWN_ACTIONS
+
     async def _send_call(self, payload: object) -> Any:
         return await checked_call(
             self.call,
             payload,
             charger_id=self._ctx.charger_id,
             timeout_s=self._ctx.call_timeout_s,
+            pending=self._ctx.pending_calls,
         )
 
     # ---------------------------------------------------------------- incoming

@@ -1,4 +1,3 @@
-# mypy: disallow-subclassing-any=False, disallow-untyped-decorators=False
 """OCPP 2.0.1 and 2.1: incoming handlers that emit our events, typed outgoing calls.
 
 2.1 reuses the 2.0.1 handlers: every message handled here has the same shape in both.
@@ -13,6 +12,7 @@ from typing import Any
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import on
 from ocpp.v21 import ChargePoint as _LibChargePoint21
+from ocpp.v21.enums import Action as Action21
 from ocpp.v201 import ChargePoint as _LibChargePoint201
 from ocpp.v201.enums import Action
 
@@ -20,6 +20,7 @@ from .charge_point import (
     CompositeSchedule,
     ConfigurationResult,
     HandlerContext,
+    LibraryLogger,
     VariableResult,
     checked_call,
     ocpp_timestamp,
@@ -54,6 +55,7 @@ class _ChargePoint2x:
     _call: Any
     _call_result: Any
     _ocpp_version: str
+    _known_actions: frozenset[str]
     route_map: dict[str, Any]
     call: Any
 
@@ -67,12 +69,18 @@ class _ChargePoint2x:
         """Return the actions handled."""
         return frozenset(str(action) for action in self.route_map)
 
+    @property
+    def known_actions(self) -> frozenset[str]:
+        """Return every action of the version."""
+        return self._known_actions
+
     async def _send_call(self, payload: object) -> Any:
         return await checked_call(
             self.call,
             payload,
             charger_id=self._ctx.charger_id,
             timeout_s=self._ctx.call_timeout_s,
+            pending=self._ctx.pending_calls,
         )
 
     def _meter_event(
@@ -395,6 +403,8 @@ class _ChargePoint2x:
 class ChargePoint201(_ChargePoint2x, _LibChargePoint201):
     """A connected OCPP 2.0.1 charging station."""
 
+    _known_actions = frozenset(str(action.value) for action in Action)
+
     def __init__(self, connection: Any, context: HandlerContext) -> None:
         """Bind the library ChargePoint to a connection and our handler context."""
         _LibChargePoint201.__init__(
@@ -402,12 +412,15 @@ class ChargePoint201(_ChargePoint2x, _LibChargePoint201):
             context.charger_id,
             connection,
             response_timeout=context.call_timeout_s,
+            logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
 
 
 class ChargePoint21(_ChargePoint2x, _LibChargePoint21):
     """A connected OCPP 2.1 charging station (2.0.1 handlers, 2.1 schemas)."""
+
+    _known_actions = frozenset(str(action.value) for action in Action21)
 
     def __init__(self, connection: Any, context: HandlerContext) -> None:
         """Bind the library ChargePoint to a connection and our handler context."""
@@ -416,5 +429,6 @@ class ChargePoint21(_ChargePoint2x, _LibChargePoint21):
             context.charger_id,
             connection,
             response_timeout=context.call_timeout_s,
+            logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
