@@ -3,6 +3,12 @@
 `SiteController` subscribes to server events, keeps one engine session per running
 transaction, and applies each new allocation in the safe order: every decrease is sent and
 acknowledged (or timed out) before any increase.
+
+After each boot it reads the charger's smart-charging capabilities, sends the failsafe
+TxDefaultProfile (`ServerConfig.failsafe_current_a`), and shapes every profile to what the
+charger supports. A refused profile is retried in the other rate unit and then as a
+TxDefaultProfile on the connector; what worked is remembered. A charger that refuses every
+shape is reported once (`ChargerRejectsProfiles`) and its hardware maximum stays reserved.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 import logging
-from typing import Any
+from typing import Any, Final
 
 from custom_components.smart_charge.engine import (
     EngineError,
@@ -28,12 +34,24 @@ from custom_components.smart_charge.engine import (
     plan_transition,
 )
 
+from .capabilities import (
+    OCPP2_VARIABLES,
+    OCPP16_KEYS,
+    RATE_AMPS,
+    RATE_WATTS,
+    ChargerCapabilities,
+    from_ocpp2_variables,
+    from_ocpp16_configuration,
+)
 from .charge_point import OCPP16, OCPP21, LimitRecord, utcnow
-from .errors import CsmsError
+from .errors import CallTimeoutError, ChargerNotConnectedError, CsmsError
 from .events import (
+    BootReceived,
+    CapabilitiesLearned,
     ChargerConnected,
     ChargerDisconnected,
     ChargerEvent,
+    ChargerRejectsProfiles,
     MeterValuesReceived,
     TransactionStarted,
     TransactionStopped,
@@ -43,6 +61,14 @@ from .server import CentralSystem
 _LOGGER = logging.getLogger(__name__)
 STATE_VERSION = 1
 _UNMANAGED_REBALANCE_KW = 0.2
+TX_PROFILE: Final = "TxProfile"
+TX_DEFAULT_PROFILE: Final = "TxDefaultProfile"
+STATION_MAX_PURPOSES: Final = frozenset(
+    {"ChargePointMaxProfile", "ChargingStationMaxProfile"}
+)
+FAILSAFE_STACK_LEVEL: Final = 0
+# Two unanswered attempts in a row: the charger is not answering, not refusing.
+_MAX_TIMEOUTS: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +172,9 @@ class SiteController:
         self._dirty = False
         self._runner: asyncio.Task[None] | None = None
         self._measured_unmanaged: dict[str, float] = {}
+        self._capabilities: dict[str, ChargerCapabilities] = {}
+        self._learning: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ queries
 
@@ -198,12 +227,26 @@ class SiteController:
                 return self._allocation.sessions.get(session.key)
         return None
 
+    def capabilities(self, charger_id: str) -> ChargerCapabilities | None:
+        """Return what the charger can do with profiles (None: not seen yet)."""
+        return self._capabilities.get(charger_id)
+
     # ------------------------------------------------------------------- events
 
     def handle_event(self, event: ChargerEvent) -> None:
         """Feed one server event (call it from the server's `on_event`)."""
         charger_id = event.charger_id
+        if isinstance(event, CapabilitiesLearned | ChargerRejectsProfiles):
+            return  # our own reports, coming back through the server's subscriber
         rebalance = False
+        if charger_id in self.chargers and (
+            isinstance(event, BootReceived)
+            or (
+                charger_id not in self._capabilities
+                and not isinstance(event, ChargerConnected | ChargerDisconnected)
+            )
+        ):
+            self._start_learning(charger_id, boot=isinstance(event, BootReceived))
         if not isinstance(event, ChargerDisconnected):
             # Any sign of life: a held charger is answered again at the next rebalance.
             held = {k for k in self._held if k.startswith(f"{charger_id}#")}
@@ -298,11 +341,134 @@ class SiteController:
                 self._changed()
 
     async def stop(self) -> None:
-        """Cancel a pending rebalance and wait for it."""
+        """Cancel a pending rebalance and capability reads, and wait for them."""
         runner, self._runner = self._runner, None
-        if runner is not None and not runner.done():
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
+        tasks = [*self._tasks, *([runner] if runner is not None else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------- capabilities
+
+    def _start_learning(self, charger_id: str, *, boot: bool) -> None:
+        running = self._learning.get(charger_id)
+        if running is not None and not running.done():
+            if not boot:
+                return
+            running.cancel()
+        task = asyncio.get_running_loop().create_task(
+            self._learn(charger_id, boot=boot)
+        )
+        self._learning[charger_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _learn(self, charger_id: str, *, boot: bool) -> None:
+        """Read the capabilities, then (at boot) send the failsafe profile."""
+        previous = self._capabilities.get(charger_id)
+        try:
+            if self.server.ocpp_version(charger_id) == OCPP16:
+                result = await self.server.get_configuration(
+                    charger_id, list(OCPP16_KEYS)
+                )
+                learned = from_ocpp16_configuration(result.values, previous)
+            else:
+                variables = await self.server.get_variables(
+                    charger_id, list(OCPP2_VARIABLES)
+                )
+                learned = from_ocpp2_variables(variables, previous)
+        except CsmsError as err:
+            _LOGGER.warning(
+                "Charger %s: cannot read its smart-charging capabilities (%s); "
+                "assuming amps and the configured profile",
+                charger_id,
+                err,
+            )
+            learned = previous or ChargerCapabilities()
+        if boot:
+            # A reboot (often a firmware update) earns a charger another chance.
+            learned = replace(learned, rejects_profiles=False)
+        self._capabilities[charger_id] = learned
+        _LOGGER.info("Charger %s capabilities: %s", charger_id, learned)
+        self.server.emit(CapabilitiesLearned(charger_id, learned))
+        if previous is None or previous.controllable != learned.controllable:
+            self.request_rebalance()
+        if boot:
+            await self._send_failsafe(charger_id, learned)
+
+    async def _send_failsafe(
+        self, charger_id: str, capabilities: ChargerCapabilities
+    ) -> None:
+        """Send a station-wide TxDefaultProfile at the configured safe current."""
+        safe_a = self.server.config.failsafe_current_a
+        config = self.chargers.get(charger_id)
+        if (
+            safe_a is None
+            or config is None
+            or not config.managed
+            or not capabilities.controllable
+        ):
+            return
+        amps = max(0.0, min(safe_a, config.max_current_a))
+        for unit in _units(capabilities):
+            profile = self._failsafe_profile(
+                charger_id, config, capabilities, amps, unit
+            )
+            try:
+                status = await self.server.set_charging_profile(
+                    charger_id, 0, profile, record_limit=False
+                )
+            except ChargerNotConnectedError:
+                return
+            except CsmsError as err:
+                status = str(err)
+            if status == "Accepted":
+                _LOGGER.info(
+                    "Charger %s: failsafe TxDefaultProfile %.1f A set", charger_id, amps
+                )
+                return
+            _LOGGER.warning(
+                "Charger %s refused the failsafe profile in %s: %s",
+                charger_id,
+                unit,
+                status,
+            )
+
+    def _failsafe_profile(
+        self,
+        charger_id: str,
+        config: ChargerConfig,
+        capabilities: ChargerCapabilities,
+        amps: float,
+        unit: str,
+    ) -> dict[str, Any]:
+        volts = self._voltage(config) * config.phases
+        profile = SessionProfile(
+            transaction_id="failsafe",
+            client_id=charger_id,
+            connector_id=0,
+            allocated_kw=amps * volts / 1000.0,
+            allocated_w=int(amps * volts),
+            allocated_amps_per_phase=amps,
+            phases=config.phases,
+            paused=False,
+        )
+        return self._builder(charger_id)(
+            profile,
+            purpose=TX_DEFAULT_PROFILE,
+            stack_level=capabilities.stack_level(FAILSAFE_STACK_LEVEL),
+            rate_unit=unit,
+            number_phases=config.phases,
+            start_schedule=utcnow(),
+        )
+
+    def _builder(self, charger_id: str) -> Callable[..., dict[str, Any]]:
+        version = self.server.ocpp_version(charger_id)
+        if version == OCPP16:
+            return build_ocpp16_profile
+        if version == OCPP21:
+            return build_ocpp21_profile
+        return build_ocpp201_profile
 
     def _voltage(self, config: ChargerConfig) -> float:
         return config.voltage_v or self.site.voltage_v
@@ -314,6 +480,10 @@ class SiteController:
         """Return what a charger holds: its acknowledged limit, else its hardware max."""
         state = self.server.chargers.get(session.charger_id)
         record = state.limit_acked.get(session.connector_id) if state else None
+        if record is None and state is not None:
+            station = state.limit_acked.get(0)
+            if station is not None and station.purpose in STATION_MAX_PURPOSES:
+                record = station
         if record is None or record.transaction_id not in (
             None,
             session.transaction_id,
@@ -351,10 +521,19 @@ class SiteController:
                 "started_at": session.started,
                 "sequence": sequence,
             }
+            capabilities = self._capabilities.get(session.charger_id)
             if not config.managed:
                 measured = session.measured_w / 1000.0
                 sessions.append(
                     Session(**common, managed=False, measured_power_kw=measured)
+                )
+            elif capabilities is not None and not capabilities.controllable:
+                # Profiles cannot limit it: its hardware maximum stays reserved.
+                reserved = max(
+                    self._kw(config, config.max_current_a), session.measured_w / 1000.0
+                )
+                sessions.append(
+                    Session(**common, managed=False, measured_power_kw=reserved)
                 )
             elif not online:
                 reserved = self._kw(config, self._held_limit_a(session, config))
@@ -406,67 +585,153 @@ class SiteController:
         )
 
     def build_profile(
-        self, session_key: str, profile: SessionProfile, limit_a: float
+        self,
+        session_key: str,
+        profile: SessionProfile,
+        limit_a: float,
+        *,
+        purpose: str | None = None,
+        rate_unit: str = RATE_AMPS,
     ) -> dict[str, Any]:
-        """Return the camelCase charging profile for a session at `limit_a`."""
+        """Return the camelCase charging profile for a session at `limit_a`.
+
+        The stack level is clamped to the charger's maximum; in watts the limit is
+        `limit_a` times the voltage and the phases.
+        """
         session = self._sessions[session_key]
         config = self.chargers[session.charger_id]
-        version = self.server.ocpp_version(session.charger_id)
-        builder: Callable[..., dict[str, Any]] = build_ocpp201_profile
-        if version == OCPP16:
-            builder = build_ocpp16_profile
-        elif version == OCPP21:
-            builder = build_ocpp21_profile
+        capabilities = self._capabilities.get(session.charger_id)
         wire = replace(
             profile,
             transaction_id=session.transaction_id,
             allocated_amps_per_phase=limit_a,
+            allocated_w=int(limit_a * self._voltage(config) * config.phases + 1e-6),
         )
-        return builder(
+        stack_level = (
+            capabilities.stack_level(config.stack_level)
+            if capabilities
+            else config.stack_level
+        )
+        return self._builder(session.charger_id)(
             wire,
-            purpose=config.profile_purpose,
-            stack_level=config.stack_level,
-            rate_unit="A",
+            purpose=purpose or config.profile_purpose,
+            stack_level=stack_level,
+            rate_unit=rate_unit,
             number_phases=config.phases,
             start_schedule=utcnow(),
         )
 
+    def _attempts(self, config: ChargerConfig) -> list[tuple[str, str]]:
+        """Return the (purpose, rate unit) shapes to try, best first."""
+        capabilities = (
+            self._capabilities.get(config.charger_id) or ChargerCapabilities()
+        )
+        purposes = [config.profile_purpose]
+        if config.profile_purpose in STATION_MAX_PURPOSES:
+            purposes += [TX_DEFAULT_PROFILE, TX_PROFILE]
+        elif config.profile_purpose == TX_PROFILE:
+            purposes.append(TX_DEFAULT_PROFILE)
+        elif config.profile_purpose == TX_DEFAULT_PROFILE:
+            purposes.append(TX_PROFILE)
+        attempts = [(p, unit) for p in purposes for unit in _units(capabilities)]
+        working = (capabilities.working_purpose, capabilities.working_rate_unit)
+        if working in attempts:
+            attempts.remove(working)  # type: ignore[arg-type]
+            attempts.insert(0, working)  # type: ignore[arg-type]
+        return attempts
+
     async def _send(
         self, session: _Session, profile: SessionProfile, limit_a: float
     ) -> bool:
-        """Send one limit; return whether the charger took it."""
-        try:
-            body = self.build_profile(session.key, profile, limit_a)
-        except EngineError:
-            _LOGGER.exception("Cannot build a profile for %s", session.key)
-            return False
-        _LOGGER.info(
-            "Charger %s connector %s: sending limit %.1f A (transaction %s)",
-            session.charger_id,
-            session.connector_id,
-            limit_a,
-            session.transaction_id,
-        )
-        try:
-            status = await self.server.set_charging_profile(
-                session.charger_id, session.connector_id, body
+        """Send one limit, falling back to other shapes; return whether one was taken."""
+        learning = self._learning.get(session.charger_id)
+        if learning is not None and not learning.done():
+            await asyncio.wait({learning}, timeout=self.server.config.call_timeout_s)
+        config = self.chargers[session.charger_id]
+        timeouts = 0
+        for purpose, unit in self._attempts(config):
+            try:
+                body = self.build_profile(
+                    session.key, profile, limit_a, purpose=purpose, rate_unit=unit
+                )
+            except EngineError:
+                _LOGGER.exception("Cannot build a profile for %s", session.key)
+                return False
+            connector_id = (
+                0 if purpose in STATION_MAX_PURPOSES else session.connector_id
             )
-        except CsmsError as err:
-            _LOGGER.warning(
-                "Limit %.1f A for %s not applied: %s", limit_a, session.key, err
-            )
-            self._held.add(session.key)
-            return False
-        if status != "Accepted":
-            _LOGGER.warning(
-                "Charger %s answered %s to a limit of %.1f A",
+            _LOGGER.info(
+                "Charger %s connector %s: sending limit %.1f A as %s in %s "
+                "(transaction %s)",
                 session.charger_id,
-                status,
+                connector_id,
                 limit_a,
+                purpose,
+                unit,
+                session.transaction_id,
             )
-            self._held.add(session.key)
-            return False
-        return True
+            try:
+                status = await self.server.set_charging_profile(
+                    session.charger_id, connector_id, body
+                )
+            except ChargerNotConnectedError as err:
+                _LOGGER.warning("Limit for %s not applied: %s", session.key, err)
+                self._held.add(session.key)
+                return False
+            except CallTimeoutError as err:
+                timeouts += 1
+                status = str(err)
+                if timeouts >= _MAX_TIMEOUTS:
+                    _LOGGER.warning(
+                        "Charger %s is not answering; its limit stays reserved",
+                        session.charger_id,
+                    )
+                    self._held.add(session.key)
+                    return False
+            except CsmsError as err:
+                status = str(err)
+            else:
+                timeouts = 0
+            if status == "Accepted":
+                self._remember(session.charger_id, purpose, unit)
+                return True
+            _LOGGER.warning(
+                "Charger %s refused a %s in %s: %s",
+                session.charger_id,
+                purpose,
+                unit,
+                status,
+            )
+        self._held.add(session.key)
+        self._rejects_profiles(session.charger_id)
+        return False
+
+    def _remember(self, charger_id: str, purpose: str, unit: str) -> None:
+        capabilities = self._capabilities.get(charger_id) or ChargerCapabilities()
+        if (capabilities.working_purpose, capabilities.working_rate_unit) != (
+            purpose,
+            unit,
+        ):
+            _LOGGER.info(
+                "Charger %s takes a %s in %s; remembered", charger_id, purpose, unit
+            )
+            self._capabilities[charger_id] = capabilities.with_working(purpose, unit)
+            self.server.emit(
+                CapabilitiesLearned(charger_id, self._capabilities[charger_id])
+            )
+
+    def _rejects_profiles(self, charger_id: str) -> None:
+        capabilities = self._capabilities.get(charger_id) or ChargerCapabilities()
+        if capabilities.rejects_profiles:
+            return
+        _LOGGER.warning(
+            "Charger %s accepts no charging profile; its hardware maximum stays "
+            "reserved until it boots again",
+            charger_id,
+        )
+        self._capabilities[charger_id] = replace(capabilities, rejects_profiles=True)
+        self.server.emit(ChargerRejectsProfiles(charger_id))
+        self._dirty = True
 
     # ------------------------------------------------------------------ snapshot
 
@@ -544,12 +809,29 @@ class SiteController:
                 }
                 for s in self._sessions.values()
             ],
+            "capabilities": {
+                charger_id: capabilities.to_dict()
+                for charger_id, capabilities in self._capabilities.items()
+            },
         }
 
     def import_state(self, data: Mapping[str, Any]) -> None:
-        """Restore sessions saved by `export_state`; unknown versions are ignored."""
+        """Restore sessions and capabilities saved by `export_state`.
+
+        Unknown versions are ignored; so is any entry that cannot be read.
+        """
         if data.get("version") != STATE_VERSION:
             return
+        stored = data.get("capabilities")
+        for charger_id, item in (stored if isinstance(stored, Mapping) else {}).items():
+            try:
+                self._capabilities[str(charger_id)] = ChargerCapabilities.from_dict(
+                    item
+                )
+            except (AttributeError, TypeError, ValueError):
+                _LOGGER.warning(
+                    "Ignoring stored capabilities I cannot read for %s", charger_id
+                )
         for item in data.get("sessions", ()):
             try:
                 session = _Session(
@@ -572,3 +854,9 @@ class SiteController:
                 meter_start_wh=session.meter_start_wh,
                 started=session.started,
             )
+
+
+def _units(capabilities: ChargerCapabilities) -> list[str]:
+    """Return the rate units to try: the preferred one, then the other."""
+    preferred = capabilities.preferred_rate_unit
+    return [preferred, RATE_WATTS if preferred == RATE_AMPS else RATE_AMPS]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as _LibChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
@@ -80,7 +80,18 @@ class ChargePoint16(_LibChargePoint):
     def on_boot_notification(
         self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
     ) -> call_result.BootNotification:
-        """Accept the charger and report its identity."""
+        """Accept the charger."""
+        return call_result.BootNotification(
+            current_time=ocpp_timestamp(),
+            interval=self._ctx.heartbeat_interval_s,
+            status="Accepted",
+        )
+
+    @after(Action.boot_notification)
+    def after_boot_notification(
+        self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
+    ) -> None:
+        """Report the charger's identity once it has its answer (calls may follow)."""
         self._ctx.emit(
             BootReceived(
                 self._ctx.charger_id,
@@ -90,11 +101,6 @@ class ChargePoint16(_LibChargePoint):
                 or kwargs.get("charge_box_serial_number"),
                 firmware=kwargs.get("firmware_version"),
             )
-        )
-        return call_result.BootNotification(
-            current_time=ocpp_timestamp(),
-            interval=self._ctx.heartbeat_interval_s,
-            status="Accepted",
         )
 
     @on(Action.heartbeat)

@@ -10,7 +10,7 @@ from itertools import count
 from typing import Any
 
 from ocpp.charge_point import snake_to_camel_case
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v21 import ChargePoint as _LibChargePoint21
 from ocpp.v21.enums import Action as Action21
 from ocpp.v201 import ChargePoint as _LibChargePoint201
@@ -105,7 +105,18 @@ class _ChargePoint2x:
     def on_boot_notification(
         self, charging_station: dict[str, Any], reason: str, **kwargs: Any
     ) -> Any:
-        """Accept the charger and report its identity."""
+        """Accept the charger."""
+        return self._call_result.BootNotification(
+            current_time=ocpp_timestamp(),
+            interval=self._ctx.heartbeat_interval_s,
+            status="Accepted",
+        )
+
+    @after(Action.boot_notification)
+    def after_boot_notification(
+        self, charging_station: dict[str, Any], reason: str, **kwargs: Any
+    ) -> None:
+        """Report the charger's identity once it has its answer (calls may follow)."""
         self._ctx.emit(
             BootReceived(
                 self._ctx.charger_id,
@@ -114,11 +125,6 @@ class _ChargePoint2x:
                 serial=charging_station.get("serial_number"),
                 firmware=charging_station.get("firmware_version"),
             )
-        )
-        return self._call_result.BootNotification(
-            current_time=ocpp_timestamp(),
-            interval=self._ctx.heartbeat_interval_s,
-            status="Accepted",
         )
 
     @on(Action.heartbeat)
