@@ -337,3 +337,50 @@ async def test_discovery_adopts_charger(hass: HomeAssistant, free_port: int) -> 
         )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == reason
+
+
+async def test_panel_budget_section_errors_then_create(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    entry = _site_entry(free_port)
+    entry.add_to_hass(hass)
+    result = await _subentry_flow(hass, entry, SUBENTRY_PANEL)
+    configure = hass.config_entries.subentries.async_configure
+    base = {CONF_NAME: "Home", CONF_LIMIT_KW: 11, CONF_PARENT: ROOT_PANEL_ID}
+    for budget, error in (
+        ({"solar_mode": "solar"}, {"grid_sensor": "grid_sensor_required"}),
+        ({"tariff_mode": "threshold"}, {"price_sensor": "price_sensor_required"}),
+        (
+            {"tariff_mode": "threshold", "price_sensor": "sensor.p"},
+            {"price_threshold": "threshold_required"},
+        ),
+        (
+            {"tariff_mode": "cheapest", "price_sensor": "sensor.p"},
+            {"cheapest_hours": "cheapest_required"},
+        ),
+        (
+            {"time_of_use_windows": "17:0.5"},
+            {"time_of_use_windows": "invalid_time_of_use"},
+        ),
+    ):
+        result = await configure(result["flow_id"], {**base, "budget": budget})
+        assert result["errors"] == error, budget
+    budget = {
+        "load_sensor": "sensor.house",
+        "solar_mode": "min_solar",
+        "grid_sensor": "sensor.grid",
+        "tariff_mode": "cheapest",
+        "price_sensor": "sensor.p",
+        "cheapest_hours": 3,
+        "departure_time": "07:00:00",
+        "time_of_use_windows": "17-21:0.5",
+    }
+    result = await configure(result["flow_id"], {**base, "budget": budget})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    created = next(s for s in entry.subentries.values() if s.title == "Home")
+    for key, value in budget.items():
+        assert created.data[key] == value
+    # Reconfigure shows the stored budget in its section.
+    result = await _subentry_flow(hass, entry, SUBENTRY_PANEL, created.subentry_id)
+    schema_keys = [str(k) for k in result["data_schema"].schema]
+    assert "budget" in schema_keys

@@ -19,14 +19,20 @@ from homeassistant.config_entries import (
     SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers import selector
 import voluptuous as vol
 
 from .const import (
     CONF_CHARGER_ID,
+    CONF_CHEAPEST_HOURS,
+    CONF_DEPARTURE,
     CONF_FAILSAFE_A,
+    CONF_GRID_INVERT,
     CONF_GRID_PHASE,
+    CONF_GRID_SENSOR,
     CONF_LIMIT_KW,
+    CONF_LOAD_INVERT,
     CONF_LOAD_SENSOR,
     CONF_MAIN_BREAKER_KW,
     CONF_MAIN_PHASE_LIMIT_A,
@@ -40,13 +46,22 @@ from .const import (
     CONF_PHASE_LIMIT_A,
     CONF_PHASES,
     CONF_PORT,
+    CONF_PRICE_SENSOR,
+    CONF_PRICE_THRESHOLD,
     CONF_PRIORITY,
     CONF_PROFILE_PURPOSE,
     CONF_SAFETY_MARGIN,
+    CONF_SOLAR_MODE,
+    CONF_SOLAR_START_DELAY,
+    CONF_SOLAR_START_KW,
+    CONF_SOLAR_STOP_DELAY,
     CONF_STACK_LEVEL,
     CONF_STRATEGY,
+    CONF_TARIFF_HOLD_MINIMUM,
+    CONF_TARIFF_MODE,
     CONF_TLS_CERT,
     CONF_TLS_KEY,
+    CONF_TOU_WINDOWS,
     CONF_UNKNOWN_POLICY,
     CONF_VOLTAGE,
     DEFAULT_FAILSAFE_A,
@@ -57,18 +72,44 @@ from .const import (
     DEFAULT_PORT,
     DEFAULT_PRIORITY,
     DEFAULT_SAFETY_MARGIN,
+    DEFAULT_SOLAR_START_DELAY,
+    DEFAULT_SOLAR_START_KW,
+    DEFAULT_SOLAR_STOP_DELAY,
     DEFAULT_STACK_LEVEL,
     DEFAULT_VOLTAGE,
     DOMAIN,
     GRID_PHASES,
     ROOT_PANEL_ID,
+    SOLAR_MODES,
     STRATEGIES,
     SUBENTRY_CHARGER,
     SUBENTRY_PANEL,
+    TARIFF_MODES,
     ProfilePurpose,
     UnknownChargerPolicy,
 )
+from .engine import EngineConfigError
+from .engine.budgets import parse_time_of_use
 from .site_config import chargers_of, panel_from_data, panels_of, tree_error
+
+SECTION_BUDGET = "budget"
+BUDGET_FIELDS = (
+    CONF_LOAD_SENSOR,
+    CONF_LOAD_INVERT,
+    CONF_SOLAR_MODE,
+    CONF_GRID_SENSOR,
+    CONF_GRID_INVERT,
+    CONF_SOLAR_START_KW,
+    CONF_SOLAR_START_DELAY,
+    CONF_SOLAR_STOP_DELAY,
+    CONF_PRICE_SENSOR,
+    CONF_TARIFF_MODE,
+    CONF_PRICE_THRESHOLD,
+    CONF_CHEAPEST_HOURS,
+    CONF_DEPARTURE,
+    CONF_TARIFF_HOLD_MINIMUM,
+    CONF_TOU_WINDOWS,
+)
 
 
 def _port_is_free(port: int) -> bool:
@@ -158,7 +199,8 @@ async def _validate_site(
     }
     if user_input.get(CONF_MAIN_PHASE_LIMIT_A):
         data[CONF_MAIN_PHASE_LIMIT_A] = float(user_input[CONF_MAIN_PHASE_LIMIT_A])
-    errors: dict[str, str] = {}
+    budget, errors = _budget_data(user_input)
+    data.update(budget)
     if data[CONF_PORT] != current_port and (
         error := await async_validate_port(hass, data[CONF_PORT])
     ):
@@ -174,6 +216,84 @@ async def _validate_site(
         else:
             data[CONF_TLS_CERT], data[CONF_TLS_KEY] = cert, key
     return data, errors
+
+
+def _sensor() -> selector.EntitySelector:
+    return selector.EntitySelector(selector.EntitySelectorConfig(domain="sensor"))
+
+
+BUDGET_SCHEMA = vol.Schema(
+    {
+        vol.Optional(CONF_LOAD_SENSOR): _sensor(),
+        vol.Optional(CONF_LOAD_INVERT, default=False): selector.BooleanSelector(),
+        vol.Optional(CONF_SOLAR_MODE, default="off"): _choice(
+            list(SOLAR_MODES), CONF_SOLAR_MODE
+        ),
+        vol.Optional(CONF_GRID_SENSOR): _sensor(),
+        vol.Optional(CONF_GRID_INVERT, default=False): selector.BooleanSelector(),
+        vol.Optional(CONF_SOLAR_START_KW, default=DEFAULT_SOLAR_START_KW): _number(
+            0, 1000, 0.1, "kW"
+        ),
+        vol.Optional(
+            CONF_SOLAR_START_DELAY, default=DEFAULT_SOLAR_START_DELAY
+        ): _number(0, 3600, 1, "s"),
+        vol.Optional(CONF_SOLAR_STOP_DELAY, default=DEFAULT_SOLAR_STOP_DELAY): _number(
+            0, 3600, 1, "s"
+        ),
+        vol.Optional(CONF_PRICE_SENSOR): _sensor(),
+        vol.Optional(CONF_TARIFF_MODE, default="off"): _choice(
+            list(TARIFF_MODES), CONF_TARIFF_MODE
+        ),
+        vol.Optional(CONF_PRICE_THRESHOLD): _number(-1000, 1000, 0.001),
+        vol.Optional(CONF_CHEAPEST_HOURS): _number(0, 24, 0.25, "h"),
+        vol.Optional(CONF_DEPARTURE): selector.TimeSelector(),
+        vol.Optional(
+            CONF_TARIFF_HOLD_MINIMUM, default=False
+        ): selector.BooleanSelector(),
+        vol.Optional(CONF_TOU_WINDOWS): selector.TextSelector(),
+    }
+)
+
+
+def _budget_section() -> section:
+    return section(BUDGET_SCHEMA, {"collapsed": True})
+
+
+def _site_schema() -> vol.Schema:
+    return SITE_SCHEMA.extend({vol.Optional(SECTION_BUDGET): _budget_section()})
+
+
+def _budget_data(
+    user_input: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Flatten and check the budget section of a site or panel form."""
+    raw = dict(user_input.get(SECTION_BUDGET) or {})
+    data = {k: v for k, v in raw.items() if k in BUDGET_FIELDS and v not in (None, "")}
+    errors: dict[str, str] = {}
+    if data.get(CONF_SOLAR_MODE, "off") != "off" and not data.get(CONF_GRID_SENSOR):
+        errors[CONF_GRID_SENSOR] = "grid_sensor_required"
+    mode = data.get(CONF_TARIFF_MODE, "off")
+    if mode != "off" and not data.get(CONF_PRICE_SENSOR):
+        errors[CONF_PRICE_SENSOR] = "price_sensor_required"
+    elif mode == "threshold" and CONF_PRICE_THRESHOLD not in data:
+        errors[CONF_PRICE_THRESHOLD] = "threshold_required"
+    elif mode == "cheapest" and not (
+        data.get(CONF_CHEAPEST_HOURS) and data.get(CONF_DEPARTURE)
+    ):
+        errors[CONF_CHEAPEST_HOURS] = "cheapest_required"
+    if CONF_TOU_WINDOWS in data:
+        try:
+            parse_time_of_use(str(data[CONF_TOU_WINDOWS]))
+        except EngineConfigError:
+            errors[CONF_TOU_WINDOWS] = "invalid_time_of_use"
+    return data, errors
+
+
+def _with_budget_section(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Nest the stored budget fields into the form's section for suggested values."""
+    form = {k: v for k, v in data.items() if k not in BUDGET_FIELDS}
+    form[SECTION_BUDGET] = {k: v for k, v in data.items() if k in BUDGET_FIELDS}
+    return form
 
 
 class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -208,7 +328,7 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
-                SITE_SCHEMA, _as_form(user_input)
+                _site_schema(), _as_form(user_input)
             ),
             errors=errors,
         )
@@ -238,7 +358,8 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                SITE_SCHEMA, _as_form(user_input or dict(entry.data))
+                _site_schema(),
+                _as_form(user_input or _with_budget_section(entry.data)),
             ),
             errors=errors,
         )
@@ -348,7 +469,7 @@ class PanelSubentryFlow(ConfigSubentryFlow):
         panel_id = subentry.subentry_id if subentry else "__new__"
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {
+            data: dict[str, Any] = {
                 CONF_NAME: str(user_input[CONF_NAME]).strip(),
                 CONF_LIMIT_KW: float(user_input[CONF_LIMIT_KW]),
                 CONF_PARENT: user_input.get(CONF_PARENT) or ROOT_PANEL_ID,
@@ -359,8 +480,8 @@ class PanelSubentryFlow(ConfigSubentryFlow):
             }
             if user_input.get(CONF_PHASE_LIMIT_A):
                 data[CONF_PHASE_LIMIT_A] = float(user_input[CONF_PHASE_LIMIT_A])
-            if user_input.get(CONF_LOAD_SENSOR):
-                data[CONF_LOAD_SENSOR] = user_input[CONF_LOAD_SENSOR]
+            budget, budget_errors = _budget_data(user_input)
+            data.update(budget)
             panels = panels_of(entry)
             panels[panel_id] = panel_from_data(panel_id, data)
             if not data[CONF_NAME]:
@@ -371,6 +492,7 @@ class PanelSubentryFlow(ConfigSubentryFlow):
                 errors[
                     CONF_LIMIT_KW if error == "child_exceeds_parent" else CONF_PARENT
                 ] = error
+            errors.update(budget_errors)
             if not errors:
                 if subentry is not None:
                     return self.async_update_and_abort(
@@ -378,7 +500,7 @@ class PanelSubentryFlow(ConfigSubentryFlow):
                     )
                 return self.async_create_entry(title=data[CONF_NAME], data=data)
         defaults: Mapping[str, Any] = user_input or (
-            dict(subentry.data) if subentry else {}
+            _with_budget_section(subentry.data) if subentry else {}
         )
         schema = vol.Schema(
             {
@@ -394,9 +516,7 @@ class PanelSubentryFlow(ConfigSubentryFlow):
                 vol.Required(
                     CONF_SAFETY_MARGIN, default=DEFAULT_SAFETY_MARGIN
                 ): _number(0, 50, 0.5, "%"),
-                vol.Optional(CONF_LOAD_SENSOR): selector.EntitySelector(
-                    selector.EntitySelectorConfig(domain="sensor")
-                ),
+                vol.Optional(SECTION_BUDGET): _budget_section(),
             }
         )
         return self.async_show_form(

@@ -93,3 +93,30 @@ CHARGER_STATUSES: Final = (
     "occupied",
     "unknown",
 )
+
+# Energy-aware budgets (panel subentry data, and the site entry for the main breaker).
+CONF_LOAD_INVERT: Final = "load_invert"
+CONF_SOLAR_MODE: Final = "solar_mode"
+CONF_GRID_SENSOR: Final = "grid_sensor"
+CONF_GRID_INVERT: Final = "grid_invert"
+CONF_SOLAR_START_KW: Final = "solar_start_kw"
+CONF_SOLAR_START_DELAY: Final = "solar_start_delay_s"
+CONF_SOLAR_STOP_DELAY: Final = "solar_stop_delay_s"
+CONF_PRICE_SENSOR: Final = "price_sensor"
+CONF_TARIFF_MODE: Final = "tariff_mode"
+CONF_PRICE_THRESHOLD: Final = "price_threshold"
+CONF_CHEAPEST_HOURS: Final = "cheapest_hours"
+CONF_DEPARTURE: Final = "departure_time"
+CONF_TARIFF_HOLD_MINIMUM: Final = "tariff_hold_minimum"
+CONF_TOU_WINDOWS: Final = "time_of_use_windows"
+
+SOLAR_MODES: Final = ("off", "solar", "min_solar")
+TARIFF_MODES: Final = ("off", "threshold", "cheapest")
+DEFAULT_SOLAR_START_KW: Final = 1.4
+DEFAULT_SOLAR_START_DELAY: Final = 60
+DEFAULT_SOLAR_STOP_DELAY: Final = 300
+# A load sensor unavailable this long raises a repair issue.
+STALE_REPAIR_AFTER_S: Final = 300
+# Budget sources are re-read at least this often (solar delays, price hours, stale sensors).
+BUDGET_TICK_S: Final = 10
+BUDGET_DEBOUNCE_S: Final = 0.5

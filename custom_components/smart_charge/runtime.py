@@ -10,6 +10,7 @@ from homeassistant.exceptions import ConfigEntryNotReady, ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
+from .budgets import PanelBudgets
 from .const import (
     CONF_PORT,
     CONF_TLS_CERT,
@@ -39,8 +40,10 @@ from .csms import (
 )
 from .csms.controller import ChargerConfig, SiteController
 from .engine import Panel, Phase, Site, Strategy
+from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
+from .engine.model import get_zone, time_of_use_multiplier
 from .runtime_state import RuntimeState, RuntimeStore
-from .site_config import ChargerSettings, PanelConfig
+from .site_config import ChargerSettings, PanelConfig, ancestors
 
 
 def _ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
@@ -73,6 +76,13 @@ class SiteRuntime:
         self._asked: set[str] = set()
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
+        self.budgets = PanelBudgets(
+            hass,
+            entry.entry_id,
+            measured_kw=self._measured_kw,
+            minimum_kw=self._minimum_kw,
+            on_change=self._budgets_changed,
+        )
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -86,6 +96,12 @@ class SiteRuntime:
                 _ssl_context, data[CONF_TLS_CERT], data[CONF_TLS_KEY]
             )
         config = ServerConfig(port=int(data[CONF_PORT]), ssl_context=context)
+        self.budgets.configure(
+            {
+                panel_id: (panel.budget, panel.limit_kw, panel.safety_margin_pct)
+                for panel_id, panel in self.panels.items()
+            }
+        )
         self.server = CentralSystem(config, self._on_event)
         self.controller = SiteController(
             self.server,
@@ -113,6 +129,7 @@ class SiteRuntime:
                 translation_placeholders={"port": str(data[CONF_PORT])},
             ) from err
         ir.async_delete_issue(self.hass, DOMAIN, f"port_in_use_{self.entry.entry_id}")
+        self.budgets.async_start()
         for panel_id, override in self.state.grid_limits.items():
             self.timers.schedule(panel_id, override.until)
         self._drop_expired_overrides()
@@ -121,6 +138,7 @@ class SiteRuntime:
     async def async_stop(self) -> None:
         """Stop the server (port free when this returns) and save the state."""
         self.timers.cancel_all()
+        self.budgets.async_stop()
         if self.controller is not None:
             self.state.controller = self.controller.export_state()
             await self.controller.stop()
@@ -131,25 +149,57 @@ class SiteRuntime:
     # ---------------------------------------------------------------- model
 
     def _engine_site(self) -> Site:
-        """Turn the configured panels and runtime overrides into the engine's tree."""
-        panels = [
-            Panel(
-                id=panel.panel_id,
-                limit_kw=active_limit_kw(panel, self.state),
-                phase_limit_a=panel.phase_limit_a,
-                safety_margin_pct=panel.safety_margin_pct,
-                strategy=Strategy(
-                    self.state.strategies.get(panel.panel_id, panel.strategy)
-                ),
-                parent_id=panel.parent_id,
+        """Turn the configured panels, budgets and overrides into the engine's tree."""
+        panels = []
+        for panel in self.panels.values():
+            inputs = self.budgets.inputs(panel.panel_id)
+            limit = active_limit_kw(panel, self.state)
+            panels.append(
+                Panel(
+                    id=panel.panel_id,
+                    limit_kw=min(limit, inputs.limit_kw) if inputs else limit,
+                    phase_limit_a=panel.phase_limit_a,
+                    safety_margin_pct=panel.safety_margin_pct,
+                    strategy=Strategy(
+                        self.state.strategies.get(panel.panel_id, panel.strategy)
+                    ),
+                    unmanaged_load_kw=inputs.unmanaged_kw if inputs else 0.0,
+                    parent_id=panel.parent_id,
+                    time_of_use_windows=panel.budget.time_of_use,
+                )
             )
-            for panel in self.panels.values()
-        ]
         return Site(
             panels=panels,
-            voltage_v=float(self.entry.data.get(CONF_VOLTAGE, DEFAULT_VOLTAGE)),
+            voltage_v=self._voltage,
             time_zone=self.hass.config.time_zone,
         )
+
+    @property
+    def _voltage(self) -> float:
+        return float(self.entry.data.get(CONF_VOLTAGE, DEFAULT_VOLTAGE))
+
+    def _minimum_kw(self, panel_id: str) -> float:
+        """Return the power the managed sessions under a panel need at their minimum."""
+        if self.controller is None:
+            return 0.0
+        total = 0.0
+        for charger_id, _connector, _tx in self.controller.sessions():
+            charger = self.chargers.get(charger_id)
+            if (
+                charger
+                and charger.managed
+                and panel_id in ancestors(self.panels, charger.panel_id)
+            ):
+                total += charger.min_current_a * self._voltage * charger.phases / 1000
+        return total
+
+    def _measured_kw(self, panel_id: str) -> float:
+        return self.controller.measured_kw(panel_id) if self.controller else 0.0
+
+    @callback
+    def _budgets_changed(self) -> None:
+        if self.controller is not None:
+            self._apply()
 
     def _charger_configs(self) -> dict[str, ChargerConfig]:
         """Turn the configured chargers and runtime overrides into controller configs."""
@@ -185,6 +235,10 @@ class SiteRuntime:
             async_start_discovery(self.hass, self.entry, charger_id)
         if self.controller is not None:
             self.controller.handle_event(event)
+            # Sessions and car power feed minimum-hold and solar budgets.
+            if self.budgets.evaluate(dt_util.utcnow()):
+                self._apply()
+                return
         self._refresh()
 
     @callback
@@ -201,7 +255,6 @@ class SiteRuntime:
         panel_data: dict[str, PanelData] = {}
         for panel_id, panel in self.panels.items():
             result = allocation.panels.get(panel_id) if allocation else None
-            override = self.state.grid_limits.get(panel_id)
             panel_data[panel_id] = PanelData(
                 limit_kw=active_limit_kw(panel, self.state),
                 rating_kw=panel.limit_kw,
@@ -211,7 +264,7 @@ class SiteRuntime:
                 headroom_kw=result.headroom_kw if result else 0.0,
                 budget_kw=result.budget_kw if result else 0.0,
                 active_sessions=self.controller.session_count(panel_id),
-                budget_reason="override" if override else "limit",
+                budget_reason=self._budget_reason(panel_id),
             )
         configs = self._charger_configs()
         charger_data: dict[str, ChargerData] = {}
@@ -254,6 +307,30 @@ class SiteRuntime:
             lifetime_energy_wh=meter.energy_wh if meter else None,
             transaction_id=transaction.transaction_id if transaction else None,
         )
+
+    def _budget_reason(self, panel_id: str) -> str:
+        """Return why a panel's budget is what it is."""
+        inputs = self.budgets.inputs(panel_id)
+        override = self.state.grid_limits.get(panel_id)
+        if override is not None and (
+            inputs is None or override.limit_kw <= inputs.limit_kw
+        ):
+            return REASON_OVERRIDE
+        if inputs is not None and inputs.reason != REASON_LIMIT:
+            return inputs.reason
+        panel = self.panels[panel_id]
+        strategy = self.state.strategies.get(panel_id, panel.strategy)
+        if (
+            strategy == Strategy.TIME_OF_USE
+            and time_of_use_multiplier(
+                panel.budget.time_of_use,
+                dt_util.utcnow(),
+                get_zone(self.hass.config.time_zone),
+            )
+            < 1
+        ):
+            return REASON_TIME_OF_USE
+        return REASON_LIMIT
 
     # ------------------------------------------------------------- operations
 

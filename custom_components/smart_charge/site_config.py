@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 
+from .budgets import BudgetConfig
 from .const import (
     CONF_CHARGER_ID,
     CONF_GRID_PHASE,
@@ -55,6 +56,7 @@ class PanelConfig:
     safety_margin_pct: float
     load_sensor: str | None
     subentry_id: str | None
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +94,7 @@ def root_panel(data: Mapping[str, Any], title: str = "Main breaker") -> PanelCon
         safety_margin_pct=float(data.get(CONF_SAFETY_MARGIN, DEFAULT_SAFETY_MARGIN)),
         load_sensor=data.get(CONF_LOAD_SENSOR) or None,
         subentry_id=None,
+        budget=BudgetConfig.from_data(data),
     )
 
 
@@ -107,6 +110,7 @@ def panel_from_data(panel_id: str, data: Mapping[str, Any]) -> PanelConfig:
         safety_margin_pct=float(data.get(CONF_SAFETY_MARGIN, DEFAULT_SAFETY_MARGIN)),
         load_sensor=data.get(CONF_LOAD_SENSOR) or None,
         subentry_id=panel_id,
+        budget=BudgetConfig.from_data(data),
     )
 
 
@@ -178,3 +182,13 @@ def tree_error(panels: Mapping[str, PanelConfig]) -> str | None:
         ):
             return "child_exceeds_parent"
     return None
+
+
+def ancestors(panels: Mapping[str, PanelConfig], panel_id: str) -> list[str]:
+    """Return the panel and every panel above it, nearest first."""
+    chain: list[str] = []
+    current: str | None = panel_id
+    while current is not None and current in panels and current not in chain:
+        chain.append(current)
+        current = panels[current].parent_id
+    return chain

@@ -183,3 +183,12 @@ def test_time_of_use_text_round_trip() -> None:
     for bad in ("17:0.5", "17-17:0.5", "25-3:1", "a-b:c"):
         with pytest.raises(EngineConfigError):
             parse_time_of_use(bad)
+
+
+@given(st.floats(0, 500), st.floats(0, 50))
+def test_limit_for_minimums_holds_them(minimum: float, margin: float) -> None:
+    from custom_components.smart_charge.engine.budgets import limit_for_minimums
+
+    limit = limit_for_minimums(minimum, margin)
+    assert limit * (1 - margin / 100) >= minimum
+    assert limit <= minimum / (1 - margin / 100) + 0.01

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+import math
 import re
 from typing import Any
 
@@ -270,3 +271,11 @@ def format_time_of_use(windows: Iterable[TimeOfUseWindow]) -> str:
         f"{w.peak_start_hour}-{w.peak_end_hour}:{w.peak_power_multiplier:g}"
         for w in windows
     )
+
+
+def limit_for_minimums(minimum_kw: float, safety_margin_pct: float) -> float:
+    """Return the panel limit whose budget after the safety margin holds `minimum_kw`."""
+    if minimum_kw <= 0:
+        return 0.0
+    # Round up to the watt so the budget after the margin is never just short.
+    return math.ceil(minimum_kw / (1 - safety_margin_pct / 100) * 1000 + 1) / 1000

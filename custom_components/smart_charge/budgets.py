@@ -1,0 +1,408 @@
+"""Panel budgets that follow Home Assistant entities: load, solar surplus, tariffs.
+
+The arithmetic lives in `engine.budgets`; this module reads entity states, debounces their
+changes, re-evaluates on a timer for time-based rules, and raises a repair issue when a
+load sensor stays unavailable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from homeassistant.const import (
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    callback,
+)
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.debounce import Debouncer
+from homeassistant.helpers.event import (
+    async_track_state_change_event,
+    async_track_utc_time_change,
+)
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    BUDGET_DEBOUNCE_S,
+    BUDGET_TICK_S,
+    CONF_CHEAPEST_HOURS,
+    CONF_DEPARTURE,
+    CONF_GRID_INVERT,
+    CONF_GRID_SENSOR,
+    CONF_LOAD_INVERT,
+    CONF_LOAD_SENSOR,
+    CONF_PRICE_SENSOR,
+    CONF_PRICE_THRESHOLD,
+    CONF_SOLAR_MODE,
+    CONF_SOLAR_START_DELAY,
+    CONF_SOLAR_START_KW,
+    CONF_SOLAR_STOP_DELAY,
+    CONF_TARIFF_HOLD_MINIMUM,
+    CONF_TARIFF_MODE,
+    CONF_TOU_WINDOWS,
+    DEFAULT_SOLAR_START_DELAY,
+    DEFAULT_SOLAR_START_KW,
+    DEFAULT_SOLAR_STOP_DELAY,
+    DOMAIN,
+    LOGGER,
+    STALE_REPAIR_AFTER_S,
+)
+from .engine import EngineConfigError, TimeOfUseWindow
+from .engine.budgets import (
+    REASON_LIMIT,
+    REASON_LOAD,
+    REASON_SOLAR,
+    REASON_TARIFF,
+    SolarHysteresis,
+    limit_for_minimums,
+    parse_price_forecast,
+    parse_time_of_use,
+    power_kw,
+    tariff_allows,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetConfig:
+    """The budget sources configured for one panel."""
+
+    load_sensor: str | None = None
+    load_invert: bool = False
+    solar_mode: str = "off"
+    grid_sensor: str | None = None
+    grid_invert: bool = False
+    solar_start_kw: float = DEFAULT_SOLAR_START_KW
+    solar_start_delay_s: float = DEFAULT_SOLAR_START_DELAY
+    solar_stop_delay_s: float = DEFAULT_SOLAR_STOP_DELAY
+    price_sensor: str | None = None
+    tariff_mode: str = "off"
+    price_threshold: float | None = None
+    cheapest_hours: float | None = None
+    departure: time | None = None
+    tariff_hold_minimum: bool = False
+    time_of_use: tuple[TimeOfUseWindow, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> BudgetConfig:
+        """Read the budget fields of a panel's (or the site's) data."""
+
+        def number(key: str, default: float | None) -> float | None:
+            value = data.get(key)
+            return default if value is None or value == "" else float(value)
+
+        departure = data.get(CONF_DEPARTURE)
+        try:
+            windows = parse_time_of_use(str(data.get(CONF_TOU_WINDOWS) or ""))
+        except EngineConfigError:
+            windows = ()  # the config flow refuses such text; never fatal here
+        return cls(
+            load_sensor=data.get(CONF_LOAD_SENSOR) or None,
+            load_invert=bool(data.get(CONF_LOAD_INVERT, False)),
+            solar_mode=str(data.get(CONF_SOLAR_MODE) or "off"),
+            grid_sensor=data.get(CONF_GRID_SENSOR) or None,
+            grid_invert=bool(data.get(CONF_GRID_INVERT, False)),
+            solar_start_kw=number(CONF_SOLAR_START_KW, DEFAULT_SOLAR_START_KW) or 0.0,
+            solar_start_delay_s=number(
+                CONF_SOLAR_START_DELAY, DEFAULT_SOLAR_START_DELAY
+            )
+            or 0.0,
+            solar_stop_delay_s=number(CONF_SOLAR_STOP_DELAY, DEFAULT_SOLAR_STOP_DELAY)
+            or 0.0,
+            price_sensor=data.get(CONF_PRICE_SENSOR) or None,
+            tariff_mode=str(data.get(CONF_TARIFF_MODE) or "off"),
+            price_threshold=number(CONF_PRICE_THRESHOLD, None),
+            cheapest_hours=number(CONF_CHEAPEST_HOURS, None),
+            departure=dt_util.parse_time(departure) if departure else None,
+            tariff_hold_minimum=bool(data.get(CONF_TARIFF_HOLD_MINIMUM, False)),
+            time_of_use=windows,
+        )
+
+    @property
+    def entities(self) -> set[str]:
+        """Return the entities this panel's budget follows."""
+        entities = {self.load_sensor}
+        if self.solar_mode != "off":
+            entities.add(self.grid_sensor)
+        if self.tariff_mode != "off":
+            entities.add(self.price_sensor)
+        return {entity for entity in entities if entity}
+
+    @property
+    def active(self) -> bool:
+        """Return whether any source is configured."""
+        return bool(self.entities)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PanelInputs:
+    """What the budget sources give the engine for one panel."""
+
+    limit_kw: float
+    unmanaged_kw: float = 0.0
+    reason: str = REASON_LIMIT
+    hold_minimum: bool = False
+
+
+@dataclass(kw_only=True)
+class _PanelState:
+    config: BudgetConfig
+    rating_kw: float
+    margin_pct: float
+    solar: SolarHysteresis | None = None
+    stale_since: datetime | None = None
+    inputs: PanelInputs | None = None
+    repaired: bool = field(default=False)
+
+
+class PanelBudgets:
+    """Evaluate every panel's budget sources and report changes."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        *,
+        measured_kw: Callable[[str], float],
+        minimum_kw: Callable[[str], float],
+        on_change: Callable[[], None],
+    ) -> None:
+        """Bind to the site's measurements and its change callback."""
+        self.hass = hass
+        self.entry_id = entry_id
+        self._measured_kw = measured_kw
+        self._minimum_kw = minimum_kw
+        self._on_change = on_change
+        self._panels: dict[str, _PanelState] = {}
+        self._unsubs: list[CALLBACK_TYPE] = []
+        self._debouncer = Debouncer(
+            hass,
+            LOGGER,
+            cooldown=BUDGET_DEBOUNCE_S,
+            immediate=False,
+            function=self._async_evaluate_and_notify,
+        )
+
+    def configure(
+        self, panels: Mapping[str, tuple[BudgetConfig, float, float]]
+    ) -> None:
+        """Set the panels: id -> (budget config, rating kW, safety margin %)."""
+        self._panels = {
+            panel_id: _PanelState(
+                config=config,
+                rating_kw=rating,
+                margin_pct=margin,
+                solar=SolarHysteresis(
+                    config.solar_start_kw,
+                    timedelta(seconds=config.solar_start_delay_s),
+                    timedelta(seconds=config.solar_stop_delay_s),
+                )
+                if config.solar_mode != "off"
+                else None,
+            )
+            for panel_id, (config, rating, margin) in panels.items()
+            if config.active or config.time_of_use
+        }
+        self.evaluate(dt_util.utcnow())
+
+    @callback
+    def async_start(self) -> None:
+        """Follow the configured entities and tick for time-based rules."""
+        entities = sorted(
+            set().union(*(p.config.entities for p in self._panels.values()))
+        )
+        if entities:
+            self._unsubs.append(
+                async_track_state_change_event(self.hass, entities, self._state_changed)
+            )
+        if self._panels:
+            self._unsubs.append(
+                # A wall-clock pattern (not an interval), so `now` is the tick's time.
+                async_track_utc_time_change(
+                    self.hass, self._tick, second=f"/{BUDGET_TICK_S}"
+                )
+            )
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop following entities and time."""
+        for unsub in self._unsubs:
+            unsub()
+        self._unsubs.clear()
+        self._debouncer.async_cancel()
+
+    def windows(self, panel_id: str) -> tuple[TimeOfUseWindow, ...]:
+        """Return a panel's time-of-use windows."""
+        state = self._panels.get(panel_id)
+        return state.config.time_of_use if state else ()
+
+    def inputs(self, panel_id: str) -> PanelInputs | None:
+        """Return the inputs in force for a panel, or None when it has no sources."""
+        state = self._panels.get(panel_id)
+        return state.inputs if state else None
+
+    # ------------------------------------------------------------- evaluation
+
+    @callback
+    def _state_changed(self, event: Event[EventStateChangedData]) -> None:
+        self.hass.async_create_task(self._debouncer.async_call(), eager_start=True)
+
+    @callback
+    def _tick(self, now: datetime) -> None:
+        self._notify_if(self.evaluate(now))
+
+    async def _async_evaluate_and_notify(self) -> None:
+        self._notify_if(self.evaluate(dt_util.utcnow()))
+
+    def _notify_if(self, changed: bool) -> None:
+        if changed:
+            self._on_change()
+
+    def evaluate(self, now: datetime) -> bool:
+        """Re-read every source; return whether any panel's inputs changed."""
+        changed = False
+        for panel_id, state in self._panels.items():
+            inputs = self._evaluate_panel(panel_id, state, now)
+            if inputs != state.inputs:
+                LOGGER.debug("Budget of panel %s: %s", panel_id, inputs)
+                state.inputs = inputs
+                changed = True
+        return changed
+
+    def _evaluate_panel(
+        self, panel_id: str, state: _PanelState, now: datetime
+    ) -> PanelInputs:
+        config = state.config
+        candidates: list[tuple[float, str]] = []
+        hold = False
+        unmanaged = 0.0
+        if config.load_sensor:
+            reading = self._power_kw(config.load_sensor, config.load_invert)
+            self._track_stale(panel_id, state, config.load_sensor, reading, now)
+            # Unavailable: assume the worst, the whole rating is in use.
+            unmanaged = state.rating_kw if reading is None else max(0.0, reading)
+        if state.solar is not None and config.grid_sensor:
+            grid = self._power_kw(config.grid_sensor, config.grid_invert)
+            # Import positive: surplus is the export plus what the cars draw now.
+            surplus = 0.0 if grid is None else self._measured_kw(panel_id) - grid
+            if state.solar.update(surplus, now):
+                # The grid meter already sees the other load the engine subtracts again.
+                candidates.append((surplus + unmanaged, REASON_SOLAR))
+            elif config.solar_mode == "min_solar":
+                hold = True
+                candidates.append((self._minimum_limit(panel_id, state), REASON_SOLAR))
+            else:
+                candidates.append((0.0, REASON_SOLAR))
+        if (
+            config.tariff_mode != "off"
+            and config.price_sensor
+            and not self._tariff_allows(config, now)
+        ):
+            hold = hold or config.tariff_hold_minimum
+            candidates.append(
+                (
+                    self._minimum_limit(panel_id, state)
+                    if config.tariff_hold_minimum
+                    else 0.0,
+                    REASON_TARIFF,
+                )
+            )
+        limit, reason = state.rating_kw, REASON_LIMIT
+        for value, why in candidates:
+            if max(0.0, value) < limit:
+                limit, reason = max(0.0, value), why
+        if reason == REASON_LIMIT and unmanaged > 0:
+            reason = REASON_LOAD
+        return PanelInputs(
+            limit_kw=round(limit, 3),
+            unmanaged_kw=round(unmanaged, 3),
+            reason=reason,
+            hold_minimum=hold,
+        )
+
+    def _minimum_limit(self, panel_id: str, state: _PanelState) -> float:
+        return limit_for_minimums(
+            self._minimum_kw(panel_id)
+            + (state.inputs.unmanaged_kw if state.inputs else 0),
+            state.margin_pct,
+        )
+
+    def _power_kw(self, entity_id: str, invert: bool) -> float | None:
+        state = self.hass.states.get(entity_id)
+        if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            return None
+        try:
+            return power_kw(
+                float(state.state),
+                state.attributes.get(ATTR_UNIT_OF_MEASUREMENT),
+                invert=invert,
+            )
+        except (ValueError, EngineConfigError):
+            return None
+
+    def _tariff_allows(self, config: BudgetConfig, now: datetime) -> bool:
+        state = self.hass.states.get(config.price_sensor or "")
+        if state is None:
+            return True
+        try:
+            price: float | None = float(state.state)
+        except ValueError:
+            price = None
+        local = dt_util.as_local(now)
+        return tariff_allows(
+            now=local,
+            current_price=price,
+            slots=parse_price_forecast(state.attributes, local),
+            threshold=config.price_threshold
+            if config.tariff_mode == "threshold"
+            else None,
+            cheapest_hours=config.cheapest_hours
+            if config.tariff_mode == "cheapest"
+            else None,
+            departure=config.departure,
+        )
+
+    def _track_stale(
+        self,
+        panel_id: str,
+        state: _PanelState,
+        entity_id: str,
+        reading: float | None,
+        now: datetime,
+    ) -> None:
+        """Raise a repair issue when the load sensor stays unavailable."""
+        issue_id = f"load_sensor_unavailable_{self.entry_id}_{panel_id}"
+        if reading is not None:
+            state.stale_since = None
+            if state.repaired:
+                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+                state.repaired = False
+            return
+        if state.stale_since is None:
+            state.stale_since = now
+            LOGGER.warning(
+                "Load sensor %s unavailable: counting the full rating as used",
+                entity_id,
+            )
+        if not state.repaired and now - state.stale_since >= timedelta(
+            seconds=STALE_REPAIR_AFTER_S
+        ):
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="load_sensor_unavailable",
+                translation_placeholders={"entity_id": entity_id},
+            )
+            state.repaired = True

@@ -1,0 +1,260 @@
+"""Panel budgets that follow Home Assistant entities, seen on the chargers' profiles."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.smart_charge.const import (
+    CONF_CHEAPEST_HOURS,
+    CONF_DEPARTURE,
+    CONF_GRID_SENSOR,
+    CONF_LOAD_SENSOR,
+    CONF_PRICE_SENSOR,
+    CONF_SOLAR_MODE,
+    CONF_SOLAR_START_DELAY,
+    CONF_SOLAR_START_KW,
+    CONF_SOLAR_STOP_DELAY,
+    CONF_STRATEGY,
+    CONF_TARIFF_HOLD_MINIMUM,
+    CONF_TARIFF_MODE,
+    CONF_TOU_WINDOWS,
+    DOMAIN,
+)
+from custom_components.smart_charge.csms.simulator import SimulatedCharger
+
+from .common import charger, chargers, panel, site_entry
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+KW_PER_A = 3 * 230 / 1000
+W = {"unit_of_measurement": "W"}
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+def _limit(sim: SimulatedCharger) -> float | None:
+    return sim.received_profiles[-1].limit if sim.received_profiles else None
+
+
+async def _settle(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Let every call to the chargers finish: moving time also fires call timeouts."""
+    await hass.async_block_till_done()
+    server = entry.runtime_data.site.server
+    await _until(
+        lambda: all(
+            state.limit_sent.get(c) == state.limit_acked.get(c)
+            for state in server.chargers.values()
+            for c in state.limit_sent
+        )
+    )
+    await asyncio.sleep(0.1)
+
+
+async def _move(hass: HomeAssistant, entry: MockConfigEntry, when: datetime) -> None:
+    await _settle(hass, entry)
+    async_fire_time_changed(hass, when)
+    await hass.async_block_till_done()
+
+
+async def _site(
+    hass: HomeAssistant, port: int, budget: dict[str, Any]
+) -> MockConfigEntry:
+    home = panel("home", "Home", 11.0)
+    home["data"] = {**home["data"], **budget}
+    entry = site_entry(port, [home, charger("CP-1", "home")])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def test_household_load_and_unavailable_sensor(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    hass.states.async_set("sensor.house", "2000", W)
+    entry = await _site(hass, free_port, {CONF_LOAD_SENSOR: "sensor.house"})
+    async with chargers(free_port, "CP-1") as (cp1,):
+        await cp1.plug_in()
+        expected = (11.0 * 0.95 - 2.0) / KW_PER_A
+        await _until(lambda: _limit(cp1) is not None)
+        assert expected - 0.1 <= _limit(cp1) <= expected
+        assert hass.states.get("sensor.home_budget_reason").state == "load"
+
+        # The oven goes on: limits drop within the debounce.
+        hass.states.async_set("sensor.house", "5.5", {"unit_of_measurement": "kW"})
+        await _until(lambda: _limit(cp1) <= (11.0 * 0.95 - 5.5) / KW_PER_A, 2.0)
+        assert _limit(cp1) >= 6.0
+
+        # The sensor goes away: the worst case (the whole rating used) pauses the car.
+        hass.states.async_set("sensor.house", "unavailable")
+        await _until(lambda: _limit(cp1) == 0.0, 2.0)
+        issue_id = f"load_sensor_unavailable_{entry.entry_id}_home"
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+        await _move(hass, entry, dt_util.utcnow() + timedelta(minutes=6))
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+        hass.states.async_set("sensor.house", "1000", W)
+        await _until(lambda: _limit(cp1) > 6.0, 2.0)
+        assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_solar_surplus_with_hysteresis(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    hass.states.async_set("sensor.grid", "-6000", W)  # 6 kW export
+    entry = await _site(
+        hass,
+        free_port,
+        {
+            CONF_SOLAR_MODE: "solar",
+            CONF_GRID_SENSOR: "sensor.grid",
+            CONF_SOLAR_START_KW: 4.2,
+            CONF_SOLAR_START_DELAY: 60,
+            CONF_SOLAR_STOP_DELAY: 300,
+        },
+    )
+    t0 = dt_util.utcnow()
+    async with chargers(free_port, "CP-1") as (cp1,):
+        await cp1.plug_in()
+        await _until(lambda: _limit(cp1) == 0.0)  # not before the start delay
+        assert hass.states.get("sensor.home_budget_reason").state == "solar"
+        await _move(hass, entry, t0 + timedelta(seconds=30))
+        assert _limit(cp1) == 0.0
+        await _move(hass, entry, t0 + timedelta(seconds=70))
+        await _until(lambda: _limit(cp1) > 0)
+        # Surplus = export 6 kW (the car drew nothing yet), less the safety margin.
+        assert _limit(cp1) <= 6.0 * 0.95 / KW_PER_A
+
+        # The car now draws its limit; the meter shows that much less export.
+        drawn = _limit(cp1) * KW_PER_A
+        hass.states.async_set("sensor.grid", str(-(6.0 - drawn) * 1000), W)
+        cp1.car_max_a = 32
+        await cp1.send_meter_values()
+        await _move(hass, entry, t0 + timedelta(seconds=80))
+        assert _limit(cp1) > 6.0
+
+        # A cloud: export drops below the threshold, the car keeps charging ...
+        hass.states.async_set("sensor.grid", str(drawn * 1000 - 1000), W)
+        await _move(hass, entry, t0 + timedelta(seconds=200))
+        assert _limit(cp1) > 0
+        # ... and pauses only after the stop delay.
+        await _move(hass, entry, t0 + timedelta(seconds=400))
+        await _until(lambda: _limit(cp1) == 0.0)
+        # Sun again: resumes only after the start delay.
+        hass.states.async_set("sensor.grid", "-7000", W)
+        await _move(hass, entry, t0 + timedelta(seconds=420))
+        assert _limit(cp1) == 0.0
+        await _move(hass, entry, t0 + timedelta(seconds=490))
+        await _until(lambda: _limit(cp1) > 6.0)
+
+
+async def test_cheapest_hours_from_forecast(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    now = dt_util.now().replace(minute=0, second=0, microsecond=0)
+    prices = [
+        {
+            "start": (now + timedelta(hours=h)).isoformat(),
+            "end": (now + timedelta(hours=h + 1)).isoformat(),
+            "price": price,
+        }
+        for h, price in enumerate([0.40, 0.10, 0.35, 0.05])
+    ]
+    hass.states.async_set("sensor.price", "0.40", {"prices": prices})
+    departure = (now + timedelta(hours=4)).strftime("%H:%M:00")
+    entry = await _site(
+        hass,
+        free_port,
+        {
+            CONF_TARIFF_MODE: "cheapest",
+            CONF_PRICE_SENSOR: "sensor.price",
+            CONF_CHEAPEST_HOURS: 2,
+            CONF_DEPARTURE: departure,
+        },
+    )
+    async with chargers(free_port, "CP-1") as (cp1,):
+        await cp1.plug_in()
+        await _until(lambda: _limit(cp1) == 0.0)  # 0.40: not among the cheapest
+        assert hass.states.get("sensor.home_budget_reason").state == "tariff"
+        await _move(hass, entry, now + timedelta(hours=1, minutes=1))
+        await _until(lambda: _limit(cp1) > 6.0)  # 0.10: charge
+        await _move(hass, entry, now + timedelta(hours=2, minutes=1))
+        await _until(lambda: _limit(cp1) == 0.0)  # 0.35: pause
+        await _move(hass, entry, now + timedelta(hours=3, minutes=1))
+        await _until(lambda: _limit(cp1) > 6.0)  # 0.05: charge
+
+
+async def test_tariff_hold_minimum(hass: HomeAssistant, free_port: int) -> None:
+    hass.states.async_set("sensor.price", "0.50")
+    await _site(
+        hass,
+        free_port,
+        {
+            CONF_TARIFF_MODE: "threshold",
+            CONF_PRICE_SENSOR: "sensor.price",
+            "price_threshold": 0.2,
+            CONF_TARIFF_HOLD_MINIMUM: True,
+        },
+    )
+    async with chargers(free_port, "CP-1") as (cp1,):
+        await cp1.plug_in()
+        await _until(lambda: _limit(cp1) == 6.0)  # expensive: held at the minimum
+        hass.states.async_set("sensor.price", "0.15")
+        await _until(lambda: _limit(cp1) > 6.0, 2.0)
+
+
+async def test_time_of_use_window_pauses_rather_than_exceeds(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    hour = dt_util.now().hour
+    window = f"{hour}-{(hour + 1) % 24}:0.5"
+    await _site(
+        hass,
+        free_port,
+        {CONF_STRATEGY: "time_of_use", CONF_TOU_WINDOWS: window},
+    )
+    home_cp2 = charger("CP-2", "home")
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    hass.config_entries.async_add_subentry(entry, _subentry(home_cp2))
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-1", "CP-2") as (cp1, cp2):
+        await cp1.plug_in()
+        await cp2.plug_in()
+        # 11 kW x 0.5 x 0.95 = 5.2 kW: one car at >= 6 A (4.1 kW), never two.
+        await _until(
+            lambda: _limit(cp1) is not None
+            and _limit(cp2) is not None
+            and sorted([_limit(cp1), _limit(cp2)])[0] == 0.0
+        )
+        running = max(_limit(cp1), _limit(cp2))
+        assert 6.0 <= running <= 11.0 * 0.5 * 0.95 / KW_PER_A
+        assert hass.states.get("sensor.home_budget_reason").state == "time_of_use"
+
+
+def _subentry(data: Any) -> Any:
+    from types import MappingProxyType
+
+    from homeassistant.config_entries import ConfigSubentry
+
+    return ConfigSubentry(
+        data=MappingProxyType(data["data"]),
+        subentry_type=data["subentry_type"],
+        title=data["title"],
+        unique_id=data["unique_id"],
+    )
