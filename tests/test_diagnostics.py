@@ -29,6 +29,7 @@ async def test_diagnostics_redacts_passwords(
         await cp1.wait_for_profile()
         data = await async_get_config_entry_diagnostics(hass, entry)
     assert "hunter2" not in repr(data)
+    assert "SIMTAG" not in repr(data)  # the id tag, also inside raw frames
     assert data["subentries"][0]["data"][CONF_PASSWORD] == "**REDACTED**"
     cp = data["chargers"]["CP-1"]
     assert cp["ocpp_version"] == "1.6"

@@ -8,7 +8,7 @@ import socket
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -212,3 +212,38 @@ async def test_restart_keeps_sessions_and_overrides(
         )
         assert received.transaction_id == transaction_id
         assert received.limit >= 6.0
+
+
+async def test_broken_panel_tree_is_a_repair(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """A panel whose parent was removed stops setup with a repair issue, not a crash."""
+    entry = site_entry(free_port, [panel("orphan", "Orphan", 5.0, parent="gone")])
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"panel_tree_invalid_{entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders == {"error": "parent_missing"}
+
+
+async def test_boot_fills_device_info(hass: HomeAssistant, free_port: int) -> None:
+    entry = site_entry(free_port, [charger("CP-1")])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-1"):
+        await hass.async_block_till_done()
+        device = dr.async_get(hass).async_get_device(
+            identifiers={(DOMAIN, f"{entry.entry_id}_charger_CP-1")}
+        )
+        assert device is not None
+        assert (device.manufacturer, device.model) == ("SmartChargeSim", "Sim16")
+        assert device.serial_number == "SN-CP-1"
+        assert hass.states.get("binary_sensor.cp_1_connected").state == "on"
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.cp_1_connected").state == "off"
+    assert hass.states.get("sensor.cp_1_power").state == "unavailable"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.exceptions import ConfigEntryError
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
@@ -16,7 +21,7 @@ from .coordinator import (
 from .entity import panel_device_info
 from .runtime import SiteRuntime
 from .services import async_setup_services
-from .site_config import PanelConfig, chargers_of, panels_of
+from .site_config import PanelConfig, chargers_of, panels_of, tree_error
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -38,6 +43,23 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) -> bool:
     """Start the OCPP server and the controller of a site."""
     panels, chargers = panels_of(entry), chargers_of(entry)
+    issue_id = f"panel_tree_invalid_{entry.entry_id}"
+    if error := tree_error(panels):
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key="panel_tree_invalid",
+            translation_placeholders={"error": error},
+        )
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="panel_tree_invalid",
+            translation_placeholders={"error": error},
+        )
+    ir.async_delete_issue(hass, DOMAIN, issue_id)
     coordinator = SmartChargeCoordinator(hass, entry)
     site = SiteRuntime(hass, entry, coordinator, panels, chargers)
     await site.async_start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+import re
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -12,6 +13,17 @@ from .const import CONF_PASSWORD, CONF_TLS_KEY
 from .coordinator import SmartChargeConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_TLS_KEY, "id_tag", "idTag", "idToken"}
+# id tags inside raw OCPP frames: "idTag":"ABC" and "idToken":{"idToken":"ABC",...}
+_FRAME_SECRET = re.compile(r'("id(?:Tag|Token)"\s*:\s*)"[^"]*"')
+
+
+def _redact_frame(frame: Any) -> Any:
+    """Hide id tags in one recorded frame (a string or a tuple of strings)."""
+    if isinstance(frame, str):
+        return _FRAME_SECRET.sub(r'\1"**REDACTED**"', frame)
+    if isinstance(frame, tuple | list):
+        return [_redact_frame(part) for part in frame]
+    return frame
 
 
 async def async_get_config_entry_diagnostics(
@@ -30,7 +42,9 @@ async def async_get_config_entry_diagnostics(
                 "connectors": {k: asdict(v) for k, v in state.connectors.items()},
                 "transactions": {k: asdict(v) for k, v in state.transactions.items()},
                 "limit_acked": {k: asdict(v) for k, v in state.limit_acked.items()},
-                "recent_frames": list(state.recent_frames),
+                "recent_frames": [
+                    _redact_frame(frame) for frame in state.recent_frames
+                ],
             }
     return async_redact_data(
         {

@@ -7,7 +7,7 @@ import ssl
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryNotReady, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .budgets import PanelBudgets
@@ -32,6 +32,7 @@ from .coordinator import (
     new_override,
 )
 from .csms import (
+    BootReceived,
     CentralSystem,
     ChargerEvent,
     ChargerState,
@@ -42,6 +43,7 @@ from .csms.controller import ChargerConfig, SiteController
 from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
+from .entity import charger_identifier
 from .runtime_state import RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig, ancestors
 
@@ -233,6 +235,8 @@ class SiteRuntime:
             self._asked.add(charger_id)
             LOGGER.info("Unknown charger %s connected", charger_id)
             async_start_discovery(self.hass, self.entry, charger_id)
+        if isinstance(event, BootReceived) and charger_id in self.chargers:
+            self._update_device(event)
         if self.controller is not None:
             self.controller.handle_event(event)
             # Sessions and car power feed minimum-hold and solar budgets.
@@ -240,6 +244,21 @@ class SiteRuntime:
                 self._apply()
                 return
         self._refresh()
+
+    def _update_device(self, boot: BootReceived) -> None:
+        """Show what the charger said about itself on its device."""
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(
+            identifiers={charger_identifier(self.entry.entry_id, boot.charger_id)}
+        )
+        if device is not None:
+            registry.async_update_device(
+                device.id,
+                manufacturer=boot.vendor,
+                model=boot.model,
+                serial_number=boot.serial,
+                sw_version=boot.firmware,
+            )
 
     @callback
     def _refresh(self) -> None:
