@@ -85,7 +85,7 @@ def test_profile_limit_and_precheck() -> None:
         precheck_frame('[2, 5, "Heartbeat", {}]', frozenset({"Heartbeat"})) is not None
     )
     assert precheck_frame('[3, "x", {}]', frozenset()) is None
-    assert json.loads(precheck_frame("[]", frozenset()) or "")[2] == "ProtocolError"
+    assert json.loads(precheck_frame("[]", frozenset()) or "")[2] == "RpcFrameworkError"
 
 
 @pytest.mark.usefixtures("socket_enabled")

@@ -5,6 +5,7 @@ No Home Assistant imports: this package can run alone (`python -m ...csms`).
 
 from __future__ import annotations
 
+from .capabilities import ChargerCapabilities
 from .charge_point import (
     BootInfo,
     ChargerState,
@@ -26,9 +27,11 @@ from .errors import (
 )
 from .events import (
     BootReceived,
+    CapabilitiesLearned,
     ChargerConnected,
     ChargerDisconnected,
     ChargerEvent,
+    ChargerRejectsProfiles,
     EVChargingNeeds,
     MeterValuesReceived,
     ReportReceived,
@@ -44,11 +47,14 @@ __all__ = [
     "BootReceived",
     "CallRejectedError",
     "CallTimeoutError",
+    "CapabilitiesLearned",
     "CentralSystem",
+    "ChargerCapabilities",
     "ChargerConnected",
     "ChargerDisconnected",
     "ChargerEvent",
     "ChargerNotConnectedError",
+    "ChargerRejectsProfiles",
     "ChargerState",
     "ChargingNeeds",
     "CompositeSchedule",
