@@ -12,13 +12,17 @@ from homeassistant.util import dt as dt_util
 
 from .budgets import PanelBudgets
 from .const import (
+    CONF_FAILSAFE_A,
     CONF_PORT,
     CONF_TLS_CERT,
     CONF_TLS_KEY,
+    CONF_UNKNOWN_POLICY,
     CONF_VOLTAGE,
+    DEFAULT_FAILSAFE_A,
     DEFAULT_VOLTAGE,
     DOMAIN,
     LOGGER,
+    UnknownChargerPolicy,
 )
 from .coordinator import (
     ChargerData,
@@ -40,6 +44,7 @@ from .csms import (
     ServerStartError,
 )
 from .csms.controller import ChargerConfig, SiteController
+from .csms.events import CapabilitiesLearned, ChargerRejectsProfiles
 from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
@@ -97,7 +102,19 @@ class SiteRuntime:
             context = await self.hass.async_add_executor_job(
                 _ssl_context, data[CONF_TLS_CERT], data[CONF_TLS_KEY]
             )
-        config = ServerConfig(port=int(data[CONF_PORT]), ssl_context=context)
+        config = ServerConfig(
+            port=int(data[CONF_PORT]),
+            ssl_context=context,
+            passwords={
+                cid: charger.password
+                for cid, charger in self.chargers.items()
+                if charger.password
+            },
+            reject_unknown=data.get(CONF_UNKNOWN_POLICY) == UnknownChargerPolicy.REJECT,
+            known_ids=frozenset(self.chargers),
+            failsafe_current_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A))
+            or None,
+        )
         self.budgets.configure(
             {
                 panel_id: (panel.budget, panel.limit_kw, panel.safety_margin_pct)
@@ -237,6 +254,24 @@ class SiteRuntime:
             async_start_discovery(self.hass, self.entry, charger_id)
         if isinstance(event, BootReceived) and charger_id in self.chargers:
             self._update_device(event)
+        if isinstance(event, ChargerRejectsProfiles):
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                f"charger_rejects_profiles_{self.entry.entry_id}_{charger_id}",
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="charger_rejects_profiles",
+                translation_placeholders={"charger_id": charger_id},
+            )
+        elif (
+            isinstance(event, CapabilitiesLearned) and event.capabilities.smart_charging
+        ):
+            ir.async_delete_issue(
+                self.hass,
+                DOMAIN,
+                f"charger_rejects_profiles_{self.entry.entry_id}_{charger_id}",
+            )
         if self.controller is not None:
             self.controller.handle_event(event)
             # Sessions and car power feed minimum-hold and solar budgets.
