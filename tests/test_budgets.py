@@ -49,7 +49,9 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 def _limit(sim: SimulatedCharger) -> float | None:
-    return sim.received_profiles[-1].limit if sim.received_profiles else None
+    """Return the last transaction limit the charger received (not the failsafe)."""
+    tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
+    return tx[-1].limit if tx else None
 
 
 async def _settle(hass: HomeAssistant, entry: MockConfigEntry) -> None:

@@ -24,9 +24,9 @@ async def test_diagnostics_redacts_passwords(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    async with chargers(free_port, "CP-1") as (cp1,):
+    async with chargers(free_port, "CP-1", password="hunter2") as (cp1,):
         await cp1.plug_in()
-        await cp1.wait_for_profile()
+        await cp1.wait_for_profile(lambda p: p.purpose == "TxProfile")
         data = await async_get_config_entry_diagnostics(hass, entry)
     assert "hunter2" not in repr(data)
     assert "SIMTAG" not in repr(data)  # the id tag, also inside raw frames

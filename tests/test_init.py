@@ -14,6 +14,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.smart_charge.const import DOMAIN
+from custom_components.smart_charge.csms.simulator import SimulatedCharger
 
 from .common import charger, chargers, panel, site_entry
 
@@ -28,6 +29,12 @@ async def _until(predicate, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)
+
+
+def _last(sim: SimulatedCharger) -> float | None:
+    """Return the last transaction limit a charger received (not the failsafe)."""
+    tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
+    return tx[-1].limit if tx else None
 
 
 def _panel_device(hass: HomeAssistant, entry_id: str, panel_id: str) -> str:
@@ -82,12 +89,12 @@ async def test_two_sessions_share_panel_and_grid_limit(
         await cp2.plug_in()
         budget_a = 11.0 * 0.95 / KW_PER_A
         await _until(
-            lambda: cp1.received_profiles
-            and cp2.received_profiles
-            and cp1.received_profiles[-1].limit == cp2.received_profiles[-1].limit
-            and cp1.received_profiles[-1].limit > 0
+            lambda: _last(cp1) is not None
+            and _last(cp2) is not None
+            and _last(cp1) == _last(cp2)
+            and _last(cp1) > 0
         )
-        equal = cp1.received_profiles[-1].limit
+        equal = _last(cp1)
         assert equal * 2 <= budget_a
         assert equal >= round(budget_a / 2, 1) - 0.1
 
@@ -108,8 +115,8 @@ async def test_two_sessions_share_panel_and_grid_limit(
             lambda: len(cp1.received_profiles) > before[0]
             and len(cp2.received_profiles) > before[1]
         )
-        low = cp1.received_profiles[-1].limit
-        assert low == cp2.received_profiles[-1].limit
+        low = _last(cp1)
+        assert low == _last(cp2)
         assert 2 * low * KW_PER_A <= 9.0 * 0.95
         assert low >= 6.0
         assert hass.states.get("number.garage_grid_limit").state == "9.0"
@@ -126,8 +133,8 @@ async def test_two_sessions_share_panel_and_grid_limit(
         # The duration ends: the configured limit returns.
         async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=1, seconds=1))
         await hass.async_block_till_done()
-        await _until(lambda: cp1.received_profiles[-1].limit == equal)
-        await _until(lambda: cp2.received_profiles[-1].limit == equal)
+        await _until(lambda: _last(cp1) == equal)
+        await _until(lambda: _last(cp2) == equal)
         assert hass.states.get("number.garage_grid_limit").state == "11.0"
 
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -152,14 +159,14 @@ async def test_unmanaged_charger_counts_but_gets_no_profile(
     async with chargers(free_port, "VIP-1", "CP-1") as (vip, cp1):
         await vip.plug_in()
         await cp1.plug_in()
-        await _until(lambda: bool(cp1.received_profiles))
-        first = cp1.received_profiles[-1].limit
+        await _until(lambda: _last(cp1) is not None)
+        first = _last(cp1)
         # The VIP car draws 16 A on three phases (11 kW at the meter).
         vip.car_max_a = 10.0
         await vip.send_meter_values()
-        await _until(lambda: cp1.received_profiles[-1].limit < first)
+        await _until(lambda: _last(cp1) < first)
         expected = (11.0 * 0.95 - vip.power_w() / 1000) / KW_PER_A
-        assert cp1.received_profiles[-1].limit <= expected
+        assert _last(cp1) <= expected
         assert vip.received_profiles == []
         assert hass.states.get("switch.vip_1_load_managed").state == "off"
         assert hass.states.get("sensor.vip_1_allocated_current") is None
@@ -191,7 +198,7 @@ async def test_restart_keeps_sessions_and_overrides(
     await hass.async_block_till_done()
     async with chargers(free_port, "CP-1") as (cp1,):
         transaction_id = await cp1.plug_in()
-        await _until(lambda: bool(cp1.received_profiles))
+        await _until(lambda: _last(cp1) is not None)
         await hass.services.async_call(
             DOMAIN,
             "set_grid_limit",
@@ -208,7 +215,7 @@ async def test_restart_keeps_sessions_and_overrides(
         await cp1.reconnect()
         # The re-balanced limit reaches the same transaction after the restart.
         received = await cp1.wait_for_profile(
-            lambda p: p.limit <= 5.0 * 0.95 / KW_PER_A
+            lambda p: p.purpose == "TxProfile" and p.limit <= 5.0 * 0.95 / KW_PER_A
         )
         assert received.transaction_id == transaction_id
         assert received.limit >= 6.0
