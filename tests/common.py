@@ -76,6 +76,7 @@ def site_entry(
     *,
     main_kw: float = 50.0,
     policy: str = "accept_and_ask",
+    entry_id: str | None = None,
 ) -> MockConfigEntry:
     """Return a site entry listening on `port`."""
     return MockConfigEntry(
@@ -90,6 +91,7 @@ def site_entry(
             CONF_UNKNOWN_POLICY: policy,
         },
         subentries_data=subentries,
+        entry_id=entry_id,
     )
 
 
