@@ -62,6 +62,7 @@ PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
     _kw_sensor("allocated_power", lambda p: p.allocated_kw),
     _kw_sensor("measured_power", lambda p: p.measured_kw),
     _kw_sensor("headroom", lambda p: p.headroom_kw),
+    _kw_sensor("budget", lambda p: p.budget_kw),
     PanelSensorDescription(
         key="active_sessions",
         translation_key="active_sessions",
