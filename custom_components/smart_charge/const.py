@@ -6,6 +6,15 @@ from enum import StrEnum
 import logging
 from typing import Final
 
+from .engine.budgets import (
+    REASON_LIMIT,
+    REASON_LOAD,
+    REASON_OVERRIDE,
+    REASON_SOLAR,
+    REASON_TARIFF,
+    REASON_TIME_OF_USE,
+)
+
 DOMAIN: Final = "smart_charge"
 LOGGER = logging.getLogger(__package__)
 
@@ -77,7 +86,14 @@ STRATEGIES: Final = ("equal_share", "priority", "time_of_use")
 GRID_PHASES: Final = ("L1", "L2", "L3")
 
 # Why a panel's budget is what it is (panel "budget reason" sensor).
-BUDGET_REASONS: Final = ("limit", "load", "solar", "tariff", "time_of_use", "override")
+BUDGET_REASONS: Final = (
+    REASON_LIMIT,
+    REASON_LOAD,
+    REASON_SOLAR,
+    REASON_TARIFF,
+    REASON_TIME_OF_USE,
+    REASON_OVERRIDE,
+)
 
 # Charger status sensor options (snake_case of the OCPP status vocabulary).
 CHARGER_STATUSES: Final = (

@@ -69,9 +69,6 @@ class SiteData:
     chargers: dict[str, ChargerData] = field(default_factory=dict)
 
 
-type SiteDataFactory = Callable[[], SiteData]
-
-
 class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
     """Push coordinator: the site runtime calls `async_set_updated_data`."""
 
