@@ -230,7 +230,7 @@ async def test_connect_disconnect_loop_spares_the_others(
     assert server.connected("STEADY")
     flaps = [e for e in event_log.of(ChargerConnected) if e.charger_id == "FLAP"]
     assert len(flaps) == 25
-    assert len(server._tasks) < 5  # noqa: SLF001 - nothing piles up per connection
+    assert len(server._tasks) < 5
 
 
 # ----------------------------------------------------------------------- fuzzing

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+import logging
 from pathlib import Path
 import re
 import signal
 import socket
+import ssl
 import sys
 
 import pytest
+import websockets
 
+from custom_components.smart_charge.csms.__main__ import main
 from custom_components.smart_charge.csms.simulator import SimulatedCharger
+
+from .test_security import write_self_signed
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -63,26 +70,88 @@ async def test_runner_serves_a_charger_and_logs_profiles() -> None:
         ("--port", "70000", "--limit-kw", "22"),
         ("--strategy", "nope", "--limit-kw", "22"),
         ("--limit-kw", "22", "--min-a", "40"),
+        ("--limit-kw", "22", "--password", "nosecret"),
+        ("--limit-kw", "22", "--tls-cert", "cert.pem"),
+        ("--limit-kw", "22", "--failsafe-a", "-1"),
         (),
     ],
 )
-async def test_runner_refuses_bad_arguments(args: tuple[str, ...]) -> None:
-    process = await _run(*args)
-    async with asyncio.timeout(30):
-        _, stderr = await process.communicate()
-    assert process.returncode == 2
-    assert b"error" in stderr
+def test_runner_refuses_bad_arguments(
+    args: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as err:
+        main(list(args))
+    assert err.value.code == 2
+    assert "error" in capsys.readouterr().err
 
 
-async def test_runner_refuses_a_busy_port() -> None:
+@pytest.fixture
+def _restore_ocpp_logger() -> Iterator[None]:
+    level = logging.getLogger("ocpp").level
+    yield
+    logging.getLogger("ocpp").setLevel(level)
+
+
+@pytest.mark.usefixtures("_restore_ocpp_logger")
+def test_runner_refuses_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        process = await _run(
-            "--host", "127.0.0.1", "--port", str(port), "--limit-kw", "22"
+        code = main(["--host", "127.0.0.1", "--port", str(port), "--limit-kw", "22"])
+    assert code == 2
+    assert "Cannot listen" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("_restore_ocpp_logger")
+def test_runner_refuses_a_missing_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "missing.pem")
+    code = main(
+        ["--port", "0", "--limit-kw", "22", "--tls-cert", missing, "--tls-key", missing]
+    )
+    assert code == 2
+    assert "error" in capsys.readouterr().err
+
+
+async def test_runner_wss_password_unknown_policy_and_failsafe(tmp_path: Path) -> None:
+    cert, key = write_self_signed(tmp_path)
+    process = await _run(
+        "--host", "127.0.0.1", "--port", "0", "--limit-kw", "22",
+        "--tls-cert", str(cert), "--tls-key", str(key),
+        "--password", "TLS-1=secret-password-1",
+        "--reject-unknown", "--failsafe-a", "10",
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(30):
+            line = (await process.stdout.readline()).decode()
+        match = re.search(r"port (\d+) \(wss\)", line)
+        assert match, line
+        url = f"wss://127.0.0.1:{match[1]}"
+        context = ssl.create_default_context(cafile=str(cert))
+        stranger = SimulatedCharger("WHO", url, ssl_context=context)
+        with pytest.raises(websockets.InvalidStatus) as err:
+            await stranger.start()
+        assert err.value.response.status_code == 404
+        charger = SimulatedCharger(
+            "TLS-1", url, password="secret-password-1", ssl_context=context
         )
+        await charger.start()
+        failsafe = await charger.wait_for_profile(timeout=10)
+        assert (failsafe.purpose, failsafe.connector_id, failsafe.limit) == (
+            "TxDefaultProfile",
+            0,
+            10.0,
+        )
+        await charger.plug_in()
+        limit = await charger.wait_for_profile(lambda p: p.purpose == "TxProfile")
+        assert limit.limit == 30.2
+        await charger.stop()
+    finally:
+        process.send_signal(signal.SIGINT)
         async with asyncio.timeout(30):
             _, stderr = await process.communicate()
-    assert process.returncode == 2
-    assert b"Cannot listen" in stderr
+    assert process.returncode == 0
+    assert b"Charger WHO refused: unknown identity" in stderr

@@ -1,9 +1,11 @@
 """Standalone runner: the OCPP server and the engine over one panel, no Home Assistant.
 
     python -m custom_components.smart_charge.csms --limit-kw 22 [--port 9000]
+        [--password ID=SECRET ...] [--reject-unknown] [--known ID ...]
+        [--tls-cert FILE --tls-key FILE] [--failsafe-a AMPS]
 
 Every charger that connects is managed under the one panel; each limit sent is logged.
-A bad argument or a port that cannot be bound exits with code 2.
+A bad argument, unreadable certificate or a port that cannot be bound exits with code 2.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 import contextlib
 import logging
 import signal
+import ssl
 import sys
 
 from custom_components.smart_charge.engine import EngineError, Panel, Site, Strategy
@@ -38,6 +41,13 @@ def _port(value: str) -> int:
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0-65535, got {value}")
     return number
+
+
+def _password(value: str) -> tuple[str, str]:
+    charger_id, sep, secret = value.partition("=")
+    if not sep or not charger_id or not secret:
+        raise argparse.ArgumentTypeError(f"expected ID=SECRET, got {value!r}")
+    return charger_id, secret
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,8 +81,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--timeout", type=_positive, default=10.0, help="call timeout (s)"
     )
+    parser.add_argument(
+        "--password",
+        type=_password,
+        action="append",
+        default=[],
+        metavar="ID=SECRET",
+        help="Basic auth password of a charger (repeatable)",
+    )
+    parser.add_argument(
+        "--reject-unknown",
+        action="store_true",
+        help="refuse identities without --password or --known",
+    )
+    parser.add_argument(
+        "--known", action="append", default=[], metavar="ID", help="a known identity"
+    )
+    parser.add_argument("--tls-cert", metavar="FILE", help="certificate (wss://)")
+    parser.add_argument("--tls-key", metavar="FILE", help="private key (wss://)")
+    parser.add_argument(
+        "--failsafe-a",
+        type=float,
+        default=None,
+        metavar="AMPS",
+        help="TxDefaultProfile sent to each charger at boot",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log OCPP frames")
     return parser
+
+
+def ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """Return a server TLS context, or None without a certificate."""
+    if cert is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    return context
 
 
 class Runner:
@@ -91,8 +136,18 @@ class Runner:
                 )
             ]
         )
+        passwords = dict(args.password)
         self.server = CentralSystem(
-            ServerConfig(host=args.host, port=args.port, call_timeout_s=args.timeout),
+            ServerConfig(
+                host=args.host,
+                port=args.port,
+                call_timeout_s=args.timeout,
+                ssl_context=ssl_context(args.tls_cert, args.tls_key),
+                passwords=passwords,
+                reject_unknown=args.reject_unknown,
+                known_ids=frozenset(args.known) | frozenset(passwords),
+                failsafe_current_a=args.failsafe_a,
+            ),
             self._on_event,
         )
         self.controller = SiteController(self.server, self.site, {})
@@ -116,8 +171,10 @@ class Runner:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set."""
         await self.server.start()
+        scheme = "wss" if self.server.config.ssl_context else "ws"
         print(  # noqa: T201 - the one line scripts and tests wait for
-            f"Smart Charge OCPP server listening on {self.args.host} port {self.server.port}",
+            f"Smart Charge OCPP server listening on {self.args.host} port "
+            f"{self.server.port} ({scheme})",
             flush=True,
         )
         try:
@@ -142,6 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.min_a > args.max_a:
         parser.error("--min-a must not exceed --max-a")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.failsafe_a is not None and args.failsafe_a < 0:
+        parser.error("--failsafe-a must be >= 0")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -152,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServerStartError as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201
         return 2
-    except EngineError as err:
+    except (EngineError, OSError, ssl.SSLError) as err:
         print(f"error: {err}", file=sys.stderr)  # noqa: T201
         return 2
     return 0
