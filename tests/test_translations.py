@@ -72,3 +72,10 @@ def test_config_errors_exist() -> None:
     )
     assert flow_errors
     assert flow_errors - known == set()
+
+
+def test_icons_match_entities_and_services() -> None:
+    icons = json.loads((PACKAGE / "icons.json").read_text(encoding="utf-8"))
+    for platform, keys in icons["entity"].items():
+        assert set(keys) <= set(STRINGS["entity"][platform]), platform
+    assert set(icons["services"]) == set(STRINGS["services"])
