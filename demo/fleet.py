@@ -82,7 +82,8 @@ async def drive(car: Car, table: bool) -> None:
     """Run one charger forever: connect, plug in, meter, unplug, reconnect on failure."""
     spec = car.spec
     now = time.monotonic()
-    car.next_change = now if spec.stays else now + car.rng.uniform(3, 40)
+    # A car plugs in a few seconds after its charger booted (and got its failsafe profile).
+    car.next_change = now + (4 if spec.stays else car.rng.uniform(8, 40))
     while True:
         try:
             if not car.online:

@@ -37,8 +37,8 @@ def _panel_cards(prefix: str, name: str, rating: float, chargers: list[str]) -> 
         },
         {
             "type": "history-graph",
-            "title": f"{name}: power against the limit",
-            "hours_to_show": 1,
+            "title": f"{name}: power vs limit",
+            "hours_to_show": 0.25,
             "entities": [
                 {"entity": f"number.{prefix}_grid_limit", "name": "Limit"},
                 {"entity": power[0], "name": "Allocated"},
@@ -50,7 +50,7 @@ def _panel_cards(prefix: str, name: str, rating: float, chargers: list[str]) -> 
         cards.append(
             {
                 "type": "glance",
-                "title": f"{name}: chargers (power, allocated current)",
+                "title": f"{name}: chargers (kW, allocated A)",
                 "columns": 4,
                 "state_color": True,
                 "entities": [
@@ -71,7 +71,7 @@ def _view(site: DemoSite) -> dict[str, Any]:
     panels += [(_slug(p.name), p.name, p.limit_kw, p.panel_id) for p in site.panels]
     gauges = {
         "type": "grid",
-        "columns": min(5, len(panels)),
+        "columns": min(3, len(panels)),
         "square": False,
         "cards": [
             {
@@ -107,7 +107,7 @@ def _view(site: DemoSite) -> dict[str, Any]:
                     {
                         "type": "history-graph",
                         "title": "House load and solar",
-                        "hours_to_show": 1,
+                        "hours_to_show": 0.25,
                         "entities": [site.load_sensor, "sensor.home_solar_power"],
                     },
                 ],
