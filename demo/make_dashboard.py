@@ -102,13 +102,18 @@ def _view(site: DemoSite) -> dict[str, Any]:
                             "input_number.home_base_load",
                             {"entity": site.load_sensor, "name": "House load"},
                             {"entity": "sensor.home_solar_power", "name": "Solar"},
+                            {"entity": "sensor.home_grid_power", "name": "Grid meter"},
                         ],
                     },
                     {
                         "type": "history-graph",
                         "title": "House load and solar",
                         "hours_to_show": 0.25,
-                        "entities": [site.load_sensor, "sensor.home_solar_power"],
+                        "entities": [
+                            site.load_sensor,
+                            "sensor.home_solar_power",
+                            "sensor.home_grid_power",
+                        ],
                     },
                 ],
             }
