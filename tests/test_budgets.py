@@ -38,6 +38,19 @@ from .common import charger, chargers, panel, site_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
+
+@pytest.fixture(autouse=True)
+def no_increase_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests move simulated hours in real seconds: no 10 s spacing of increases.
+
+    The spacing itself is tested in tests/csms/test_controller.py with real time, and
+    test_init.py checks the site passes it to the controller.
+    """
+    monkeypatch.setattr(
+        "custom_components.smart_charge.runtime.MIN_INCREASE_INTERVAL_S", 0.0
+    )
+
+
 KW_PER_A = 3 * 230 / 1000
 W = {"unit_of_measurement": "W"}
 

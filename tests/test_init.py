@@ -51,6 +51,10 @@ async def test_setup_unload_frees_port(hass: HomeAssistant, free_port: int) -> N
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
+    # Flash-friendly writes are on: dead band and spacing of increases.
+    controller = entry.runtime_data.site.controller
+    assert controller.increase_dead_band_a == 0.5
+    assert controller.min_increase_interval_s == 10.0
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert entry.state is ConfigEntryState.NOT_LOADED
     with socket.socket() as sock:

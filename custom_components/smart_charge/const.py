@@ -136,3 +136,8 @@ STALE_REPAIR_AFTER_S: Final = 300
 # Budget sources are re-read at least this often (solar delays, price hours, stale sensors).
 BUDGET_TICK_S: Final = 10
 BUDGET_DEBOUNCE_S: Final = 0.5
+
+# Chargers keep profiles in flash: no increase smaller than this is written, and a charger
+# gets at most one increase per interval (decreases are never held back).
+INCREASE_DEAD_BAND_A: Final = 0.5
+MIN_INCREASE_INTERVAL_S: Final = 10.0

@@ -21,7 +21,9 @@ from .const import (
     DEFAULT_FAILSAFE_A,
     DEFAULT_VOLTAGE,
     DOMAIN,
+    INCREASE_DEAD_BAND_A,
     LOGGER,
+    MIN_INCREASE_INTERVAL_S,
     UnknownChargerPolicy,
 )
 from .coordinator import (
@@ -127,6 +129,8 @@ class SiteRuntime:
             self._engine_site(),
             self._charger_configs(),
             on_change=self._refresh,
+            increase_dead_band_a=INCREASE_DEAD_BAND_A,
+            min_increase_interval_s=MIN_INCREASE_INTERVAL_S,
         )
         if self.state.controller:
             self.controller.import_state(self.state.controller)

@@ -222,3 +222,49 @@ async def test_received_profile_helpers() -> None:
         "W",
         None,
     )
+
+
+async def test_small_increases_skipped_and_increases_spaced(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    """Flash-friendly writes: a dead band for increases and a minimum interval."""
+    rig = await rig_factory(22.0)
+    rig.controller.min_increase_interval_s = 0.5
+    one = await rig.add("CP1", version="1.6")
+    two = await rig.add("CP2", version="1.6")
+    await one.plug_in()
+    await two.plug_in()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"CP1": 15.1, "CP2": 15.1}
+
+    # A 0.3 A increase is within the dead band: nothing is written.
+    configs = dict(rig.controller.chargers)
+    configs["CP1"] = replace(configs["CP1"], max_current_a=10.0)
+    rig.controller.update_site(rig.site, configs)
+    await rig.controller.rebalance()
+    assert rig.limits()["CP1"] == 10.0  # a decrease goes out at once
+    raised = rig.limits()["CP2"]
+    assert raised > 15.1  # CP2's first increase
+    count = len(two.received_profiles)
+    await asyncio.sleep(0.6)  # past the interval: only the dead band can hold it back
+    configs["CP1"] = replace(configs["CP1"], max_current_a=9.7)
+    rig.controller.update_site(rig.site, configs)
+    await rig.controller.rebalance()
+    assert rig.limits()["CP1"] == 9.7
+    assert len(two.received_profiles) == count  # +0.3 A: not worth a write
+
+    # A real increase right after the last one waits for the interval, then goes out.
+    configs["CP1"] = replace(configs["CP1"], max_current_a=9.0)
+    rig.controller.update_site(rig.site, configs)
+    await rig.controller.rebalance()
+    raised = rig.limits()["CP2"]
+    configs["CP1"] = replace(configs["CP1"], max_current_a=6.0)
+    rig.controller.update_site(rig.site, configs)
+    await rig.controller.rebalance()
+    assert rig.limits()["CP1"] == 6.0
+    assert rig.limits()["CP2"] == raised  # deferred
+    async with asyncio.timeout(5):
+        while rig.limits()["CP2"] == raised:
+            await asyncio.sleep(0.02)
+    assert rig.limits()["CP2"] > raised
+    assert rig.held_w() <= rig.budget_w

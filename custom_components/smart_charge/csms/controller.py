@@ -14,7 +14,7 @@ shape is reported once (`ChargerRejectsProfiles`) and its hardware maximum stays
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 import logging
@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from custom_components.smart_charge.engine import (
     EngineError,
+    LimitChange,
     Phase,
     Session,
     SessionProfile,
@@ -159,9 +160,21 @@ class SiteController:
         chargers: Mapping[str, ChargerConfig],
         *,
         on_change: Callable[[], None] | None = None,
+        increase_dead_band_a: float = 0.5,
+        min_increase_interval_s: float = 0.0,
     ) -> None:
-        """Connect a server to a site; call `handle_event` from the server's subscriber."""
+        """Connect a server to a site; call `handle_event` from the server's subscriber.
+
+        Chargers write profiles to flash, so an increase smaller than
+        `increase_dead_band_a` is not sent, and a charger gets at most one increase per
+        `min_increase_interval_s` (a later one waits, then goes out). Decreases are never
+        held back.
+        """
         self.server = server
+        self.increase_dead_band_a = increase_dead_band_a
+        self.min_increase_interval_s = min_increase_interval_s
+        self._last_increase: dict[str, float] = {}
+        self._deferred: asyncio.TimerHandle | None = None
         self.site = site
         self.chargers = dict(chargers)
         self._on_change = on_change
@@ -343,6 +356,9 @@ class SiteController:
     async def stop(self) -> None:
         """Cancel a pending rebalance and capability reads, and wait for them."""
         runner, self._runner = self._runner, None
+        if self._deferred is not None:
+            self._deferred.cancel()
+            self._deferred = None
         tasks = [*self._tasks, *([runner] if runner is not None else [])]
         for task in tasks:
             task.cancel()
@@ -575,14 +591,45 @@ class SiteController:
             # so the increases are recomputed before anything is raised.
             self._dirty = True
             return
-        await asyncio.gather(
+        increases = self._due_increases(plan.increases)
+        sent = await asyncio.gather(
             *(
                 self._send(
                     by_key[change.key], allocation.sessions[change.key], change.new
                 )
-                for change in plan.increases
+                for change in increases
             )
         )
+        now = asyncio.get_running_loop().time()
+        for change, ok in zip(increases, sent, strict=True):
+            if ok:
+                self._last_increase[change.key] = now
+
+    def _due_increases(
+        self, increases: Sequence[LimitChange[str]]
+    ) -> list[LimitChange[str]]:
+        """Drop increases inside the dead band; defer those that come too soon."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due: list[LimitChange[str]] = []
+        wait: float | None = None
+        for change in increases:
+            if change.old > 0 and change.new - change.old < self.increase_dead_band_a:
+                continue  # not worth a flash write; the lower limit is safe
+            last = self._last_increase.get(change.key)
+            if last is not None and now - last < self.min_increase_interval_s:
+                remaining = self.min_increase_interval_s - (now - last)
+                wait = remaining if wait is None else min(wait, remaining)
+                continue
+            due.append(change)
+        if wait is not None and self._deferred is None:
+
+            def _retry() -> None:
+                self._deferred = None
+                self.request_rebalance()
+
+            self._deferred = loop.call_later(wait, _retry)
+        return due
 
     def build_profile(
         self,
