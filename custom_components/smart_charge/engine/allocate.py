@@ -13,7 +13,7 @@ important ones is paused (0 kW). Paused sessions are reported in `SiteAllocation
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from heapq import heappop, heappush
 import math
@@ -97,7 +97,6 @@ def allocate_site(
     n_panels = len(panels)
     parents = site.parents
     order = site.order
-    index = site.index
     root = order[0]
 
     # Budgets per panel.
@@ -122,28 +121,21 @@ def allocate_site(
             per_phase = panel.unmanaged_load_kw * balanced
             node_a[k] = [per_phase, per_phase, per_phase]
 
-    # Sessions: split managed and unmanaged, check keys and panels.
-    seen: set[SessionKey] = set()
-    managed: list[Session] = []
-    session_panel: list[int] = []
-    for session in all_sessions:
-        key = session.transaction_id
-        if key in seen:
-            raise EngineConfigError(f"duplicate transaction id {key!r}")
-        seen.add(key)
-        if session.panel_id is None:
-            k = root
-        else:
-            try:
-                k = index[session.panel_id]
-            except KeyError as err:
-                raise EngineConfigError(
-                    f"session {key!r} is under an unknown panel {session.panel_id!r}"
-                ) from err
-        if session.managed:
-            managed.append(session)
-            session_panel.append(k)
-        else:
+    # Sessions: check keys and panels, split managed and unmanaged. The per-session work
+    # is done a field at a time in comprehensions (the hot path for thousands of sessions).
+    where = _session_panels(all_sessions, site.index, root)
+    flags = [session.managed for session in all_sessions]
+    if all(flags):
+        managed = all_sessions
+        session_panel = where
+    else:
+        managed = []
+        session_panel = []
+        for session, k in zip(all_sessions, where, strict=True):
+            if session.managed:
+                managed.append(session)
+                session_panel.append(k)
+                continue
             node_kw[k] += session.measured_power_kw
             currents = session.phase_currents(session.measured_power_kw)
             row = node_a[k]
@@ -187,55 +179,49 @@ def allocate_site(
             [three, *([n_panels + 3 * j + p for j in limited] for p in range(3))]
         )
 
+    # Per-session figures (the same expressions as Session.min_kw, .ceiling_kw and
+    # .amps_per_kw(), so the results are identical to the properties').
     n = len(managed)
-    floor_kw = [0.0] * n
-    ceil_kw = [0.0] * n
-    weight = [1.0] * n
-    coef = [0.0] * n
-    category = [0] * n
-    kw_cons: list[list[int]] = [[]] * n
-    ph_cons: list[list[int]] = [[]] * n
-    unable: list[bool] = [False] * n
-    for i, session in enumerate(managed):
-        k = session_panel[i]
-        floor_kw[i] = session.min_kw
-        ceil_kw[i] = session.ceiling_kw
-        unable[i] = ceil_kw[i] < floor_kw[i] or ceil_kw[i] <= 0.0
-        if weighted[k]:
-            weight[i] = float(session.priority)
-        coef[i] = session.amps_per_kw()
-        category[i] = 0 if session.phases == 3 else 1 + session.phase_index
-        kw_cons[i] = ancestors[k]
-        ph_cons[i] = phase_cons[k][category[i]]
+    floor_kw = [session.min_kw for session in managed]
+    ceil_kw = [session.ceiling_kw for session in managed]
+    volts = [session.phases * session.voltage_v for session in managed]
+    coef = [1000.0 / v for v in volts]
+    unable = [c < f or c <= 0.0 for f, c in zip(floor_kw, ceil_kw, strict=True)]
+    if any(weighted):
+        weight = [
+            float(session.priority) if weighted[k] else 1.0
+            for session, k in zip(managed, session_panel, strict=True)
+        ]
+    else:
+        weight = [1.0] * n
+    category = [
+        0 if session.phases == 3 else 1 + session.phase_index for session in managed
+    ]
+    kw_cons = [ancestors[k] for k in session_panel]
+    ph_cons = [
+        phase_cons[k][cat] for k, cat in zip(session_panel, category, strict=True)
+    ]
 
     # Admission at the minimum, most important first.
-    load = [0.0] * n_cons
-    admitted = [False] * n
-    paused: list[int] = []
-    ranked = sorted(range(n), key=lambda i: importance_key(managed[i], i))
-    for i in ranked:
-        if unable[i]:
-            continue
-        floor = floor_kw[i]
-        amps = floor * coef[i]
-        fits = True
-        for c in kw_cons[i]:
-            if load[c] + floor > budget[c] + EPS:
-                fits = False
-                break
-        if fits:
-            for c in ph_cons[i]:
-                if load[c] + amps > budget[c] + EPS:
-                    fits = False
-                    break
-        if not fits:
-            paused.append(i)
-            continue
-        admitted[i] = True
-        for c in kw_cons[i]:
-            load[c] += floor
-        for c in ph_cons[i]:
-            load[c] += amps
+    ranked = [
+        key[3]
+        for key in sorted(
+            [
+                (
+                    -session.priority,
+                    -_INF
+                    if session.started_at is None
+                    else session.started_at.timestamp(),
+                    session.sequence,
+                    i,
+                )
+                for i, session in enumerate(managed)
+            ]
+        )
+    ]
+    load, admitted, paused = _admit(
+        ranked, unable, floor_kw, coef, kw_cons, ph_cons, budget
+    )
 
     value = _water_fill(
         n_panels=n_panels,
@@ -254,24 +240,49 @@ def allocate_site(
         ph_cons=ph_cons,
     )
 
-    # Results, rounded down.
+    # Results, rounded down (the same figures as make_profile). The panel totals add up
+    # the rounded values that are sent, not the unrounded solution.
+    watts = [math.floor(x * 1000.0 + ROUND_EPS) if x > 0 else 0 for x in value]
+    sent_kw = [w / 1000.0 for w in watts]
+    amps = [
+        math.floor(a * 10.0 + ROUND_EPS) / 10.0 if a > 0 else 0.0
+        for a in [x * 1000.0 / v for x, v in zip(value, volts, strict=True)]
+    ]
+    new = object.__new__
+    set_attr = object.__setattr__
+    profile_cls = SessionProfile
     profiles: dict[SessionKey, SessionProfile] = {}
+    for session, kw, w, a, adm in zip(
+        managed, sent_kw, watts, amps, admitted, strict=True
+    ):
+        profile = new(profile_cls)
+        set_attr(
+            profile,
+            "__dict__",
+            {
+                "transaction_id": session.transaction_id,
+                "client_id": session.client_id,
+                "connector_id": session.connector_id,
+                "allocated_kw": kw,
+                "allocated_w": w,
+                "allocated_amps_per_phase": a,
+                "phases": session.phases,
+                "paused": not adm,
+            },
+        )
+        profiles[session.transaction_id] = profile
     used_kw = [0.0] * n_panels
     used_a = [[0.0, 0.0, 0.0] for _ in range(n_panels)]
-    for i, session in enumerate(managed):
-        profile = make_profile(session, value[i], not admitted[i])
-        profiles[session.transaction_id] = profile
-        if profile.allocated_w:
-            k = session_panel[i]
-            used_kw[k] += profile.allocated_kw
-            amps = profile.allocated_amps_per_phase
-            row = used_a[k]
-            if session.phases == 3:
-                row[0] += amps
-                row[1] += amps
-                row[2] += amps
-            else:
-                row[session.phase_index] += amps
+    for k, kw, a, cat in zip(session_panel, sent_kw, amps, category, strict=True):
+        # Adding 0.0 for paused sessions leaves a total unchanged.
+        used_kw[k] += kw
+        row = used_a[k]
+        if cat == 0:
+            row[0] += a
+            row[1] += a
+            row[2] += a
+        else:
+            row[cat - 1] += a
     for k in reversed(order):
         parent = parents[k]
         if parent >= 0:
@@ -309,6 +320,96 @@ def allocate_site(
     )
 
 
+def _session_panels(
+    sessions: list[Session], index: Mapping[str, int], root: int
+) -> list[int]:
+    """Return the panel of every session; raise on duplicate keys or unknown panels."""
+    lookup: dict[str | None, int] = {key: k for key, k in index.items()}  # noqa: C416
+    lookup[None] = root
+    try:
+        where = [lookup[session.panel_id] for session in sessions]
+    except KeyError:
+        pass
+    else:
+        keys = [session.transaction_id for session in sessions]
+        if len(set(keys)) == len(keys):
+            return where
+    # Something is wrong: find the first problem in input order for the message.
+    seen: set[SessionKey] = set()
+    for session in sessions:
+        key = session.transaction_id
+        if key in seen:
+            raise EngineConfigError(f"duplicate transaction id {key!r}")
+        seen.add(key)
+        if session.panel_id is not None and session.panel_id not in index:
+            raise EngineConfigError(
+                f"session {key!r} is under an unknown panel {session.panel_id!r}"
+            )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _admit(
+    ranked: list[int],
+    unable: list[bool],
+    floor_kw: list[float],
+    coef: list[float],
+    kw_cons: list[list[int]],
+    ph_cons: list[list[int]],
+    budget: list[float],
+) -> tuple[list[float], list[bool], list[int]]:
+    """Admit sessions at their minimum in ranked order while they fit.
+
+    Returns the load of every constraint, whether each session is admitted, and the
+    paused sessions (most important first).
+    """
+    n_cons = len(budget)
+    # Fast path: add every minimum; if no constraint ends above its budget, every partial
+    # sum was below it too (float addition of non-negative terms is monotonic), so the
+    # checked loop below would admit everyone with these very loads.
+    load = [0.0] * n_cons
+    for i in ranked:
+        if unable[i]:
+            continue
+        floor = floor_kw[i]
+        for c in kw_cons[i]:
+            load[c] += floor
+        cons = ph_cons[i]
+        if cons:
+            amps = floor * coef[i]
+            for c in cons:
+                load[c] += amps
+    if all(x <= limit + EPS for x, limit in zip(load, budget, strict=True)):
+        return load, [not u for u in unable], []
+
+    load = [0.0] * n_cons
+    admitted = [False] * len(unable)
+    paused: list[int] = []
+    for i in ranked:
+        if unable[i]:
+            continue
+        floor = floor_kw[i]
+        amps = floor * coef[i]
+        fits = True
+        for c in kw_cons[i]:
+            if load[c] + floor > budget[c] + EPS:
+                fits = False
+                break
+        if fits:
+            for c in ph_cons[i]:
+                if load[c] + amps > budget[c] + EPS:
+                    fits = False
+                    break
+        if not fits:
+            paused.append(i)
+            continue
+        admitted[i] = True
+        for c in kw_cons[i]:
+            load[c] += floor
+        for c in ph_cons[i]:
+            load[c] += amps
+    return load, admitted, paused
+
+
 def _water_fill(
     *,
     n_panels: int,
@@ -330,10 +431,10 @@ def _water_fill(
 
     Returns the power of every session (0 for sessions not admitted).
     """
-    n = len(admitted)
     n_cons = len(budget)
-    value = [floor_kw[i] if admitted[i] else 0.0 for i in range(n)]
-    state = [_FROZEN] * n
+    value = [f if a else 0.0 for f, a in zip(floor_kw, admitted, strict=True)]
+    moves = [a and c > f for a, f, c in zip(admitted, floor_kw, ceil_kw, strict=True)]
+    state = [_FLOOR if m else _FROZEN for m in moves]
     fixed = load  # load of sessions not rising
     slope = [0.0] * n_cons
     rising = [0] * n_cons
@@ -343,15 +444,14 @@ def _water_fill(
     mark = [0] * n_cons
     stamp = 0
 
-    movable = [i for i in range(n) if admitted[i] and ceil_kw[i] > floor_kw[i]]
-    for i in movable:
-        state[i] = _FLOOR
-    rise_at = {i: floor_kw[i] / weight[i] for i in movable}
-    cap_at = {i: ceil_kw[i] / weight[i] for i in movable}
+    movable = [i for i, m in enumerate(moves) if m]
+    rise_at = [f / w for f, w in zip(floor_kw, weight, strict=True)]
+    cap_at = [c / w for c, w in zip(ceil_kw, weight, strict=True)]
     rises = sorted(movable, key=rise_at.__getitem__)
     caps = sorted(movable, key=cap_at.__getitem__)
 
-    # Members per (panel, category) and children, for freezing a subtree.
+    # Members per (panel, category) and children, for freezing a subtree. The members of
+    # one (panel, category) share their constraints.
     members: list[list[list[int]]] = [[[], [], [], []] for _ in range(n_panels)]
     for i in movable:
         members[session_panel[i]][category[i]].append(i)
@@ -361,29 +461,63 @@ def _water_fill(
             children[parents[k]].append(k)
     walked = [[False, False, False, False] for _ in range(n_panels)]
 
-    def freeze(i: int, level: float) -> None:
-        """Freeze session i at the level (it stays at its floor if it was not rising)."""
-        if state[i] == _FLOOR:
-            state[i] = _FROZEN
+    def freeze(group: list[int], level: float) -> None:
+        """Freeze the sessions of one (panel, category) at the level.
+
+        Sessions at their floor stay there. Every constraint sees the same sequence of
+        float updates as when the sessions are frozen one by one.
+        """
+        xs: list[float] = []
+        ws: list[float] = []
+        axs: list[float] = []
+        aws: list[float] = []
+        for i in group:
+            s = state[i]
+            if s == _RISING:
+                w = weight[i]
+                x = min(ceil_kw[i], max(floor_kw[i], w * level))
+                value[i] = x
+                a = coef[i]
+                xs.append(x)
+                ws.append(w)
+                axs.append(a * x)
+                aws.append(a * w)
+                state[i] = _FROZEN
+            elif s == _FLOOR:
+                state[i] = _FROZEN
+        if not xs:
             return
-        if state[i] != _RISING:
-            return
-        state[i] = _FROZEN
-        x = min(ceil_kw[i], max(floor_kw[i], weight[i] * level))
-        value[i] = x
-        w = weight[i]
-        for c in kw_cons[i]:
-            fixed[c] += x
-            slope[c] -= w
-            rising[c] -= 1
-            if not rising[c]:
+        count = len(xs)
+        first = group[0]
+        # A constraint counts every rising session of the group, so it reaches zero
+        # rising sessions at the group's last one, if at all.
+        for c in kw_cons[first]:
+            f = fixed[c]
+            for x in xs:
+                f += x
+            fixed[c] = f
+            r = rising[c] - count
+            rising[c] = r
+            if r:
+                sl = slope[c]
+                for w in ws:
+                    sl -= w
+                slope[c] = sl
+            else:
                 slope[c] = 0.0
-        a = coef[i]
-        for c in ph_cons[i]:
-            fixed[c] += a * x
-            slope[c] -= a * w
-            rising[c] -= 1
-            if not rising[c]:
+        for c in ph_cons[first]:
+            f = fixed[c]
+            for x in axs:
+                f += x
+            fixed[c] = f
+            r = rising[c] - count
+            rising[c] = r
+            if r:
+                sl = slope[c]
+                for w in aws:
+                    sl -= w
+                slope[c] = sl
+            else:
                 slope[c] = 0.0
 
     def bind(c: int, level: float) -> None:
@@ -398,13 +532,15 @@ def _water_fill(
         stack: list[tuple[int, tuple[int, ...]]] = [(top, cats)]
         while stack:
             k, wanted = stack.pop()
-            todo = tuple(cat for cat in wanted if not walked[k][cat])
+            seen = walked[k]
+            todo = tuple(cat for cat in wanted if not seen[cat])
             if not todo:
                 continue
+            groups = members[k]
             for cat in todo:
-                walked[k][cat] = True
-                for i in members[k][cat]:
-                    freeze(i, level)
+                seen[cat] = True
+                if groups[cat]:
+                    freeze(groups[cat], level)
             stack.extend((child, todo) for child in children[k])
 
     level = 0.0
@@ -452,34 +588,54 @@ def _water_fill(
                 if mark[c] != stamp:
                     mark[c] = stamp
                     touched.append(c)
-            for c in ph_cons[i]:
-                fixed[c] -= a * m
-                slope[c] += a * w
-                rising[c] += 1
-                if mark[c] != stamp:
-                    mark[c] = stamp
-                    touched.append(c)
-        while ci < n_moving and cap_at[caps[ci]] <= next_event:
+            cons = ph_cons[i]
+            if cons:
+                am, aw = a * m, a * w
+                for c in cons:
+                    fixed[c] -= am
+                    slope[c] += aw
+                    rising[c] += 1
+                    if mark[c] != stamp:
+                        mark[c] = stamp
+                        touched.append(c)
+        # Caps only raise the level at which a constraint binds, so when no session rose
+        # here, the caps below the next rise and the lowest pending binding are taken in
+        # one go (each at its own level, as one event per level would).
+        limit = next_event
+        if not touched:
+            limit = min(next_rise, heap[0][0] if heap else _INF)
+        while ci < n_moving:
             i = caps[ci]
+            at = cap_at[i]
+            if at > level:
+                if at > next_event and at >= limit:
+                    break
+                level = at
             ci += 1
             if state[i] != _RISING:
                 continue
             state[i] = _CAPPED
             x = ceil_kw[i]
             value[i] = x
-            w, a = weight[i], coef[i]
+            w = weight[i]
             for c in kw_cons[i]:
                 fixed[c] += x
                 slope[c] -= w
-                rising[c] -= 1
-                if not rising[c]:
+                r = rising[c] - 1
+                rising[c] = r
+                if not r:
                     slope[c] = 0.0
-            for c in ph_cons[i]:
-                fixed[c] += a * x
-                slope[c] -= a * w
-                rising[c] -= 1
-                if not rising[c]:
-                    slope[c] = 0.0
+            cons = ph_cons[i]
+            if cons:
+                a = coef[i]
+                ax, aw = a * x, a * w
+                for c in cons:
+                    fixed[c] += ax
+                    slope[c] -= aw
+                    r = rising[c] - 1
+                    rising[c] = r
+                    if not r:
+                        slope[c] = 0.0
         for c in touched:
             if rising[c]:
                 version[c] += 1
