@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-import json
 import os
 from pathlib import Path
 import signal
@@ -97,7 +96,7 @@ def stop_demo(demo: subprocess.Popen[bytes]) -> None:
 
 def shrink(path: Path) -> None:
     """Store a screenshot with a 256-colour palette (a fraction of the size)."""
-    from PIL import Image  # noqa: PLC0415 - Pillow comes with Home Assistant
+    from PIL import Image
 
     with Image.open(path) as image:
         image.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE).save(
@@ -133,7 +132,9 @@ def number(page: Page, entity_id: str) -> float:
         return float("nan")
 
 
-def wait_until(page: Page, what: str, check: Callable[[], bool], timeout: float) -> None:
+def wait_until(
+    page: Page, what: str, check: Callable[[], bool], timeout: float
+) -> None:
     """Poll the UI's states until `check` holds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -208,7 +209,9 @@ def run(url: str, show: bool, history_s: float) -> None:
             card_title = "Floor 1 (80 kW breaker)"
             page.get_by_text(card_title).wait_for(timeout=30_000)
             before = number(page, allocated)
-            log(f"Floor 1 allocated {before:.1f} kW at 80 kW; setting the limit to 20 kW")
+            log(
+                f"Floor 1 allocated {before:.1f} kW at 80 kW; setting the limit to 20 kW"
+            )
             set_grid_limit(page, card_title, LIMIT_KW)
             wait_until(
                 page,
@@ -270,7 +273,9 @@ def run(url: str, show: bool, history_s: float) -> None:
 
 def main() -> int:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(description="Browser test of the Smart Charge demo")
+    parser = argparse.ArgumentParser(
+        description="Browser test of the Smart Charge demo"
+    )
     parser.add_argument("--url", default="http://127.0.0.1:8123")
     parser.add_argument("--start", action="store_true", help="start and stop the demo")
     parser.add_argument("--show", action="store_true", help="show the browser window")

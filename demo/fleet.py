@@ -26,7 +26,6 @@ import random
 import signal
 import sys
 import time
-from typing import Any
 
 import aiohttp
 
@@ -34,10 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "demo"))
 
-from custom_components.smart_charge.csms.simulator import (  # noqa: E402
-    SimulatedCharger,
-)
 from sites import HTTP_PORT, SITES, DemoCharger, DemoSite  # noqa: E402
+
+from custom_components.smart_charge.csms.simulator import SimulatedCharger  # noqa: E402
 
 METER_INTERVAL_S = 3.0
 _LOGGER = logging.getLogger("fleet")
@@ -110,7 +108,9 @@ async def drive(car: Car, table: bool) -> None:
             raise
         except Exception as err:  # noqa: BLE001 - any failure: reconnect
             if car.online:
-                _say(table, f"{spec.charger_id} lost its connection ({err!r}); retrying")
+                _say(
+                    table, f"{spec.charger_id} lost its connection ({err!r}); retrying"
+                )
             car.online = False
             with contextlib.suppress(Exception):
                 await car.charger.disconnect()
@@ -130,7 +130,7 @@ def _num(value: str | None, digits: int = 1) -> str:
     try:
         return f"{float(value or ''):.{digits}f}"
     except ValueError:
-        return "–"
+        return "-"
 
 
 def _slug(text: str) -> str:
@@ -139,14 +139,18 @@ def _slug(text: str) -> str:
 
 def render(states: dict[str, str], cars: list[Car]) -> str:
     """Return the table of panels and chargers as text."""
-    lines = [f"Smart Charge demo — {time.strftime('%H:%M:%S')}   (Ctrl-C stops)", ""]
+    lines = [f"Smart Charge demo - {time.strftime('%H:%M:%S')}   (Ctrl-C stops)", ""]
     lines.append(
         f"{'site':<7} {'panel':<13} {'limit kW':>9} {'alloc kW':>9} {'meas kW':>8} "
         f"{'headroom':>9} {'sessions':>8}  reason"
     )
     for site in SITES:
-        panels = [(site.root_object_id, "Main breaker" if site.title == "Office"
-                   else "Main fuse")]
+        panels = [
+            (
+                site.root_object_id,
+                "Main breaker" if site.title == "Office" else "Main fuse",
+            )
+        ]
         panels += [(_slug(p.name), p.name) for p in site.panels]
         for prefix, name in panels:
             lines.append(
@@ -156,7 +160,7 @@ def render(states: dict[str, str], cars: list[Car]) -> str:
                 f"{_num(states.get(f'sensor.{prefix}_measured_power')):>8} "
                 f"{_num(states.get(f'sensor.{prefix}_headroom')):>9} "
                 f"{_num(states.get(f'sensor.{prefix}_active_sessions'), 0):>8}  "
-                f"{states.get(f'sensor.{prefix}_budget_reason', '–')}"
+                f"{states.get(f'sensor.{prefix}_budget_reason', '-')}"
             )
     lines += [
         "",
@@ -169,9 +173,9 @@ def render(states: dict[str, str], cars: list[Car]) -> str:
         managed = "" if car.spec.managed else "  (not managed)"
         lines.append(
             f"{car.spec.charger_id:<8} {car.panel_name():<13} {car.spec.version:<6} "
-            f"{states.get(f'sensor.{slug}_status', '–'):<14} "
+            f"{states.get(f'sensor.{slug}_status', '-'):<14} "
             f"{_num(states.get(f'sensor.{slug}_allocated_current')):>8} "
-            f"{('–' if limit is None else f'{limit:.1f} A'):>16} "
+            f"{('-' if limit is None else f'{limit:.1f} A'):>16} "
             f"{_num(states.get(f'sensor.{slug}_power'), 2):>9}{managed}"
         )
     return "\n".join(lines)
@@ -220,7 +224,9 @@ async def run(args: argparse.Namespace) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*(car.charger.stop() for car in cars), return_exceptions=True)
+        await asyncio.gather(
+            *(car.charger.stop() for car in cars), return_exceptions=True
+        )
 
 
 def main() -> int:
@@ -233,7 +239,9 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
     # A charger whose connection drops mid-call logs from inside the ocpp library.
     logging.getLogger("ocpp").setLevel(logging.CRITICAL)
     logging.getLogger("websockets").setLevel(logging.CRITICAL)

@@ -1,6 +1,6 @@
 """Write `config/smart_charge_dashboard.yaml` from the sites in `sites.py`.
 
-    .venv/bin/python demo/make_dashboard.py
+.venv/bin/python demo/make_dashboard.py
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sites import SITES, DemoSite  # noqa: E402
+from sites import SITES, DemoSite
 
 
 def _slug(text: str) -> str:

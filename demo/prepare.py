@@ -27,7 +27,7 @@ from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sites import PANEL_ENTITY_KEYS, PASSWORD, SITES, USERNAME, DemoSite  # noqa: E402
+from sites import PANEL_ENTITY_KEYS, PASSWORD, SITES, USERNAME, DemoSite
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -82,7 +82,9 @@ def _office_chargers() -> tuple[DemoCharger, ...]:
         DemoCharger(
             charger_id="CP-10", panel="office_vip", managed=False, version="2.0.1"
         ),
-        DemoCharger(charger_id="CP-11", panel="office_employees", priority=3, stays=True),
+        DemoCharger(
+            charger_id="CP-11", panel="office_employees", priority=3, stays=True
+        ),
         DemoCharger(
             charger_id="CP-12", panel="office_employees", priority=1, version="2.0.1"
         ),
@@ -100,7 +102,10 @@ OFFICE = DemoSite(
     panels=(
         DemoPanel(panel_id="office_floor_1", name="Floor 1", limit_kw=80.0),
         DemoPanel(
-            panel_id="office_floor_2", name="Floor 2", limit_kw=80.0, strategy="priority"
+            panel_id="office_floor_2",
+            name="Floor 2",
+            limit_kw=80.0,
+            strategy="priority",
         ),
         DemoPanel(panel_id="office_vip", name="VIP", limit_kw=50.0),
         DemoPanel(
@@ -124,7 +129,10 @@ HOME = DemoSite(
     panels=(),
     chargers=(
         DemoCharger(
-            charger_id="HOME-1", panel="main", max_current_a=16.0, car_max_a=16.0,
+            charger_id="HOME-1",
+            panel="main",
+            max_current_a=16.0,
+            car_max_a=16.0,
             stays=True,
         ),
         DemoCharger(
