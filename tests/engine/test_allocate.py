@@ -354,3 +354,30 @@ def test_transition_plan_table() -> None:
         and not removed.increases
     )
     assert plan_transition({"a": 1.0}, {"a": 1.0}).is_empty
+
+
+def test_panel_totals_add_up_the_rounded_values_sent() -> None:
+    # 10 kW over three sessions: 3.333… kW each, sent as 3333 W and 4.8 A (3.312 kW).
+    site = Site(
+        panels=[
+            Panel(id="main", limit_kw=10, safety_margin_pct=0),
+            Panel(id="sub", limit_kw=10, parent_id="main", safety_margin_pct=0),
+        ]
+    )
+    sessions = [
+        s(tx, panel, min_charge_rate_kw=1.4)
+        for tx, panel in enumerate(["sub", "sub", None])
+    ]
+    result = allocate_site(site, sessions, now=NOW)
+    check_invariants(site, sessions, result)
+    for profile in result.sessions.values():
+        assert profile.allocated_w == 3333
+        assert profile.allocated_kw == 3.333
+        assert profile.allocated_amps_per_phase == 4.8
+    main, sub = result.panels["main"], result.panels["sub"]
+    assert main.allocated_kw == pytest.approx(9.999, abs=1e-12)
+    assert main.headroom_kw == pytest.approx(0.001, abs=1e-12)
+    assert main.allocated_phase_a == pytest.approx((14.4, 14.4, 14.4), abs=1e-12)
+    assert sub.allocated_kw == pytest.approx(6.666, abs=1e-12)
+    assert sub.headroom_kw == pytest.approx(3.334, abs=1e-12)
+    assert sub.allocated_phase_a == pytest.approx((9.6, 9.6, 9.6), abs=1e-12)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings, strategies as st
+import pytest
 
 from custom_components.smart_charge.engine import (
     Panel,
@@ -16,7 +17,7 @@ from custom_components.smart_charge.engine import (
     plan_transition,
 )
 
-from .helpers import check_invariants
+from .helpers import check_invariants, loads, subtree
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=UTC)
 
@@ -149,3 +150,41 @@ def test_transition_never_exceeds_either_sum(
     }
     assert {c.key for c in plan.decreases + plan.increases} == changed
     assert plan.is_empty == (not changed)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sites())
+def test_panel_totals_are_the_rounded_values_sent(
+    case: tuple[Site, list[Session]],
+) -> None:
+    """Each panel reports the sum of what its sessions are sent, within its budget."""
+    site, sessions = case
+    result = allocate_site(site, sessions, now=NOW)
+    for s in sessions:
+        if not s.managed:
+            continue
+        p = result.sessions[s.transaction_id]
+        # allocated_kw is the watts figure; amps allow at most a watt more.
+        assert p.allocated_kw == p.allocated_w / 1000
+        amps_kw = p.allocated_amps_per_phase * s.voltage_v * s.phases / 1000
+        assert amps_kw <= p.allocated_kw + 0.001 + 1e-9
+    for panel in site.panels:
+        ids = subtree(site, panel.id)
+        below = [
+            s for s in sessions if s.managed and (s.panel_id or site.root.id) in ids
+        ]
+        report = result.panels[panel.id]
+        kw = sum(result.sessions[s.transaction_id].allocated_kw for s in below)
+        assert abs(report.allocated_kw - kw) <= 1e-9
+        for phase in range(3):
+            amps = sum(
+                result.sessions[s.transaction_id].allocated_amps_per_phase
+                for s in below
+                if loads(s)[phase]
+            )
+            assert abs(report.allocated_phase_a[phase] - amps) <= 1e-9
+        budget = report.budget_kw - report.unmanaged_kw
+        assert report.allocated_kw <= max(budget, 0.0) + 1e-6
+        assert report.headroom_kw == pytest.approx(
+            budget - report.allocated_kw, abs=1e-9
+        )

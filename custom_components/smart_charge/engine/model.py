@@ -379,7 +379,16 @@ class Site:
 
 @dataclass(frozen=True, kw_only=True)
 class SessionProfile:
-    """The allocation of one managed session, rounded down as it is sent to the charger."""
+    """The allocation of one managed session, rounded down as it is sent to the charger.
+
+    `allocated_w` is the allocation rounded down to whole watts (what a charger is sent in
+    watts mode) and `allocated_kw` is exactly `allocated_w / 1000`, so the kW figure never
+    exceeds what is sent in watts. `allocated_amps_per_phase` is the same allocation
+    rounded down to 0.1 A per loaded phase (what is sent in amps mode). That step is
+    coarser, so the power it allows, `allocated_amps_per_phase * voltage * phases / 1000`,
+    lies between one 0.1 A step below `allocated_kw` and 1 W above it (it can only be
+    above when 0.1 A * voltage * phases is not a whole number of watts, or by float noise).
+    """
 
     transaction_id: str | int
     client_id: str
@@ -400,7 +409,14 @@ class SessionProfile:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class PanelAllocation:
-    """The load of one panel after an allocation."""
+    """The load of one panel after an allocation.
+
+    `allocated_kw` is the sum of the rounded `SessionProfile.allocated_kw` of every managed
+    session at or below the panel (what is sent, not the unrounded solution), and
+    `allocated_phase_a` the sum of their rounded `allocated_amps_per_phase` on each phase.
+    `headroom_kw` is `budget_kw - unmanaged_kw - allocated_kw`; `budget_kw` is the limit
+    after the safety margin and time of use. Sessions that are paused count 0.
+    """
 
     allocated_kw: float
     unmanaged_kw: float
