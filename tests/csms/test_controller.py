@@ -268,3 +268,29 @@ async def test_small_increases_skipped_and_increases_spaced(
             await asyncio.sleep(0.02)
     assert rig.limits()["CP2"] > raised
     assert rig.held_w() <= rig.budget_w
+
+
+async def test_new_session_gets_its_limit_even_at_the_maximum(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    """A car allocated its charger's maximum is not left at the boot failsafe."""
+    rig = await rig_factory(100.0, failsafe_current_a=6.0)
+    charger = await rig.add("CP1", version="1.6", max_current_a=16.0)
+    async with asyncio.timeout(5):
+        while not any(
+            p.purpose == "TxDefaultProfile" for p in charger.received_profiles
+        ):
+            await asyncio.sleep(0.02)
+    await charger.plug_in()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"CP1": 16.0}  # its maximum, not the 6 A failsafe
+    last = charger.received_profiles[-1]
+    assert (last.purpose, last.limit) == ("TxProfile", 16.0)
+
+    # After a reconnect to a fresh server state (a restart) the limit is sent again.
+    state = rig.server.chargers["CP1"]
+    state.limit_acked.clear()
+    count = len(charger.received_profiles)
+    await rig.controller.rebalance()
+    assert len(charger.received_profiles) == count + 1
+    assert charger.received_profiles[-1].limit == 16.0

@@ -492,8 +492,8 @@ class SiteController:
     def _kw(self, config: ChargerConfig, amps: float) -> float:
         return amps * self._voltage(config) * config.phases / 1000.0
 
-    def _held_limit_a(self, session: _Session, config: ChargerConfig) -> float:
-        """Return what a charger holds: its acknowledged limit, else its hardware max."""
+    def _acked_limit_a(self, session: _Session, config: ChargerConfig) -> float | None:
+        """Return the limit the charger acknowledged for this session, if any."""
         state = self.server.chargers.get(session.charger_id)
         record = state.limit_acked.get(session.connector_id) if state else None
         if record is None and state is not None:
@@ -504,8 +504,13 @@ class SiteController:
             None,
             session.transaction_id,
         ):
-            return config.max_current_a
+            return None
         return self._amps(record, config)
+
+    def _held_limit_a(self, session: _Session, config: ChargerConfig) -> float:
+        """Return what a charger holds: its acknowledged limit, else its hardware max."""
+        acked = self._acked_limit_a(session, config)
+        return config.max_current_a if acked is None else acked
 
     def _amps(self, record: LimitRecord, config: ChargerConfig) -> float:
         if record.unit == "W":
@@ -567,16 +572,22 @@ class SiteController:
         self._allocation = allocation
         previous: dict[str, float] = {}
         targets: dict[str, float] = {}
+        # No limit acknowledged for this transaction yet (new session, failsafe only,
+        # after a restart): its limit is always sent, after the decreases.
+        unknown: list[LimitChange[str]] = []
         by_key = {session.key: session for session in controlled}
         for session in controlled:
             config = self.chargers[session.charger_id]
             profile = allocation.sessions[session.key]
-            previous[session.key] = self._held_limit_a(session, config)
-            targets[session.key] = (
-                0.0 if profile.paused else profile.allocated_amps_per_phase
-            )
+            target = 0.0 if profile.paused else profile.allocated_amps_per_phase
+            acked = self._acked_limit_a(session, config)
+            if acked is None:
+                unknown.append(LimitChange(key=session.key, old=0.0, new=target))
+            else:
+                previous[session.key] = acked
+                targets[session.key] = target
         plan = plan_transition(previous, targets)
-        if plan.is_empty:
+        if plan.is_empty and not unknown:
             return
         results = await asyncio.gather(
             *(
@@ -597,12 +608,12 @@ class SiteController:
                 self._send(
                     by_key[change.key], allocation.sessions[change.key], change.new
                 )
-                for change in increases
+                for change in (*increases, *unknown)
             )
         )
         now = asyncio.get_running_loop().time()
-        for change, ok in zip(increases, sent, strict=True):
-            if ok:
+        for change, ok in zip(increases, sent, strict=False):
+            if ok:  # first writes (`unknown`) do not start the increase interval
                 self._last_increase[change.key] = now
 
     def _due_increases(
