@@ -143,6 +143,7 @@ async def test_user_flow_errors_then_success(
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Smart Charge"  # no name given: the default
     assert result["data"] == {
         CONF_PORT: free_port,
         CONF_MAIN_BREAKER_KW: 22.0,
@@ -181,11 +182,13 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
     )
     assert result["errors"] == {CONF_MAIN_BREAKER_KW: "smaller_than_child"}
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {**SITE, CONF_PORT: free_port, CONF_MAIN_BREAKER_KW: 30}
+        result["flow_id"],
+        {**SITE, CONF_NAME: " Office ", CONF_PORT: free_port, CONF_MAIN_BREAKER_KW: 30},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_MAIN_BREAKER_KW] == 30.0
+    assert entry.title == "Office"
     # The site reloads with the new breaker; unload it so its server stops.
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)

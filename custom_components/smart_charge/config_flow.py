@@ -157,6 +157,7 @@ def _choice(options: list[str], key: str) -> selector.SelectSelector:
 
 SITE_SCHEMA = vol.Schema(
     {
+        vol.Required(CONF_NAME, default="Smart Charge"): selector.TextSelector(),
         vol.Required(CONF_PORT, default=DEFAULT_PORT): _number(0, 99999, 1),
         vol.Required(CONF_MAIN_BREAKER_KW, default=DEFAULT_MAIN_BREAKER_KW): _number(
             0, 100000, 0.1, "kW"
@@ -176,6 +177,11 @@ SITE_SCHEMA = vol.Schema(
         vol.Optional(CONF_TLS_KEY): selector.TextSelector(),
     }
 )
+
+
+def _site_name(user_input: Mapping[str, Any]) -> str:
+    """Return the site's name (the entry title); blank gives the default."""
+    return str(user_input.get(CONF_NAME) or "").strip() or "Smart Charge"
 
 
 def _files_exist(*paths: str) -> bool:
@@ -324,7 +330,7 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
             data, errors = await _validate_site(self.hass, user_input, None)
             if not errors:
                 self._async_abort_entries_match({CONF_PORT: data[CONF_PORT]})
-                return self.async_create_entry(title="Smart Charge", data=data)
+                return self.async_create_entry(title=_site_name(user_input), data=data)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
@@ -354,12 +360,17 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
                 if tree_error(panels):
                     errors[CONF_MAIN_BREAKER_KW] = "smaller_than_child"
             if not errors:
-                return self.async_update_reload_and_abort(entry, data=data)
+                return self.async_update_reload_and_abort(
+                    entry, title=_site_name(user_input), data=data
+                )
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
                 _site_schema(),
-                _as_form(user_input or _with_budget_section(entry.data)),
+                _as_form(
+                    user_input
+                    or {CONF_NAME: entry.title, **_with_budget_section(entry.data)}
+                ),
             ),
             errors=errors,
         )

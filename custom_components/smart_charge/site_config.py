@@ -82,11 +82,14 @@ def _optional_float(value: Any) -> float | None:
     return None if value in (None, "") else float(value)
 
 
-def root_panel(data: Mapping[str, Any], title: str = "Main breaker") -> PanelConfig:
-    """Return the main breaker described by the site entry data."""
+def root_panel(data: Mapping[str, Any], site_title: str) -> PanelConfig:
+    """Return the main breaker described by the site entry data.
+
+    It is named after the site ("Home main breaker"), so two sites do not collide.
+    """
     return PanelConfig(
         panel_id=ROOT_PANEL_ID,
-        name=title,
+        name=f"{site_title} main breaker",
         limit_kw=float(data[CONF_MAIN_BREAKER_KW]),
         phase_limit_a=_optional_float(data.get(CONF_MAIN_PHASE_LIMIT_A)),
         parent_id=None,
@@ -116,7 +119,7 @@ def panel_from_data(panel_id: str, data: Mapping[str, Any]) -> PanelConfig:
 
 def panels_of(entry: ConfigEntry) -> dict[str, PanelConfig]:
     """Return every panel of a site keyed by panel id (the subentry id; root 'main')."""
-    panels = {ROOT_PANEL_ID: root_panel(entry.data)}
+    panels = {ROOT_PANEL_ID: root_panel(entry.data, entry.title)}
     for subentry in entry.subentries.values():
         if subentry.subentry_type == SUBENTRY_PANEL:
             panels[subentry.subentry_id] = panel_from_data(
