@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from custom_components.smart_charge.csms.controller import SiteController
+from custom_components.smart_charge.csms.events import EVChargingNeeds
 from custom_components.smart_charge.csms.simulator import ReceivedProfile
 
 from .conftest import VOLTS_3P, Rig
@@ -294,3 +295,52 @@ async def test_new_session_gets_its_limit_even_at_the_maximum(
     await rig.controller.rebalance()
     assert len(charger.received_profiles) == count + 1
     assert charger.received_profiles[-1].limit == 16.0
+
+
+async def test_car_acceptance_learned_from_meter_values(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    """A car taking less than its limit is capped near what it takes; the rest moves on."""
+    rig = await rig_factory(22.0)
+    slow = await rig.add("SLOW", version="1.6", car_max_a=10.0)
+    fast = await rig.add("FAST", version="1.6")
+    await slow.plug_in()
+    await fast.plug_in()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"SLOW": 15.1, "FAST": 15.1}
+
+    for _ in range(3):  # the car draws 10 A of its 15.1 A, three times in a row
+        await slow.send_meter_values()
+    await rig.controller.rebalance()
+    assert rig.limits()["SLOW"] == 11.0  # what it draws plus 1 A
+    assert rig.limits()["FAST"] > 15.1  # gets the power the slow car left
+    assert rig.held_w() <= rig.budget_w
+
+    # The car now takes its whole cap: the cap goes, and the share is equal again.
+    slow.car_max_a = 32.0
+    await slow.send_meter_values()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"SLOW": 15.1, "FAST": 15.1}
+
+
+async def test_ev_charging_needs_cap_the_session(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    car = await rig.add("CP1", version="2.0.1")
+    await car.plug_in()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"CP1": 30.2}
+    rig.controller.handle_event(
+        EVChargingNeeds(
+            charger_id="CP1",
+            connector_id=1,
+            energy_amount_wh=20000,
+            ev_min_current_a=6,
+            ev_max_current_a=16,
+            ev_max_voltage_v=400,
+            departure_time=None,
+        )
+    )
+    await rig.controller.rebalance()
+    assert rig.limits() == {"CP1": 16.0}

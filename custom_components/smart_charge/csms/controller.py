@@ -53,6 +53,7 @@ from .events import (
     ChargerDisconnected,
     ChargerEvent,
     ChargerRejectsProfiles,
+    EVChargingNeeds,
     MeterValuesReceived,
     TransactionStarted,
     TransactionStopped,
@@ -99,10 +100,30 @@ class _Session:
     started: datetime
     meter_start_wh: float | None = None
     measured_w: float = 0.0
+    # What the car takes (A per phase), learned from meter values or told (2.x needs).
+    ev_max_a: float | None = None
+    ev_learned_at: float = 0.0
+    below_count: int = 0
+    ev_needs_a: float | None = None  # the EV's own maximum (NotifyEVChargingNeeds)
+
+    @property
+    def ev_cap_a(self) -> float | None:
+        """Return the lower of the learned and the told acceptance, if any."""
+        caps = [c for c in (self.ev_max_a, self.ev_needs_a) if c is not None]
+        return min(caps) if caps else None
 
     @property
     def key(self) -> str:
         return _key(self.charger_id, self.connector_id)
+
+
+# Learning what a car accepts from its meter values (A per phase).
+EV_GAP_A: Final = 2.0  # drawing this much below its limit ...
+EV_SAMPLES: Final = 3  # ... in this many meter values in a row ...
+EV_HEADROOM_A: Final = 1.0  # ... caps it at what it draws plus this,
+EV_FULL_A: Final = 0.5  # until it uses its cap to within this,
+EV_CHARGING_A: Final = 1.0  # (a car below this is not charging: nothing learned)
+EV_RELEARN_S: Final = 900.0  # or this long has passed.
 
 
 def _key(charger_id: str, connector_id: int) -> str:
@@ -289,6 +310,11 @@ class SiteController:
                         rebalance = True
             case MeterValuesReceived():
                 rebalance |= self._meter(event)
+            case EVChargingNeeds(ev_max_current_a=ev_max) if ev_max:
+                needy = self._sessions.get(_key(charger_id, event.connector_id))
+                if needy is not None and needy.ev_needs_a != ev_max:
+                    needy.ev_needs_a = ev_max
+                    rebalance = True
             case ChargerConnected():
                 rebalance = True
             case _:
@@ -309,11 +335,49 @@ class SiteController:
             return False
         previous, session.measured_w = session.measured_w, max(0.0, power)
         config = self.chargers.get(event.charger_id)
-        return (
-            config is not None
-            and not config.managed
-            and abs(previous - power) / 1000.0 >= _UNMANAGED_REBALANCE_KW
+        if config is None:
+            return False
+        if config.managed:
+            return self._learn_acceptance(session, config, event.current_a)
+        return abs(previous - power) / 1000.0 >= _UNMANAGED_REBALANCE_KW
+
+    def _learn_acceptance(
+        self, session: _Session, config: ChargerConfig, currents: Sequence[float]
+    ) -> bool:
+        """Learn that a car takes less than its limit; return whether to rebalance.
+
+        A car drawing at least `EV_GAP_A` below its acknowledged limit for
+        `EV_SAMPLES` meter values in a row is capped at what it draws plus `EV_HEADROOM_A`,
+        so the rest goes to other cars. The cap is dropped (the car may take more again)
+        when the car uses all of it, and every `EV_RELEARN_S` seconds.
+        """
+        if not currents:
+            return False
+        drawn = max(currents)
+        acked = self._acked_limit_a(session, config)
+        now = asyncio.get_running_loop().time()
+        if session.ev_max_a is not None and (
+            now - session.ev_learned_at >= EV_RELEARN_S
+            or drawn >= session.ev_max_a - EV_FULL_A
+        ):
+            session.ev_max_a, session.below_count = None, 0
+            return True
+        if acked is None or drawn < EV_CHARGING_A or acked - drawn < EV_GAP_A:
+            session.below_count = 0
+            return False
+        session.below_count += 1
+        if session.below_count < EV_SAMPLES or session.ev_max_a is not None:
+            return False
+        session.ev_max_a = max(config.min_current_a, round(drawn + EV_HEADROOM_A, 1))
+        session.ev_learned_at = now
+        _LOGGER.info(
+            "%s connector %s: the car takes about %.1f A, capping it at %.1f A",
+            session.charger_id,
+            session.connector_id,
+            drawn,
+            session.ev_max_a,
         )
+        return True
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -533,6 +597,9 @@ class SiteController:
                 "client_id": session.charger_id,
                 "connector_id": session.connector_id,
                 "max_hardware_power_kw": self._kw(config, config.max_current_a),
+                "max_ev_acceptance_power_kw": None
+                if session.ev_cap_a is None
+                else self._kw(config, session.ev_cap_a),
                 "min_charge_rate_kw": self._kw(config, config.min_current_a),
                 "priority": config.priority,
                 "phases": config.phases,
