@@ -31,7 +31,7 @@ from sites import PANEL_ENTITY_KEYS, PASSWORD, SITES, USERNAME, DemoSite
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-TOKEN_FILE = "demo-token.txt"
+TOKEN_FILE = "demo-token.txt"  # noqa: S105 - a file name, not a secret
 
 
 def _storage(key: str, data: Any, version: int = 1, minor: int = 1) -> dict[str, Any]:

@@ -65,18 +65,17 @@ class DemoSite:
 
 
 def _office_chargers() -> tuple[DemoCharger, ...]:
-    chargers: list[DemoCharger] = []
-    for number in range(1, 9):
-        chargers.append(
-            DemoCharger(
-                charger_id=f"CP-{number:02d}",
-                panel="office_floor_1" if number <= 4 else "office_floor_2",
-                version="1.6" if number % 2 else "2.0.1",
-                car_max_a=16.0 if number == 7 else 32.0,
-                priority=2 if number == 5 else 1,
-                stays=number in (1, 2, 3, 5, 6),
-            )
+    chargers: list[DemoCharger] = [
+        DemoCharger(
+            charger_id=f"CP-{number:02d}",
+            panel="office_floor_1" if number <= 4 else "office_floor_2",
+            version="1.6" if number % 2 else "2.0.1",
+            car_max_a=16.0 if number == 7 else 32.0,
+            priority=2 if number == 5 else 1,
+            stays=number in (1, 2, 3, 5, 6),
         )
+        for number in range(1, 9)
+    ]
     chargers += [
         DemoCharger(charger_id="CP-09", panel="office_vip", managed=False, stays=True),
         DemoCharger(
