@@ -1,6 +1,7 @@
 """Benchmark the engine: prints timings, never asserts.
 
-Run: .venv/bin/python scripts/bench_engine.py
+Run: .venv/bin/python scripts/bench_engine.py [runs]   (default 7 runs per figure)
+The machine may be shared: compare before/after in one sitting, and look at the min too.
 """
 
 from __future__ import annotations
@@ -76,15 +77,20 @@ def tree_site(count: int) -> tuple[Site, list[str]]:
     return Site(panels=panels), leaves
 
 
-def median_ms(action: object, runs: int = RUNS) -> float:
-    """Median wall time of action() in ms."""
+def times_ms(action: object, runs: int | None = None) -> list[float]:
+    """Wall times of action() in ms, one per run (RUNS by default)."""
     assert callable(action)
     times = []
-    for _ in range(runs):
+    for _ in range(runs or RUNS):
         start = time.perf_counter()
         action()
         times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return times
+
+
+def median_ms(action: object, runs: int | None = None) -> float:
+    """Median wall time of action() in ms."""
+    return statistics.median(times_ms(action, runs))
 
 
 def bench_allocate() -> None:
@@ -96,9 +102,10 @@ def bench_allocate() -> None:
         for count in (10, 100, 1_000, 10_000):
             site, ids = build(count)
             sessions = make_sessions(count, ids, 5.0, rng)
-            ms = median_ms(lambda s=site, x=sessions: allocate_site(s, x, now=NOW))
+            times = times_ms(lambda s=site, x=sessions: allocate_site(s, x, now=NOW))
+            ms = statistics.median(times)
             growth = f"x{ms / previous:5.1f} for x10 n" if previous else ""
-            print(f"  n={count:>6}: {ms:8.2f} ms  {growth}")
+            print(f"  n={count:>6}: {ms:8.2f} ms (min {min(times):7.2f})  {growth}")
             previous = ms
 
 
@@ -153,6 +160,9 @@ async def master_sub(panels: int, per_panel: int) -> float:
 
 def main() -> None:
     """Run every benchmark."""
+    global RUNS  # noqa: PLW0603 - set once from the command line
+    if len(sys.argv) > 1:
+        RUNS = int(sys.argv[1])
     print(f"Python {sys.version.split()[0]}, median of {RUNS} runs")
     bench_allocate()
     bench_engine()

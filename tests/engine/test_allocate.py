@@ -11,6 +11,7 @@ from custom_components.smart_charge.engine import (
     EngineConfigError,
     LimitChange,
     Panel,
+    PanelAllocation,
     Phase,
     Session,
     Site,
@@ -381,3 +382,32 @@ def test_panel_totals_add_up_the_rounded_values_sent() -> None:
     assert sub.allocated_kw == pytest.approx(6.666, abs=1e-12)
     assert sub.headroom_kw == pytest.approx(3.334, abs=1e-12)
     assert sub.allocated_phase_a == pytest.approx((9.6, 9.6, 9.6), abs=1e-12)
+
+
+def test_fast_panel_allocation_equals_the_dataclass() -> None:
+    fields = {
+        "allocated_kw": 1.5,
+        "unmanaged_kw": 0.5,
+        "budget_kw": 3.0,
+        "headroom_kw": 1.0,
+        "allocated_phase_a": (1.0, 2.0, 3.0),
+        "unmanaged_phase_a": (0.1, 0.2, 0.3),
+        "phase_budget_a": 16.0,
+    }
+    fast = PanelAllocation._fast(*fields.values())
+    assert fast == PanelAllocation(**fields)
+    assert hash(fast) == hash(PanelAllocation(**fields))
+    assert repr(fast) == repr(PanelAllocation(**fields))
+
+
+def test_site_derives_children_and_ancestors() -> None:
+    site = Site(
+        panels=[
+            Panel(id="b", limit_kw=1, parent_id="a"),
+            Panel(id="a", limit_kw=1),
+            Panel(id="c", limit_kw=1, parent_id="b"),
+            Panel(id="d", limit_kw=1, parent_id="a"),
+        ]
+    )
+    assert site.children == ((2,), (0, 3), (), ())
+    assert site.ancestors == ((0, 1), (1,), (2, 0, 1), (3, 1))

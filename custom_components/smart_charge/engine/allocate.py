@@ -166,18 +166,19 @@ def allocate_site(
             budget[base] = limit_a - sub_a[k][0]
             budget[base + 1] = limit_a - sub_a[k][1]
             budget[base + 2] = limit_a - sub_a[k][2]
-    ancestors: list[list[int]] = [[] for _ in range(n_panels)]
-    for k in order:
-        parent = parents[k]
-        ancestors[k] = [k, *(ancestors[parent] if parent >= 0 else [])]
+    ancestors = site.ancestors
     # Phase constraints per panel and category (0: three-phase, 1-3: single-phase on L1-L3).
-    phase_cons: list[list[list[int]]] = []
-    for k in range(n_panels):
-        limited = [j for j in ancestors[k] if cap_a[j] is not None]
-        three = [n_panels + 3 * j + p for j in limited for p in range(3)]
-        phase_cons.append(
-            [three, *([n_panels + 3 * j + p for j in limited] for p in range(3))]
-        )
+    phase_cons: list[list[list[int]]]
+    if any(limit is not None for limit in cap_a):
+        phase_cons = []
+        for k in range(n_panels):
+            limited = [j for j in ancestors[k] if cap_a[j] is not None]
+            three = [n_panels + 3 * j + p for j in limited for p in range(3)]
+            phase_cons.append(
+                [three, *([n_panels + 3 * j + p for j in limited] for p in range(3))]
+            )
+    else:
+        phase_cons = [[[], [], [], []]] * n_panels  # read only
 
     # Per-session figures (the same expressions as Session.min_kw, .ceiling_kw and
     # .amps_per_kw(), so the results are identical to the properties').
@@ -210,8 +211,7 @@ def allocate_site(
 
     value = _water_fill(
         n_panels=n_panels,
-        parents=parents,
-        order=order,
+        children=site.children,
         budget=budget,
         load=load,
         session_panel=session_panel,
@@ -255,6 +255,7 @@ def allocate_site(
             prow[1] += row[1]
             prow[2] += row[2]
     panel_results: dict[str, PanelAllocation] = {}
+    make_panel = PanelAllocation._fast  # noqa: SLF001 - same package, hot path
     negative = False
     for k, panel in enumerate(panels):
         if budget[k] < -EPS:
@@ -264,14 +265,14 @@ def allocate_site(
             and min(budget[n_panels + 3 * k + p] for p in range(3)) < -EPS
         ):
             negative = True
-        panel_results[panel.id] = PanelAllocation(
-            allocated_kw=used_kw[k],
-            unmanaged_kw=sub_kw[k],
-            budget_kw=cap_kw[k],
-            headroom_kw=cap_kw[k] - sub_kw[k] - used_kw[k],
-            allocated_phase_a=(used_a[k][0], used_a[k][1], used_a[k][2]),
-            unmanaged_phase_a=(sub_a[k][0], sub_a[k][1], sub_a[k][2]),
-            phase_budget_a=cap_a[k],
+        panel_results[panel.id] = make_panel(
+            used_kw[k],  # allocated_kw
+            sub_kw[k],  # unmanaged_kw
+            cap_kw[k],  # budget_kw
+            cap_kw[k] - sub_kw[k] - used_kw[k],  # headroom_kw
+            (used_a[k][0], used_a[k][1], used_a[k][2]),  # allocated_phase_a
+            (sub_a[k][0], sub_a[k][1], sub_a[k][2]),  # unmanaged_phase_a
+            cap_a[k],  # phase_budget_a
         )
     paused.reverse()
     paused_keys = tuple(managed[i].transaction_id for i in paused)
@@ -371,7 +372,7 @@ def _admit(
     unable: list[bool],
     floor_kw: list[float],
     coef: list[float],
-    kw_cons: list[list[int]],
+    kw_cons: list[tuple[int, ...]],
     ph_cons: list[list[int]],
     budget: list[float],
 ) -> tuple[list[float], list[bool], list[int]]:
@@ -431,8 +432,7 @@ def _admit(
 def _water_fill(
     *,
     n_panels: int,
-    parents: tuple[int, ...],
-    order: tuple[int, ...],
+    children: tuple[tuple[int, ...], ...],
     budget: list[float],
     load: list[float],
     session_panel: list[int],
@@ -442,7 +442,7 @@ def _water_fill(
     weight: list[float],
     coef: list[float],
     category: list[int],
-    kw_cons: list[list[int]],
+    kw_cons: list[tuple[int, ...]],
     ph_cons: list[list[int]],
 ) -> list[float]:
     """Raise all admitted sessions from their floor along one weighted level.
@@ -473,10 +473,6 @@ def _water_fill(
     members: list[list[list[int]]] = [[[], [], [], []] for _ in range(n_panels)]
     for i in movable:
         members[session_panel[i]][category[i]].append(i)
-    children: list[list[int]] = [[] for _ in range(n_panels)]
-    for k in order:
-        if parents[k] >= 0:
-            children[parents[k]].append(k)
     walked = [[False, False, False, False] for _ in range(n_panels)]
 
     def freeze(group: list[int], level: float) -> None:

@@ -323,7 +323,12 @@ class Panel:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Site:
-    """A tree of panels with exactly one root (parent_id None)."""
+    """A tree of panels with exactly one root (parent_id None).
+
+    Derived on creation, by position in `panels`: `order` (breadth first from the root),
+    `parents` (-1 for the root), `children`, and `ancestors` (the panel itself, then its
+    parent, up to the root).
+    """
 
     panels: Sequence[Panel]
     voltage_v: float = DEFAULT_VOLTAGE_V
@@ -332,6 +337,10 @@ class Site:
     parents: tuple[int, ...] = field(init=False, repr=False, compare=False)
     index: Mapping[str, int] = field(init=False, repr=False, compare=False)
     zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    children: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+    ancestors: tuple[tuple[int, ...], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         """Validate the tree: one root, known parents, unique ids, no cycles."""
@@ -367,9 +376,18 @@ class Site:
             order.extend(children[position])
         if len(order) != len(panels):
             raise EngineConfigError("the panels contain a cycle")
+        ancestors: list[tuple[int, ...]] = [() for _ in panels]
+        for position in order:
+            parent = parents[position]
+            ancestors[position] = (
+                position,
+                *(ancestors[parent] if parent >= 0 else ()),
+            )
         object.__setattr__(self, "order", tuple(order))
         object.__setattr__(self, "parents", tuple(parents))
         object.__setattr__(self, "index", index)
+        object.__setattr__(self, "children", tuple(tuple(c) for c in children))
+        object.__setattr__(self, "ancestors", tuple(ancestors))
 
     @property
     def root(self) -> Panel:
@@ -425,6 +443,29 @@ class PanelAllocation:
     allocated_phase_a: tuple[float, float, float]
     unmanaged_phase_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
     phase_budget_a: float | None = None
+
+    @classmethod
+    def _fast(
+        cls,
+        allocated_kw: float,
+        unmanaged_kw: float,
+        budget_kw: float,
+        headroom_kw: float,
+        allocated_phase_a: tuple[float, float, float],
+        unmanaged_phase_a: tuple[float, float, float],
+        phase_budget_a: float | None,
+    ) -> PanelAllocation:
+        """Build an allocation from all its fields without the frozen __init__ (hot path)."""
+        result = object.__new__(cls)
+        slots = cls.__dict__
+        slots["allocated_kw"].__set__(result, allocated_kw)
+        slots["unmanaged_kw"].__set__(result, unmanaged_kw)
+        slots["budget_kw"].__set__(result, budget_kw)
+        slots["headroom_kw"].__set__(result, headroom_kw)
+        slots["allocated_phase_a"].__set__(result, allocated_phase_a)
+        slots["unmanaged_phase_a"].__set__(result, unmanaged_phase_a)
+        slots["phase_budget_a"].__set__(result, phase_budget_a)
+        return result
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
