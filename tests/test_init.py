@@ -258,3 +258,25 @@ async def test_boot_fills_device_info(hass: HomeAssistant, free_port: int) -> No
     await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.cp_1_connected").state == "off"
     assert hass.states.get("sensor.cp_1_power").state == "unavailable"
+
+
+async def test_removing_the_site_forgets_its_state(
+    hass: HomeAssistant, free_port: int, hass_storage: dict
+) -> None:
+    entry = site_entry(free_port, [panel("garage", "Garage", 11.0)])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        DOMAIN,
+        "set_grid_limit",
+        {"limit_kw": 5.0},
+        target={"device_id": _panel_device(hass, entry.entry_id, "garage")},
+        blocking=True,
+    )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    key = f"{DOMAIN}.{entry.entry_id}"
+    assert hass_storage[key]["data"]["grid_limits"]["garage"]["limit_kw"] == 5.0
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage

@@ -20,6 +20,7 @@ from .coordinator import (
 )
 from .entity import panel_device_info
 from .runtime import SiteRuntime
+from .runtime_state import RuntimeStore
 from .services import async_setup_services
 from .site_config import PanelConfig, chargers_of, panels_of, tree_error
 
@@ -113,3 +114,10 @@ async def async_unload_entry(
     if unloaded:
         await entry.runtime_data.site.async_stop()
     return unloaded
+
+
+async def async_remove_entry(
+    hass: HomeAssistant, entry: SmartChargeConfigEntry
+) -> None:
+    """Forget the site's runtime state (overrides, sessions) when the site is deleted."""
+    await RuntimeStore(hass, entry.entry_id).async_remove()
