@@ -273,3 +273,38 @@ def _subentry(data: Any) -> Any:
         title=data["title"],
         unique_id=data["unique_id"],
     )
+
+
+async def test_per_phase_load_currents(hass: HomeAssistant, free_port: int) -> None:
+    """Other load measured per phase counts against the phase the car is wired to."""
+    for phase, amps in (("l1", "8"), ("l2", "0"), ("l3", "0")):
+        hass.states.async_set(
+            f"sensor.house_{phase}", amps, {"unit_of_measurement": "A"}
+        )
+    home = panel("home", "Home", 11.0)
+    home["data"] = {
+        **home["data"],
+        "phase_limit_a": 16.0,
+        **{f"load_current_{p}": f"sensor.house_{p}" for p in ("l1", "l2", "l3")},
+    }
+    entry = site_entry(free_port, [home, charger("CP-1", "home", phases=1)])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-1", phases=1) as (cp1,):
+        await cp1.plug_in()
+        # L1 keeps 16 A x 0.95 = 15.2 A; the house takes 8 A of it.
+        await _until(lambda: _limit(cp1) == 7.2)
+        assert hass.states.get("sensor.home_budget_reason").state == "load"
+        # Load on another phase does not touch the car on L1.
+        hass.states.async_set("sensor.house_l2", "14", {"unit_of_measurement": "A"})
+        await asyncio.sleep(1.0)
+        assert _limit(cp1) == 7.2
+        # More on L1: below the 6 A minimum, the car pauses.
+        hass.states.async_set("sensor.house_l1", "12", {"unit_of_measurement": "A"})
+        await _until(lambda: _limit(cp1) == 0.0, 2.0)
+        hass.states.async_set("sensor.house_l1", "2", {"unit_of_measurement": "A"})
+        await _until(lambda: _limit(cp1) == 13.2, 2.0)
+        # One phase sensor gone: the worst case on every phase.
+        hass.states.async_set("sensor.house_l3", "unavailable")
+        await _until(lambda: _limit(cp1) == 0.0, 2.0)

@@ -7,10 +7,10 @@ load sensor stays unavailable.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
@@ -39,6 +39,7 @@ from .const import (
     CONF_DEPARTURE,
     CONF_GRID_INVERT,
     CONF_GRID_SENSOR,
+    CONF_LOAD_CURRENTS,
     CONF_LOAD_INVERT,
     CONF_LOAD_SENSOR,
     CONF_PRICE_SENSOR,
@@ -71,6 +72,9 @@ from .engine.budgets import (
     tariff_allows,
 )
 
+if TYPE_CHECKING:
+    from .site_config import PanelConfig
+
 
 @dataclass(frozen=True, kw_only=True)
 class BudgetConfig:
@@ -78,6 +82,8 @@ class BudgetConfig:
 
     load_sensor: str | None = None
     load_invert: bool = False
+    # Per-phase current sensors (A) of the other load, L1..L3, instead of or beside power.
+    load_currents: tuple[str, ...] = ()
     solar_mode: str = "off"
     grid_sensor: str | None = None
     grid_invert: bool = False
@@ -108,6 +114,9 @@ class BudgetConfig:
         return cls(
             load_sensor=data.get(CONF_LOAD_SENSOR) or None,
             load_invert=bool(data.get(CONF_LOAD_INVERT, False)),
+            load_currents=tuple(
+                str(data[key]) for key in CONF_LOAD_CURRENTS if data.get(key)
+            ),
             solar_mode=str(data.get(CONF_SOLAR_MODE) or "off"),
             grid_sensor=data.get(CONF_GRID_SENSOR) or None,
             grid_invert=bool(data.get(CONF_GRID_INVERT, False)),
@@ -130,7 +139,7 @@ class BudgetConfig:
     @property
     def entities(self) -> set[str]:
         """Return the entities this panel's budget follows."""
-        entities = {self.load_sensor}
+        entities: set[str | None] = {self.load_sensor, *self.load_currents}
         if self.solar_mode != "off":
             entities.add(self.grid_sensor)
         if self.tariff_mode != "off":
@@ -149,6 +158,7 @@ class PanelInputs:
 
     limit_kw: float
     unmanaged_kw: float = 0.0
+    unmanaged_phase_a: tuple[float, float, float] | None = None
     reason: str = REASON_LIMIT
     hold_minimum: bool = False
 
@@ -158,6 +168,8 @@ class _PanelState:
     config: BudgetConfig
     rating_kw: float
     margin_pct: float
+    voltage_v: float = 230.0
+    phase_limit_a: float | None = None
     solar: SolarHysteresis | None = None
     stale_since: datetime | None = None
     inputs: PanelInputs | None = None
@@ -192,25 +204,25 @@ class PanelBudgets:
             function=self._async_evaluate_and_notify,
         )
 
-    def configure(
-        self, panels: Mapping[str, tuple[BudgetConfig, float, float]]
-    ) -> None:
-        """Set the panels: id -> (budget config, rating kW, safety margin %)."""
+    def configure(self, panels: Mapping[str, PanelConfig], voltage_v: float) -> None:
+        """Set the panels whose budgets follow entities (or have time-of-use windows)."""
         self._panels = {
             panel_id: _PanelState(
-                config=config,
-                rating_kw=rating,
-                margin_pct=margin,
+                config=panel.budget,
+                rating_kw=panel.limit_kw,
+                margin_pct=panel.safety_margin_pct,
+                voltage_v=voltage_v,
+                phase_limit_a=panel.phase_limit_a,
                 solar=SolarHysteresis(
-                    config.solar_start_kw,
-                    timedelta(seconds=config.solar_start_delay_s),
-                    timedelta(seconds=config.solar_stop_delay_s),
+                    panel.budget.solar_start_kw,
+                    timedelta(seconds=panel.budget.solar_start_delay_s),
+                    timedelta(seconds=panel.budget.solar_stop_delay_s),
                 )
-                if config.solar_mode != "off"
+                if panel.budget.solar_mode != "off"
                 else None,
             )
-            for panel_id, (config, rating, margin) in panels.items()
-            if config.active or config.time_of_use
+            for panel_id, panel in panels.items()
+            if panel.budget.active or panel.budget.time_of_use
         }
         self.evaluate(dt_util.utcnow())
 
@@ -285,11 +297,34 @@ class PanelBudgets:
         candidates: list[tuple[float, str]] = []
         hold = False
         unmanaged = 0.0
+        phase_a: tuple[float, float, float] | None = None
+        unavailable: list[str] = []
         if config.load_sensor:
             reading = self._power_kw(config.load_sensor, config.load_invert)
-            self._track_stale(panel_id, state, config.load_sensor, reading, now)
-            # Unavailable: assume the worst, the whole rating is in use.
-            unmanaged = state.rating_kw if reading is None else max(0.0, reading)
+            if reading is None:
+                unavailable.append(config.load_sensor)
+            unmanaged = max(0.0, reading or 0.0)
+        if config.load_currents:
+            currents = [self._number(entity) for entity in config.load_currents]
+            unavailable += [
+                e
+                for e, c in zip(config.load_currents, currents, strict=True)
+                if c is None
+            ]
+            values = [max(0.0, c or 0.0) for c in currents] + [0.0, 0.0]
+            phase_a = (values[0], values[1], values[2])
+            if not config.load_sensor:
+                unmanaged = sum(phase_a) * state.voltage_v / 1000
+        if config.load_sensor or config.load_currents:
+            self._track_stale(panel_id, state, unavailable, now)
+        if unavailable:
+            # Assume the worst: the whole rating (and every phase's limit) is in use.
+            unmanaged = state.rating_kw
+            if phase_a is not None:
+                worst = state.phase_limit_a or state.rating_kw * 1000 / (
+                    3 * state.voltage_v
+                )
+                phase_a = (worst, worst, worst)
         if state.solar is not None and config.grid_sensor:
             grid = self._power_kw(config.grid_sensor, config.grid_invert)
             # Import positive: surplus is the export plus what the cars draw now.
@@ -325,6 +360,7 @@ class PanelBudgets:
         return PanelInputs(
             limit_kw=round(limit, 3),
             unmanaged_kw=round(unmanaged, 3),
+            unmanaged_phase_a=phase_a,
             reason=reason,
             hold_minimum=hold,
         )
@@ -335,6 +371,15 @@ class PanelBudgets:
             + (state.inputs.unmanaged_kw if state.inputs else 0),
             state.margin_pct,
         )
+
+    def _number(self, entity_id: str) -> float | None:
+        state = self.hass.states.get(entity_id)
+        if state is None or state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+            return None
+        try:
+            return float(state.state)
+        except ValueError:
+            return None
 
     def _power_kw(self, entity_id: str, invert: bool) -> float | None:
         state = self.hass.states.get(entity_id)
@@ -375,18 +420,18 @@ class PanelBudgets:
         self,
         panel_id: str,
         state: _PanelState,
-        entity_id: str,
-        reading: float | None,
+        unavailable: Sequence[str],
         now: datetime,
     ) -> None:
-        """Raise a repair issue when the load sensor stays unavailable."""
+        """Raise a repair issue when a load sensor stays unavailable."""
         issue_id = f"load_sensor_unavailable_{self.entry_id}_{panel_id}"
-        if reading is not None:
+        if not unavailable:
             state.stale_since = None
             if state.repaired:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)
                 state.repaired = False
             return
+        entity_id = ", ".join(unavailable)
         if state.stale_since is None:
             state.stale_since = now
             LOGGER.warning(

@@ -32,6 +32,7 @@ from .const import (
     CONF_GRID_PHASE,
     CONF_GRID_SENSOR,
     CONF_LIMIT_KW,
+    CONF_LOAD_CURRENTS,
     CONF_LOAD_INVERT,
     CONF_LOAD_SENSOR,
     CONF_MAIN_BREAKER_KW,
@@ -96,6 +97,7 @@ SECTION_BUDGET = "budget"
 BUDGET_FIELDS = (
     CONF_LOAD_SENSOR,
     CONF_LOAD_INVERT,
+    *CONF_LOAD_CURRENTS,
     CONF_SOLAR_MODE,
     CONF_GRID_SENSOR,
     CONF_GRID_INVERT,
@@ -232,6 +234,7 @@ BUDGET_SCHEMA = vol.Schema(
     {
         vol.Optional(CONF_LOAD_SENSOR): _sensor(),
         vol.Optional(CONF_LOAD_INVERT, default=False): selector.BooleanSelector(),
+        **{vol.Optional(key): _sensor() for key in CONF_LOAD_CURRENTS},
         vol.Optional(CONF_SOLAR_MODE, default="off"): _choice(
             list(SOLAR_MODES), CONF_SOLAR_MODE
         ),

@@ -112,6 +112,7 @@ CHARGER_STATUSES: Final = (
 
 # Energy-aware budgets (panel subentry data, and the site entry for the main breaker).
 CONF_LOAD_INVERT: Final = "load_invert"
+CONF_LOAD_CURRENTS: Final = ("load_current_l1", "load_current_l2", "load_current_l3")
 CONF_SOLAR_MODE: Final = "solar_mode"
 CONF_GRID_SENSOR: Final = "grid_sensor"
 CONF_GRID_INVERT: Final = "grid_invert"

@@ -117,12 +117,7 @@ class SiteRuntime:
             failsafe_current_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A))
             or None,
         )
-        self.budgets.configure(
-            {
-                panel_id: (panel.budget, panel.limit_kw, panel.safety_margin_pct)
-                for panel_id, panel in self.panels.items()
-            }
-        )
+        self.budgets.configure(self.panels, self._voltage)
         self.server = CentralSystem(config, self._on_event)
         self.controller = SiteController(
             self.server,
@@ -187,6 +182,7 @@ class SiteRuntime:
                         self.state.strategies.get(panel.panel_id, panel.strategy)
                     ),
                     unmanaged_load_kw=inputs.unmanaged_kw if inputs else 0.0,
+                    unmanaged_phase_a=inputs.unmanaged_phase_a if inputs else None,
                     parent_id=panel.parent_id,
                     time_of_use_windows=panel.budget.time_of_use,
                 )
