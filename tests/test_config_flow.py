@@ -47,6 +47,8 @@ from custom_components.smart_charge.const import (
     SUBENTRY_PANEL,
 )
 
+from .csms.test_security import write_self_signed
+
 SITE = {CONF_MAIN_BREAKER_KW: 22, CONF_PHASES: "3", CONF_VOLTAGE: 230}
 
 
@@ -129,9 +131,21 @@ async def test_user_flow_errors_then_success(
     )
     assert result["errors"] == {CONF_TLS_CERT: "tls_file_missing"}
 
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert.write_text("cert")
-    key.write_text("key")
+    bad_cert, bad_key = tmp_path / "bad.pem", tmp_path / "bad.key"
+    bad_cert.write_text("not a certificate")
+    bad_key.write_text("not a key")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            **SITE,
+            CONF_PORT: free_port,
+            CONF_TLS_CERT: str(bad_cert),
+            CONF_TLS_KEY: str(bad_key),
+        },
+    )
+    assert result["errors"] == {CONF_TLS_CERT: "tls_invalid"}
+
+    cert, key = write_self_signed(tmp_path)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {

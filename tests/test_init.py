@@ -225,6 +225,7 @@ async def test_restart_keeps_sessions_and_overrides(
         assert received.limit >= 6.0
 
 
+@pytest.mark.setup_error_expected
 async def test_broken_panel_tree_is_a_repair(
     hass: HomeAssistant, free_port: int
 ) -> None:

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+import ssl
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from custom_components.smart_charge.const import CONF_PASSWORD, DOMAIN
+from custom_components.smart_charge.const import (
+    CONF_PASSWORD,
+    CONF_TLS_CERT,
+    CONF_TLS_KEY,
+    DOMAIN,
+)
 from custom_components.smart_charge.csms.simulator import SimulatedCharger
 
 from .common import charger, chargers, site_entry
+from .csms.test_security import write_self_signed
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -65,3 +74,42 @@ async def test_charger_rejecting_everything_is_a_repair(
         async with asyncio.timeout(10):
             while ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None:
                 await asyncio.sleep(0.05)
+
+
+async def test_wss_with_the_site_certificate(
+    hass: HomeAssistant, free_port: int, tmp_path: Path
+) -> None:
+    cert, key = write_self_signed(tmp_path)
+    entry = site_entry(free_port, [charger("CP-1")])
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_TLS_CERT: str(cert), CONF_TLS_KEY: str(key)}
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    client = ssl.create_default_context(cafile=str(cert))
+    sim = SimulatedCharger("CP-1", f"wss://127.0.0.1:{free_port}", ssl_context=client)
+    await sim.start()
+    assert hass.states.get("binary_sensor.cp_1_connected").state == "on"
+    await sim.stop()
+
+
+@pytest.mark.setup_error_expected
+async def test_unreadable_certificate_is_a_clear_setup_error(
+    hass: HomeAssistant, free_port: int, tmp_path: Path
+) -> None:
+    (tmp_path / "c.pem").write_text("garbage")
+    entry = site_entry(free_port, [])
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry,
+        data={
+            **entry.data,
+            CONF_TLS_CERT: str(tmp_path / "c.pem"),
+            CONF_TLS_KEY: str(tmp_path / "c.pem"),
+        },
+    )
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    assert "cannot be loaded" in (entry.reason or "")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import errno
 from pathlib import Path
 import socket
+import ssl
 from types import MappingProxyType
 from typing import Any
 
@@ -92,6 +93,7 @@ from .const import (
 from .engine import EngineConfigError
 from .engine.budgets import parse_time_of_use
 from .site_config import chargers_of, panel_from_data, panels_of, tree_error
+from .tls import server_ssl_context
 
 SECTION_BUDGET = "budget"
 BUDGET_FIELDS = (
@@ -222,7 +224,12 @@ async def _validate_site(
         elif not await hass.async_add_executor_job(_files_exist, cert, key):
             errors[CONF_TLS_CERT] = "tls_file_missing"
         else:
-            data[CONF_TLS_CERT], data[CONF_TLS_KEY] = cert, key
+            try:
+                await hass.async_add_executor_job(server_ssl_context, cert, key)
+            except (OSError, ssl.SSLError):
+                errors[CONF_TLS_CERT] = "tls_invalid"
+            else:
+                data[CONF_TLS_CERT], data[CONF_TLS_KEY] = cert, key
     return data, errors
 
 

@@ -6,7 +6,11 @@ from datetime import timedelta
 import ssl
 
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryNotReady, ServiceValidationError
+from homeassistant.exceptions import (
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    ServiceValidationError,
+)
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
@@ -53,13 +57,7 @@ from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
 from .runtime_state import RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig, ancestors
-
-
-def _ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
-    """Return a server TLS context (blocking: reads the files)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certfile, keyfile)
-    return context
+from .tls import server_ssl_context
 
 
 class SiteRuntime:
@@ -101,9 +99,16 @@ class SiteRuntime:
         data = self.entry.data
         context = None
         if data.get(CONF_TLS_CERT) and data.get(CONF_TLS_KEY):
-            context = await self.hass.async_add_executor_job(
-                _ssl_context, data[CONF_TLS_CERT], data[CONF_TLS_KEY]
-            )
+            try:
+                context = await self.hass.async_add_executor_job(
+                    server_ssl_context, data[CONF_TLS_CERT], data[CONF_TLS_KEY]
+                )
+            except (OSError, ssl.SSLError) as err:
+                raise ConfigEntryError(
+                    translation_domain=DOMAIN,
+                    translation_key="tls_invalid",
+                    translation_placeholders={"error": str(err)},
+                ) from err
         config = ServerConfig(
             port=int(data[CONF_PORT]),
             ssl_context=context,
