@@ -7,8 +7,10 @@ The server and the controller run in this process; the simulated chargers run in
 process, so the memory figure is the server's alone. Every charger boots, starts a
 transaction and sends a heartbeat and meter values every `--interval` seconds during a
 `--window`; the figures are the MeterValues round trip seen by the chargers (median, p99),
-the time to fan a limit change out to every charger (idle, then under the meter load) and
-the server memory per connected charger.
+the time to fan a limit change out to every charger (idle, then under the meter load), the
+longest the server's event loop went without running anything else during each fan-out (a
+task wakes every millisecond and records how late it is) and the server memory per connected
+charger.
 """
 
 from __future__ import annotations
@@ -96,15 +98,45 @@ async def _chargers(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------- server side
 
 
+class _LoopLag:
+    """Wake every millisecond; the lateness of each wake-up is an event loop stall."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []  # (monotonic wake-up, lateness s)
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(0.001)
+            now = time.monotonic()
+            self.samples.append((now, max(0.0, now - before - 0.001)))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def worst_ms(self, start: float, end: float) -> float:
+        """Return the longest stall (ms) that ended between `start` and `end`."""
+        lags = [lag for at, lag in self.samples if start <= at <= end + 0.1]
+        return max(lags, default=0.0) * 1000
+
+
 async def _fan_out(
     controller: SiteController, configs: dict[str, ChargerConfig], kw_each: float
-) -> float:
+) -> tuple[float, float, float]:
+    """Change the site limit; return (seconds, monotonic start, monotonic end)."""
     controller.update_site(
         Site(panels=[Panel(id="main", limit_kw=len(configs) * kw_each)]), configs
     )
-    start = time.perf_counter()
+    fan_start, start = time.monotonic(), time.perf_counter()
     await controller.rebalance()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, fan_start, time.monotonic()
 
 
 def _print_latencies(label: str, latencies: list[float], interval: float) -> None:
@@ -124,6 +156,7 @@ async def _server(args: argparse.Namespace) -> None:
     count = args.chargers
     configs = {f"B{i:03d}": ChargerConfig(f"B{i:03d}", "main") for i in range(count)}
     holder: dict[str, SiteController] = {}
+    lag = _LoopLag()
     tracemalloc.start()
     rss_before = _rss_bytes()
     traced_before = tracemalloc.get_traced_memory()[0]
@@ -131,6 +164,17 @@ async def _server(args: argparse.Namespace) -> None:
         ServerConfig(host="127.0.0.1", port=0, call_timeout_s=30.0),
         lambda event: holder["controller"].handle_event(event),
     )
+    # The server's own share of a MeterValues round trip: frame in to answer sent.
+    handled: list[tuple[float, float]] = []  # (monotonic start, seconds)
+    handle_frame = server.handle_frame
+
+    async def timed_handle_frame(*frame_args: Any) -> None:
+        t0, p0 = time.monotonic(), time.perf_counter()
+        await handle_frame(*frame_args)
+        if '"MeterValues"' in frame_args[3]:
+            handled.append((t0, time.perf_counter() - p0))
+
+    server.handle_frame = timed_handle_frame  # type: ignore[method-assign]
     site = Site(panels=[Panel(id="main", limit_kw=count * 7.0)])
     controller = holder["controller"] = SiteController(server, site, configs)
     await server.start()
@@ -181,26 +225,41 @@ async def _server(args: argparse.Namespace) -> None:
             )
             tracemalloc.stop()
 
-            elapsed = await _fan_out(controller, configs, 3.5)
+            lag.start()
+            elapsed, fan_start, fan_end = await _fan_out(controller, configs, 3.5)
             print(
                 f"fan-out of a limit change to {count} chargers, idle: {elapsed:.2f} s"
+                f" (longest event loop stall {lag.worst_ms(fan_start, fan_end):.1f} ms)"
             )
 
             child.stdin.write(b"go\n")
             await child.stdin.drain()
             await asyncio.sleep(args.window / 2)
-            fan_start = time.monotonic()
-            elapsed = await _fan_out(controller, configs, 5.0)
-            fan_end = time.monotonic()
+            elapsed, fan_start, fan_end = await _fan_out(controller, configs, 5.0)
             print(
                 f"fan-out of a limit change to {count} chargers, under meter load: "
-                f"{elapsed:.2f} s"
+                f"{elapsed:.2f} s (longest event loop stall "
+                f"{lag.worst_ms(fan_start, fan_end):.1f} ms)"
             )
             samples = (await message())["latencies"]
+            print(
+                "longest event loop stall under meter load after the fan-out: "
+                f"{lag.worst_ms(fan_end + 0.5, time.monotonic()):.1f} ms"
+            )
             _print_latencies("all", [rtt for _, rtt in samples], args.interval)
             _print_latencies(
                 "outside the fan-out",
                 [rtt for t0, rtt in samples if t0 + rtt < fan_start or t0 > fan_end],
+                args.interval,
+            )
+            _print_latencies(
+                "overlapping the fan-out",
+                [rtt for t0, rtt in samples if t0 <= fan_end and t0 + rtt >= fan_start],
+                args.interval,
+            )
+            _print_latencies(
+                "server side only (frame in to answer sent), overlapping the fan-out",
+                [rtt for t0, rtt in handled if t0 <= fan_end and t0 + rtt >= fan_start],
                 args.interval,
             )
     except TimeoutError:
@@ -213,6 +272,7 @@ async def _server(args: argparse.Namespace) -> None:
                 await child.wait()
         if child.returncode is None:
             child.kill()
+        await lag.stop()
         await controller.stop()
         await server.stop()
 

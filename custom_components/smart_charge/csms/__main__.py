@@ -21,6 +21,7 @@ import sys
 
 from custom_components.smart_charge.engine import EngineError, Panel, Site, Strategy
 
+from . import controller as controller_module
 from .controller import ChargerConfig, SiteController
 from .events import ChargerEvent
 from .server import CentralSystem, ServerConfig, ServerStartError
@@ -206,8 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if not args.verbose:
-        logging.getLogger("ocpp").setLevel(logging.WARNING)
+    # Frames and each limit sent are DEBUG lines (quiet inside Home Assistant).
+    logging.getLogger("ocpp").setLevel(
+        logging.DEBUG if args.verbose else logging.WARNING
+    )
+    logging.getLogger(controller_module.__name__).setLevel(logging.DEBUG)
     try:
         asyncio.run(_main(args))
     except ServerStartError as err:

@@ -71,6 +71,11 @@ STATION_MAX_PURPOSES: Final = frozenset(
 FAILSAFE_STACK_LEVEL: Final = 0
 # Two unanswered attempts in a row: the charger is not answering, not refusing.
 _MAX_TIMEOUTS: Final = 2
+# Profiles in flight at once during a fan-out. Each send is a burst of work on the
+# event loop (the event loop of Home Assistant, too); a window keeps those bursts short
+# so meter values and everything else are served in between, and a slow charger holds
+# one place only.
+SEND_WINDOW: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +214,7 @@ class SiteController:
         self._capabilities: dict[str, ChargerCapabilities] = {}
         self._learning: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._send_window = asyncio.Semaphore(SEND_WINDOW)
 
     # ------------------------------------------------------------------ queries
 
@@ -496,7 +502,7 @@ class SiteController:
             )
             try:
                 status = await self.server.set_charging_profile(
-                    charger_id, 0, profile, record_limit=False
+                    charger_id, 0, profile, record_limit=False, prebuilt=True
                 )
             except ChargerNotConnectedError:
                 return
@@ -772,6 +778,12 @@ class SiteController:
         learning = self._learning.get(session.charger_id)
         if learning is not None and not learning.done():
             await asyncio.wait({learning}, timeout=self.server.config.call_timeout_s)
+        async with self._send_window:
+            return await self._send_shapes(session, profile, limit_a)
+
+    async def _send_shapes(
+        self, session: _Session, profile: SessionProfile, limit_a: float
+    ) -> bool:
         config = self.chargers[session.charger_id]
         timeouts = 0
         for purpose, unit in self._attempts(config):
@@ -785,7 +797,7 @@ class SiteController:
             connector_id = (
                 0 if purpose in STATION_MAX_PURPOSES else session.connector_id
             )
-            _LOGGER.info(
+            _LOGGER.debug(
                 "Charger %s connector %s: sending limit %.1f A as %s in %s "
                 "(transaction %s)",
                 session.charger_id,
@@ -797,7 +809,7 @@ class SiteController:
             )
             try:
                 status = await self.server.set_charging_profile(
-                    session.charger_id, connector_id, body
+                    session.charger_id, connector_id, body, prebuilt=True
                 )
             except ChargerNotConnectedError as err:
                 _LOGGER.warning("Limit for %s not applied: %s", session.key, err)

@@ -49,6 +49,7 @@ class ChargePoint16(_LibChargePoint):
             logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
+        self._actions = frozenset(str(action) for action in self.route_map)
 
     @property
     def ocpp_version(self) -> str:
@@ -58,20 +59,21 @@ class ChargePoint16(_LibChargePoint):
     @property
     def actions(self) -> frozenset[str]:
         """Return the actions handled."""
-        return frozenset(str(action) for action in self.route_map)
+        return self._actions
 
     @property
     def known_actions(self) -> frozenset[str]:
         """Return every 1.6 action."""
         return _KNOWN_ACTIONS
 
-    async def _send_call(self, payload: object) -> Any:
+    async def _send_call(self, payload: object, *, prebuilt: bool = False) -> Any:
         return await checked_call(
             self.call,
             payload,
             charger_id=self._ctx.charger_id,
             timeout_s=self._ctx.call_timeout_s,
             pending=self._ctx.pending_calls,
+            prebuilt_for=OCPP16 if prebuilt else None,
         )
 
     # ---------------------------------------------------------------- incoming
@@ -201,13 +203,14 @@ class ChargePoint16(_LibChargePoint):
     # ---------------------------------------------------------------- outgoing
 
     async def set_charging_profile(
-        self, connector_id: int, profile: Mapping[str, Any]
+        self, connector_id: int, profile: Mapping[str, Any], *, prebuilt: bool = False
     ) -> str:
         """Send SetChargingProfile; `profile` is camelCase (csChargingProfiles)."""
         result = await self._send_call(
             call.SetChargingProfile(
                 connector_id=connector_id, cs_charging_profiles=dict(profile)
-            )
+            ),
+            prebuilt=prebuilt,
         )
         return status_of(result)
 

@@ -56,6 +56,7 @@ class _ChargePoint2x:
     _call_result: Any
     _ocpp_version: str
     _known_actions: frozenset[str]
+    _actions: frozenset[str]
     route_map: dict[str, Any]
     call: Any
 
@@ -67,20 +68,21 @@ class _ChargePoint2x:
     @property
     def actions(self) -> frozenset[str]:
         """Return the actions handled."""
-        return frozenset(str(action) for action in self.route_map)
+        return self._actions
 
     @property
     def known_actions(self) -> frozenset[str]:
         """Return every action of the version."""
         return self._known_actions
 
-    async def _send_call(self, payload: object) -> Any:
+    async def _send_call(self, payload: object, *, prebuilt: bool = False) -> Any:
         return await checked_call(
             self.call,
             payload,
             charger_id=self._ctx.charger_id,
             timeout_s=self._ctx.call_timeout_s,
             pending=self._ctx.pending_calls,
+            prebuilt_for=self._ocpp_version if prebuilt else None,
         )
 
     def _meter_event(
@@ -256,13 +258,14 @@ class _ChargePoint2x:
     # ---------------------------------------------------------------- outgoing
 
     async def set_charging_profile(
-        self, connector_id: int, profile: Mapping[str, Any]
+        self, connector_id: int, profile: Mapping[str, Any], *, prebuilt: bool = False
     ) -> str:
         """Send SetChargingProfile to an EVSE; `profile` is camelCase."""
         result = await self._send_call(
             self._call.SetChargingProfile(
                 evse_id=connector_id, charging_profile=dict(profile)
-            )
+            ),
+            prebuilt=prebuilt,
         )
         return status_of(result)
 
@@ -421,6 +424,7 @@ class ChargePoint201(_ChargePoint2x, _LibChargePoint201):
             logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
+        self._actions = frozenset(str(action) for action in self.route_map)
 
 
 class ChargePoint21(_ChargePoint2x, _LibChargePoint21):
@@ -438,3 +442,4 @@ class ChargePoint21(_ChargePoint2x, _LibChargePoint21):
             logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
+        self._actions = frozenset(str(action) for action in self.route_map)
