@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import SmartChargeConfigEntry
-from .entity import ChargerEntity
+from .entity import ChargerEntity, add_per_subentry
 
 PARALLEL_UPDATES = 0
 
@@ -30,12 +30,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a connectivity sensor per charger."""
-    runtime = entry.runtime_data
-    for charger in runtime.chargers.values():
-        async_add_entities(
-            [ConnectedSensor(runtime.coordinator, charger, CONNECTED)],
-            config_subentry_id=charger.subentry_id,
-        )
+    add_per_subentry(
+        entry,
+        async_add_entities,
+        charger=lambda c, ch: [ConnectedSensor(c, ch, CONNECTED)],
+    )
 
 
 class ConnectedSensor(ChargerEntity, BinarySensorEntity):

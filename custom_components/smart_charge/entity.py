@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, ROOT_PANEL_ID
-from .coordinator import ChargerData, PanelData, SmartChargeCoordinator
+from .coordinator import (
+    ChargerData,
+    PanelData,
+    SmartChargeConfigEntry,
+    SmartChargeCoordinator,
+)
 from .site_config import ChargerSettings, PanelConfig
 
 
@@ -32,6 +40,35 @@ def panel_device_info(entry_id: str, panel: PanelConfig) -> DeviceInfo:
     if panel.parent_id is not None:
         info["via_device"] = panel_identifier(entry_id, panel.parent_id)
     return info
+
+
+type PanelEntities = Callable[[SmartChargeCoordinator, PanelConfig], Iterable[Entity]]
+type ChargerEntities = Callable[
+    [SmartChargeCoordinator, ChargerSettings], Iterable[Entity]
+]
+
+
+def add_per_subentry(
+    entry: SmartChargeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    *,
+    panel: PanelEntities | None = None,
+    charger: ChargerEntities | None = None,
+) -> None:
+    """Add each panel's and each charger's entities to its own config subentry."""
+    runtime = entry.runtime_data
+    if panel is not None:
+        for config in runtime.panels.values():
+            async_add_entities(
+                panel(runtime.coordinator, config),
+                config_subentry_id=config.subentry_id,
+            )
+    if charger is not None:
+        for settings in runtime.chargers.values():
+            async_add_entities(
+                charger(runtime.coordinator, settings),
+                config_subentry_id=settings.subentry_id,
+            )
 
 
 class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):

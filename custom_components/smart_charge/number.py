@@ -22,7 +22,7 @@ from .coordinator import (
     SmartChargeConfigEntry,
     SmartChargeCoordinator,
 )
-from .entity import ChargerEntity, PanelEntity
+from .entity import ChargerEntity, PanelEntity, add_per_subentry
 from .site_config import ChargerSettings, PanelConfig
 
 if TYPE_CHECKING:
@@ -95,21 +95,14 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a grid-limit number per panel and the numbers of every charger."""
-    runtime = entry.runtime_data
-    for panel in runtime.panels.values():
-        async_add_entities(
-            [PanelNumber(runtime.coordinator, panel, GRID_LIMIT)],
-            config_subentry_id=panel.subentry_id,
-        )
-    for charger in runtime.chargers.values():
-        async_add_entities(
-            (
-                ChargerNumber(runtime.coordinator, charger, d)
-                for d in CHARGER_NUMBERS
-                if d.has_fn(charger)
-            ),
-            config_subentry_id=charger.subentry_id,
-        )
+    add_per_subentry(
+        entry,
+        async_add_entities,
+        panel=lambda c, p: [PanelNumber(c, p, GRID_LIMIT)],
+        charger=lambda c, ch: (
+            ChargerNumber(c, ch, d) for d in CHARGER_NUMBERS if d.has_fn(ch)
+        ),
+    )
 
 
 class PanelNumber(PanelEntity, NumberEntity):

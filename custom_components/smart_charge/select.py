@@ -9,7 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import STRATEGIES
 from .coordinator import SmartChargeConfigEntry
-from .entity import PanelEntity
+from .entity import PanelEntity, add_per_subentry
 
 PARALLEL_UPDATES = 0
 
@@ -27,12 +27,11 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a strategy select per panel."""
-    runtime = entry.runtime_data
-    for panel in runtime.panels.values():
-        async_add_entities(
-            [StrategySelect(runtime.coordinator, panel, STRATEGY)],
-            config_subentry_id=panel.subentry_id,
-        )
+    add_per_subentry(
+        entry,
+        async_add_entities,
+        panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
+    )
 
 
 class StrategySelect(PanelEntity, SelectEntity):

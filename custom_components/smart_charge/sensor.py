@@ -22,7 +22,7 @@ from .coordinator import (
     SmartChargeConfigEntry,
     SmartChargeCoordinator,
 )
-from .entity import ChargerEntity, PanelEntity
+from .entity import ChargerEntity, PanelEntity, add_per_subentry
 from .site_config import ChargerSettings
 
 PARALLEL_UPDATES = 0
@@ -163,22 +163,14 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of every panel and charger, each to its subentry."""
-    runtime = entry.runtime_data
-    coordinator = runtime.coordinator
-    for panel in runtime.panels.values():
-        async_add_entities(
-            (PanelSensor(coordinator, panel, d) for d in PANEL_SENSORS),
-            config_subentry_id=panel.subentry_id,
-        )
-    for charger in runtime.chargers.values():
-        async_add_entities(
-            (
-                ChargerSensor(coordinator, charger, d)
-                for d in CHARGER_SENSORS
-                if d.has_fn(charger)
-            ),
-            config_subentry_id=charger.subentry_id,
-        )
+    add_per_subentry(
+        entry,
+        async_add_entities,
+        panel=lambda c, p: (PanelSensor(c, p, d) for d in PANEL_SENSORS),
+        charger=lambda c, ch: (
+            ChargerSensor(c, ch, d) for d in CHARGER_SENSORS if d.has_fn(ch)
+        ),
+    )
 
 
 class PanelSensor(PanelEntity, SensorEntity):
