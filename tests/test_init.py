@@ -281,3 +281,27 @@ async def test_removing_the_site_forgets_its_state(
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_sessions_are_saved_while_running(
+    hass: HomeAssistant, free_port: int, hass_storage: dict
+) -> None:
+    """A running session is in the store soon after it starts, not only at unload."""
+    entry = site_entry(
+        free_port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-1") as (cp1,):
+        transaction_id = await cp1.plug_in()
+        server = entry.runtime_data.site.server
+        await _until(
+            lambda: _last(cp1) is not None and bool(server.chargers["CP-1"].limit_acked)
+        )
+        await asyncio.sleep(0.1)
+        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=10))
+        await hass.async_block_till_done()
+        stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]["controller"]
+        assert [s["transaction_id"] for s in stored["sessions"]] == [transaction_id]
+        assert "CP-1" in stored["capabilities"]

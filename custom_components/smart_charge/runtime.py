@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import ssl
+from typing import Any
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
@@ -48,6 +49,8 @@ from .csms import (
     ChargerState,
     ServerConfig,
     ServerStartError,
+    TransactionStarted,
+    TransactionStopped,
 )
 from .csms.controller import ChargerConfig, SiteController
 from .csms.events import CapabilitiesLearned, ChargerRejectsProfiles
@@ -162,12 +165,18 @@ class SiteRuntime:
         """Stop the server (port free when this returns) and save the state."""
         self.timers.cancel_all()
         self.budgets.async_stop()
+        self._stored_state()
         if self.controller is not None:
-            self.state.controller = self.controller.export_state()
             await self.controller.stop()
         if self.server is not None:
             await self.server.stop()
         await self.store.async_save(self.state)
+
+    def _stored_state(self) -> dict[str, Any]:
+        """Return the state to store, with the sessions and capabilities of now."""
+        if self.controller is not None:
+            self.state.controller = self.controller.export_state()
+        return self.state.as_dict()
 
     # ---------------------------------------------------------------- model
 
@@ -277,6 +286,9 @@ class SiteRuntime:
                 DOMAIN,
                 f"charger_rejects_profiles_{self.entry.entry_id}_{charger_id}",
             )
+        if isinstance(event, TransactionStarted | TransactionStopped):
+            # Sessions survive a crash too, not only a clean restart.
+            self.store.async_schedule_save(self._stored_state)
         if self.controller is not None:
             self.controller.handle_event(event)
             # Sessions and car power feed minimum-hold and solar budgets.
@@ -398,7 +410,7 @@ class SiteRuntime:
         """Give the controller the new model, save the state and refresh."""
         assert self.controller is not None
         self.controller.update_site(self._engine_site(), self._charger_configs())
-        self.store.async_schedule_save(self.state)
+        self.store.async_schedule_save(self._stored_state)
         self._refresh()
 
     @callback

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -94,9 +95,9 @@ class RuntimeStore:
         data = await self._store.async_load()
         return RuntimeState.from_dict(data) if data else RuntimeState()
 
-    def async_schedule_save(self, state: RuntimeState) -> None:
-        """Save soon, coalescing bursts of changes."""
-        self._store.async_delay_save(state.as_dict, SAVE_DELAY_S)
+    def async_schedule_save(self, data: Callable[[], dict[str, Any]]) -> None:
+        """Save what `data()` returns soon, coalescing bursts of changes."""
+        self._store.async_delay_save(data, SAVE_DELAY_S)
 
     async def async_save(self, state: RuntimeState) -> None:
         """Save now (on unload)."""
