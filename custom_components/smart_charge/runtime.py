@@ -59,7 +59,7 @@ from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
 from .runtime_state import RuntimeState, RuntimeStore
-from .site_config import ChargerSettings, PanelConfig, ancestors
+from .site_config import ChargerSettings, PanelConfig
 from .tls import server_ssl_context
 
 
@@ -212,19 +212,7 @@ class SiteRuntime:
         return float(self.entry.data.get(CONF_VOLTAGE, DEFAULT_VOLTAGE))
 
     def _minimum_kw(self, panel_id: str) -> float:
-        """Return the power the managed sessions under a panel need at their minimum."""
-        if self.controller is None:
-            return 0.0
-        total = 0.0
-        for charger_id, _connector, _tx in self.controller.sessions():
-            charger = self.chargers.get(charger_id)
-            if (
-                charger
-                and charger.managed
-                and panel_id in ancestors(self.panels, charger.panel_id)
-            ):
-                total += charger.min_current_a * self._voltage * charger.phases / 1000
-        return total
+        return self.controller.minimum_kw(panel_id) if self.controller else 0.0
 
     def _measured_kw(self, panel_id: str) -> float:
         return self.controller.measured_kw(panel_id) if self.controller else 0.0

@@ -185,13 +185,3 @@ def tree_error(panels: Mapping[str, PanelConfig]) -> str | None:
         ):
             return "child_exceeds_parent"
     return None
-
-
-def ancestors(panels: Mapping[str, PanelConfig], panel_id: str) -> list[str]:
-    """Return the panel and every panel above it, nearest first."""
-    chain: list[str] = []
-    current: str | None = panel_id
-    while current is not None and current in panels and current not in chain:
-        chain.append(current)
-        current = panels[current].parent_id
-    return chain

@@ -254,6 +254,14 @@ class SiteController:
         """Return the measured power of the sessions under a panel (and its children)."""
         return sum(s.measured_w for s in self._sessions_under(panel_id)) / 1000.0
 
+    def minimum_kw(self, panel_id: str) -> float:
+        """Return what the managed sessions under a panel need at their minimum."""
+        return sum(
+            self._kw(config, config.min_current_a)
+            for session in self._sessions_under(panel_id)
+            if (config := self.chargers[session.charger_id]).managed
+        )
+
     def session_count(self, panel_id: str) -> int:
         """Return the number of sessions under a panel (and its children)."""
         return len(self._sessions_under(panel_id))
