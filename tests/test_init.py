@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 import socket
+from types import MappingProxyType
 
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -305,3 +306,73 @@ async def test_sessions_are_saved_while_running(
         stored = hass_storage[f"{DOMAIN}.{entry.entry_id}"]["data"]["controller"]
         assert [s["transaction_id"] for s in stored["sessions"]] == [transaction_id]
         assert "CP-1" in stored["capabilities"]
+
+
+async def test_adopting_a_charger_keeps_everyone_connected(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """Discovery adopts an unknown charger live: no reload, no reconnect, it is balanced."""
+    entry = site_entry(
+        free_port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    server = entry.runtime_data.site.server
+    async with chargers(free_port, "CP-1", "CP-NEW") as (cp1, new):
+        await cp1.plug_in()
+        await _until(lambda: _last(cp1) is not None)
+        alone = _last(cp1)
+        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        result = await hass.config_entries.flow.async_configure(
+            flow["flow_id"],
+            {"panel": "garage", "managed": True, "max_current_a": 16, "phases": "3"},
+        )
+        assert result["reason"] == "charger_adopted"
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        assert entry.runtime_data.site.server is server  # not reloaded
+        assert cp1.connected
+        assert new.connected
+        assert hass.states.get("binary_sensor.cp_new_connected").state == "on"
+        # The adopted charger is balanced with the others at once.
+        await new.plug_in()
+        await _until(lambda: _last(new) is not None and _last(cp1) < alone)
+        assert _last(cp1) == _last(new)
+
+        # Changing a charger's settings still reloads (its entities depend on them).
+        subentry = next(s for s in entry.subentries.values() if s.title == "CP-NEW")
+        hass.config_entries.async_update_subentry(
+            entry, subentry, data={**subentry.data, "max_current_a": 10.0}
+        )
+        await hass.async_block_till_done()
+        assert entry.runtime_data.site.server is not server
+
+
+async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
+    entry = site_entry(free_port, [])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    server = entry.runtime_data.site.server
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(
+                {
+                    "name": "Carport",
+                    "limit_kw": 7.0,
+                    "parent": "main",
+                    "load_sensor": "sensor.x",
+                }
+            ),
+            subentry_type="panel",
+            title="Carport",
+            unique_id=None,
+        ),
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data.site.server is server
+    assert hass.states.get("number.carport_grid_limit").state == "7.0"
+    # Its load sensor is followed at once (unavailable: the worst case).
+    assert hass.states.get("sensor.carport_budget_reason").state == "load"

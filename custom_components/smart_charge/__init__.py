@@ -65,7 +65,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
     site = SiteRuntime(hass, entry, coordinator, panels, chargers)
     await site.async_start()
     entry.runtime_data = SmartChargeRuntimeData(
-        site=site, coordinator=coordinator, panels=panels, chargers=chargers
+        site=site,
+        coordinator=coordinator,
+        panels=panels,
+        chargers=chargers,
+        entry_data=dict(entry.data),
+        title=entry.title,
     )
     _async_register_panels(hass, entry, panels)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
@@ -102,8 +107,35 @@ def _async_register_panels(
 async def _async_update_listener(
     hass: HomeAssistant, entry: SmartChargeConfigEntry
 ) -> None:
-    """Reload when a panel or charger subentry is added, changed or removed."""
-    await hass.config_entries.async_reload(entry.entry_id)
+    """Apply added panels and chargers (and removed chargers) live; reload otherwise.
+
+    Adopting a discovered charger therefore keeps every charger connected.
+    """
+    runtime = entry.runtime_data
+    panels, chargers = panels_of(entry), chargers_of(entry)
+    live = (
+        dict(entry.data) == runtime.entry_data
+        and entry.title == runtime.title
+        and all(panels.get(pid) == panel for pid, panel in runtime.panels.items())
+        and all(
+            chargers.get(cid, charger) == charger
+            for cid, charger in runtime.chargers.items()
+        )
+        and tree_error(panels) is None
+    )
+    if not live:
+        await hass.config_entries.async_reload(entry.entry_id)
+        return
+    added_panels = [p for pid, p in panels.items() if pid not in runtime.panels]
+    added_chargers = [c for cid, c in chargers.items() if cid not in runtime.chargers]
+    # The runtime shares these dicts with the site: update them in place.
+    runtime.panels.update(panels)
+    runtime.chargers.clear()
+    runtime.chargers.update(chargers)
+    _async_register_panels(hass, entry, panels)
+    runtime.site.async_config_changed(panels_changed=bool(added_panels))
+    for add in runtime.adders:
+        add(added_panels, added_chargers)
 
 
 async def async_unload_entry(

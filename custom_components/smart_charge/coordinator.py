@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -152,6 +152,9 @@ def async_start_discovery(
     )
 
 
+type EntityAdder = Callable[[list[PanelConfig], list[ChargerSettings]], None]
+
+
 @dataclass(kw_only=True)
 class SmartChargeRuntimeData:
     """What async_setup_entry builds for one site."""
@@ -160,6 +163,12 @@ class SmartChargeRuntimeData:
     coordinator: SmartChargeCoordinator
     panels: dict[str, PanelConfig]
     chargers: dict[str, ChargerSettings]
+    # The entry as it was set up, to tell a subentry added live from a change that
+    # needs a reload.
+    entry_data: dict[str, Any] = field(default_factory=dict)
+    title: str = ""
+    # One per platform: adds the entities of newly added panels and chargers.
+    adders: list[EntityAdder] = field(default_factory=list)
 
 
 type SmartChargeConfigEntry = ConfigEntry[SmartChargeRuntimeData]

@@ -55,20 +55,28 @@ def add_per_subentry(
     panel: PanelEntities | None = None,
     charger: ChargerEntities | None = None,
 ) -> None:
-    """Add each panel's and each charger's entities to its own config subentry."""
+    """Add each panel's and each charger's entities to its own config subentry.
+
+    The same is done later for panels and chargers added while the site runs.
+    """
     runtime = entry.runtime_data
-    if panel is not None:
-        for config in runtime.panels.values():
-            async_add_entities(
-                panel(runtime.coordinator, config),
-                config_subentry_id=config.subentry_id,
-            )
-    if charger is not None:
-        for settings in runtime.chargers.values():
-            async_add_entities(
-                charger(runtime.coordinator, settings),
-                config_subentry_id=settings.subentry_id,
-            )
+
+    def add(panels: list[PanelConfig], chargers: list[ChargerSettings]) -> None:
+        if panel is not None:
+            for config in panels:
+                async_add_entities(
+                    panel(runtime.coordinator, config),
+                    config_subentry_id=config.subentry_id,
+                )
+        if charger is not None:
+            for settings in chargers:
+                async_add_entities(
+                    charger(runtime.coordinator, settings),
+                    config_subentry_id=settings.subentry_id,
+                )
+
+    add(list(runtime.panels.values()), list(runtime.chargers.values()))
+    runtime.adders.append(add)
 
 
 class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):

@@ -115,11 +115,7 @@ class SiteRuntime:
         config = ServerConfig(
             port=int(data[CONF_PORT]),
             ssl_context=context,
-            passwords={
-                cid: charger.password
-                for cid, charger in self.chargers.items()
-                if charger.password
-            },
+            passwords=self._passwords(),
             reject_unknown=data.get(CONF_UNKNOWN_POLICY) == UnknownChargerPolicy.REJECT,
             known_ids=frozenset(self.chargers),
             failsafe_current_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A))
@@ -400,6 +396,26 @@ class SiteRuntime:
         self.controller.update_site(self._engine_site(), self._charger_configs())
         self.store.async_schedule_save(self._stored_state)
         self._refresh()
+
+    @callback
+    def async_config_changed(self, *, panels_changed: bool) -> None:
+        """Take panels or chargers added (or chargers removed) while running."""
+        assert self.server is not None
+        if panels_changed:
+            self.budgets.async_stop()
+            self.budgets.configure(self.panels, self._voltage)
+            self.budgets.async_start()
+        self.server.update_access(
+            passwords=self._passwords(), known_ids=frozenset(self.chargers)
+        )
+        self._apply()
+
+    def _passwords(self) -> dict[str, str]:
+        return {
+            cid: charger.password
+            for cid, charger in self.chargers.items()
+            if charger.password
+        }
 
     @callback
     def _override_expired(self, panel_id: str) -> None:
