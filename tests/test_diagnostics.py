@@ -34,5 +34,6 @@ async def test_diagnostics_redacts_passwords(
     cp = data["chargers"]["CP-1"]
     assert cp["ocpp_version"] == "1.6"
     assert cp["recent_frames"]
+    assert cp["capabilities"]["smart_charging"] is True
     assert len(cp["transactions"]) == 1
     assert data["site_data"]["chargers"]["CP-1"]["transaction_id"] is not None

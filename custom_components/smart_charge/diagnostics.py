@@ -42,6 +42,13 @@ async def async_get_config_entry_diagnostics(
                 "connectors": {k: asdict(v) for k, v in state.connectors.items()},
                 "transactions": {k: asdict(v) for k, v in state.transactions.items()},
                 "limit_acked": {k: asdict(v) for k, v in state.limit_acked.items()},
+                "capabilities": (
+                    capabilities.to_dict()
+                    if site.controller is not None
+                    and (capabilities := site.controller.capabilities(charger_id))
+                    is not None
+                    else None
+                ),
                 "recent_frames": [
                     _redact_frame(frame) for frame in state.recent_frames
                 ],
