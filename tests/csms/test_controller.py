@@ -344,3 +344,23 @@ async def test_ev_charging_needs_cap_the_session(
     )
     await rig.controller.rebalance()
     assert rig.limits() == {"CP1": 16.0}
+
+
+async def test_a_full_car_keeps_only_its_minimum(
+    rig_factory: Callable[[float], Awaitable[Rig]],
+) -> None:
+    rig = await rig_factory(22.0)
+    full = await rig.add("FULL", version="1.6")
+    other = await rig.add("OTHER", version="2.0.1")
+    await full.plug_in()
+    await other.plug_in()
+    await rig.controller.rebalance()
+    assert rig.limits() == {"FULL": 15.1, "OTHER": 15.1}
+    await full.send_status(1, "SuspendedEV")  # the car stopped drawing by itself
+    await rig.controller.rebalance()
+    assert rig.limits()["FULL"] == 6.0  # not paused: it may want to top up
+    assert rig.limits()["OTHER"] > 15.1
+    assert rig.held_w() <= rig.budget_w
+    await full.send_status(1, "Charging")
+    await rig.controller.rebalance()
+    assert rig.limits() == {"FULL": 15.1, "OTHER": 15.1}

@@ -47,6 +47,8 @@ from .capabilities import (
 from .charge_point import OCPP16, OCPP21, LimitRecord, utcnow
 from .errors import CallTimeoutError, ChargerNotConnectedError, CsmsError
 from .events import (
+    STATUS_CHARGING,
+    STATUS_SUSPENDED_EV,
     BootReceived,
     CapabilitiesLearned,
     ChargerConnected,
@@ -55,6 +57,7 @@ from .events import (
     ChargerRejectsProfiles,
     EVChargingNeeds,
     MeterValuesReceived,
+    StatusChanged,
     TransactionStarted,
     TransactionStopped,
 )
@@ -110,6 +113,9 @@ class _Session:
     ev_learned_at: float = 0.0
     below_count: int = 0
     ev_needs_a: float | None = None  # the EV's own maximum (NotifyEVChargingNeeds)
+    # The car stopped drawing by itself (full, or scheduled): it keeps only its minimum
+    # until it charges again, so its share goes to the other cars.
+    suspended_ev: bool = False
 
     @property
     def ev_cap_a(self) -> float | None:
@@ -329,6 +335,15 @@ class SiteController:
                 if needy is not None and needy.ev_needs_a != ev_max:
                     needy.ev_needs_a = ev_max
                     rebalance = True
+            case StatusChanged(status=status):
+                suspended = self._sessions.get(_key(charger_id, event.connector_id))
+                if suspended is not None and status in (
+                    STATUS_SUSPENDED_EV,
+                    STATUS_CHARGING,
+                ):
+                    now_suspended = status == STATUS_SUSPENDED_EV
+                    rebalance |= suspended.suspended_ev != now_suspended
+                    suspended.suspended_ev = now_suspended
             case ChargerConnected():
                 rebalance = True
             case _:
@@ -611,7 +626,9 @@ class SiteController:
                 "client_id": session.charger_id,
                 "connector_id": session.connector_id,
                 "max_hardware_power_kw": self._kw(config, config.max_current_a),
-                "max_ev_acceptance_power_kw": None
+                "max_ev_acceptance_power_kw": self._kw(config, config.min_current_a)
+                if session.suspended_ev
+                else None
                 if session.ev_cap_a is None
                 else self._kw(config, session.ev_cap_a),
                 "min_charge_rate_kw": self._kw(config, config.min_current_a),
