@@ -77,6 +77,7 @@ def site_entry(
     main_kw: float = 50.0,
     policy: str = "accept_and_ask",
     entry_id: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> MockConfigEntry:
     """Return a site entry listening on `port`."""
     return MockConfigEntry(
@@ -92,6 +93,7 @@ def site_entry(
         },
         subentries_data=subentries,
         entry_id=entry_id,
+        options=options or {},
     )
 
 

@@ -38,18 +38,10 @@ from .common import charger, chargers, panel, site_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-
-@pytest.fixture(autouse=True)
-def no_increase_interval(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests move simulated hours in real seconds: no 10 s spacing of increases.
-
-    The spacing itself is tested in tests/csms/test_controller.py with real time, and
-    test_init.py checks the site passes it to the controller.
-    """
-    monkeypatch.setattr(
-        "custom_components.smart_charge.runtime.MIN_INCREASE_INTERVAL_S", 0.0
-    )
-
+# These tests move simulated hours in real seconds: the site option that spaces
+# increases 10 s apart is off here. The spacing itself is tested with real time in
+# tests/csms/test_controller.py; test_config_flow.py tests the option.
+NO_SPACING = {"min_increase_interval_s": 0.0}
 
 KW_PER_A = 3 * 230 / 1000
 W = {"unit_of_measurement": "W"}
@@ -92,7 +84,7 @@ async def _site(
 ) -> MockConfigEntry:
     home = panel("home", "Home", 11.0)
     home["data"] = {**home["data"], **budget}
-    entry = site_entry(port, [home, charger("CP-1", "home")])
+    entry = site_entry(port, [home, charger("CP-1", "home")], options=NO_SPACING)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -287,7 +279,9 @@ async def test_per_phase_load_currents(hass: HomeAssistant, free_port: int) -> N
         "phase_limit_a": 16.0,
         **{f"load_current_{p}": f"sensor.house_{p}" for p in ("l1", "l2", "l3")},
     }
-    entry = site_entry(free_port, [home, charger("CP-1", "home", phases=1)])
+    entry = site_entry(
+        free_port, [home, charger("CP-1", "home", phases=1)], options=NO_SPACING
+    )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()

@@ -401,3 +401,35 @@ async def test_panel_budget_section_errors_then_create(
     result = await _subentry_flow(hass, entry, SUBENTRY_PANEL, created.subentry_id)
     schema_keys = [str(k) for k in result["data_schema"].schema]
     assert "budget" in schema_keys
+
+
+async def test_options_flow_tunes_profile_writes(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    entry = _site_entry(free_port)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    controller = entry.runtime_data.site.controller
+    assert (controller.increase_dead_band_a, controller.min_increase_interval_s) == (
+        0.5,
+        10.0,
+    )
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "increase_dead_band_a": 1,
+            "min_increase_interval_s": 60,
+            "call_timeout_s": 20,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    # The site reloaded with the new options.
+    site = entry.runtime_data.site
+    assert site.controller.increase_dead_band_a == 1.0
+    assert site.controller.min_increase_interval_s == 60.0
+    assert site.server.config.call_timeout_s == 20.0
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -70,6 +70,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
         panels=panels,
         chargers=chargers,
         entry_data=dict(entry.data),
+        options=dict(entry.options),
         title=entry.title,
     )
     _async_register_panels(hass, entry, panels)
@@ -115,6 +116,7 @@ async def _async_update_listener(
     panels, chargers = panels_of(entry), chargers_of(entry)
     live = (
         dict(entry.data) == runtime.entry_data
+        and dict(entry.options) == runtime.options
         and entry.title == runtime.title
         and all(panels.get(pid) == panel for pid, panel in runtime.panels.items())
         and all(

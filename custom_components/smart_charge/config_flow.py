@@ -17,6 +17,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     ConfigSubentry,
     ConfigSubentryFlow,
+    OptionsFlow,
     SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant, callback
@@ -25,8 +26,11 @@ from homeassistant.helpers import selector
 import voluptuous as vol
 
 from .const import (
+    CALL_TIMEOUT_S,
+    CONF_CALL_TIMEOUT,
     CONF_CHARGER_ID,
     CONF_CHEAPEST_HOURS,
+    CONF_DEAD_BAND_A,
     CONF_DEPARTURE,
     CONF_FAILSAFE_A,
     CONF_GRID_INVERT,
@@ -41,6 +45,7 @@ from .const import (
     CONF_MANAGED,
     CONF_MAX_CURRENT,
     CONF_MIN_CURRENT,
+    CONF_MIN_INCREASE_INTERVAL,
     CONF_NAME,
     CONF_PANEL,
     CONF_PARENT,
@@ -81,6 +86,8 @@ from .const import (
     DEFAULT_VOLTAGE,
     DOMAIN,
     GRID_PHASES,
+    INCREASE_DEAD_BAND_A,
+    MIN_INCREASE_INTERVAL_S,
     ROOT_PANEL_ID,
     SOLAR_MODES,
     STRATEGIES,
@@ -320,6 +327,12 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
     _discovered_id: str
     _discovery_entry_id: str
 
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> SmartChargeOptionsFlow:
+        """Return the options flow (how profiles are written)."""
+        return SmartChargeOptionsFlow()
+
     @classmethod
     @callback
     def async_get_supported_subentry_types(
@@ -438,6 +451,40 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="discovery_confirm",
             data_schema=schema,
             description_placeholders={"charger_id": self._discovered_id},
+        )
+
+
+OPTIONS_SCHEMA = vol.Schema(
+    {
+        vol.Required(CONF_DEAD_BAND_A, default=INCREASE_DEAD_BAND_A): _number(
+            0, 5, 0.1, "A"
+        ),
+        vol.Required(
+            CONF_MIN_INCREASE_INTERVAL, default=MIN_INCREASE_INTERVAL_S
+        ): _number(0, 3600, 1, "s"),
+        vol.Required(CONF_CALL_TIMEOUT, default=CALL_TIMEOUT_S): _number(
+            1, 120, 1, "s"
+        ),
+    }
+)
+
+
+class SmartChargeOptionsFlow(OptionsFlow):
+    """Tune how limits are written to chargers (their flash memory) and waited for."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show or save the options; the site reloads with them."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={key: float(value) for key, value in user_input.items()}
+            )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                OPTIONS_SCHEMA, self.config_entry.options
+            ),
         )
 
 

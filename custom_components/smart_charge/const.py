@@ -142,3 +142,9 @@ BUDGET_DEBOUNCE_S: Final = 0.5
 # gets at most one increase per interval (decreases are never held back).
 INCREASE_DEAD_BAND_A: Final = 0.5
 MIN_INCREASE_INTERVAL_S: Final = 10.0
+CALL_TIMEOUT_S: Final = 10.0
+
+# Options of a site (the options flow).
+CONF_DEAD_BAND_A: Final = "increase_dead_band_a"
+CONF_MIN_INCREASE_INTERVAL: Final = "min_increase_interval_s"
+CONF_CALL_TIMEOUT: Final = "call_timeout_s"

@@ -166,6 +166,7 @@ class SmartChargeRuntimeData:
     # The entry as it was set up, to tell a subentry added live from a change that
     # needs a reload.
     entry_data: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     title: str = ""
     # One per platform: adds the entities of newly added panels and chargers.
     adders: list[EntityAdder] = field(default_factory=list)

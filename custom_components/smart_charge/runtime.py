@@ -17,7 +17,11 @@ from homeassistant.util import dt as dt_util
 
 from .budgets import PanelBudgets
 from .const import (
+    CALL_TIMEOUT_S,
+    CONF_CALL_TIMEOUT,
+    CONF_DEAD_BAND_A,
     CONF_FAILSAFE_A,
+    CONF_MIN_INCREASE_INTERVAL,
     CONF_PORT,
     CONF_TLS_CERT,
     CONF_TLS_KEY,
@@ -112,8 +116,10 @@ class SiteRuntime:
                     translation_key="tls_invalid",
                     translation_placeholders={"error": str(err)},
                 ) from err
+        options = self.entry.options
         config = ServerConfig(
             port=int(data[CONF_PORT]),
+            call_timeout_s=float(options.get(CONF_CALL_TIMEOUT, CALL_TIMEOUT_S)),
             ssl_context=context,
             passwords=self._passwords(),
             reject_unknown=data.get(CONF_UNKNOWN_POLICY) == UnknownChargerPolicy.REJECT,
@@ -128,8 +134,12 @@ class SiteRuntime:
             self._engine_site(),
             self._charger_configs(),
             on_change=self._refresh,
-            increase_dead_band_a=INCREASE_DEAD_BAND_A,
-            min_increase_interval_s=MIN_INCREASE_INTERVAL_S,
+            increase_dead_band_a=float(
+                options.get(CONF_DEAD_BAND_A, INCREASE_DEAD_BAND_A)
+            ),
+            min_increase_interval_s=float(
+                options.get(CONF_MIN_INCREASE_INTERVAL, MIN_INCREASE_INTERVAL_S)
+            ),
         )
         if self.state.controller:
             self.controller.import_state(self.state.controller)
