@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "demo"))
 
 from sites import HTTP_PORT, SITES, DemoCharger, DemoSite  # noqa: E402
 
-from custom_components.smart_charge.csms.simulator import SimulatedCharger  # noqa: E402
+from tools.simulator import SimulatedCharger  # noqa: E402
 
 METER_INTERVAL_S = 3.0
 _LOGGER = logging.getLogger("fleet")

@@ -31,10 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from custom_components.smart_charge.control import ChargerConfig, SiteController
 from custom_components.smart_charge.csms import CentralSystem, ServerConfig
-from custom_components.smart_charge.csms.controller import ChargerConfig, SiteController
-from custom_components.smart_charge.csms.simulator import SimulatedCharger
 from custom_components.smart_charge.engine import Panel, Site
+from tools.simulator import SimulatedCharger
 
 PAGE = resource.getpagesize()
 

@@ -29,7 +29,7 @@ from custom_components.smart_charge.const import (
     SUBENTRY_CHARGER,
     SUBENTRY_PANEL,
 )
-from custom_components.smart_charge.csms.simulator import SimulatedCharger
+from tools.simulator import SimulatedCharger
 
 
 def panel(

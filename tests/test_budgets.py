@@ -32,7 +32,7 @@ from custom_components.smart_charge.const import (
     CONF_TOU_WINDOWS,
     DOMAIN,
 )
-from custom_components.smart_charge.csms.simulator import SimulatedCharger
+from tools.simulator import SimulatedCharger
 
 from .common import charger, chargers, panel, site_entry
 

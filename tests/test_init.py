@@ -15,7 +15,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.smart_charge.const import DOMAIN
-from custom_components.smart_charge.csms.simulator import SimulatedCharger
+from tools.simulator import SimulatedCharger
 
 from .common import charger, chargers, panel, site_entry
 

@@ -18,7 +18,7 @@ from custom_components.smart_charge.const import (
     CONF_TLS_KEY,
     DOMAIN,
 )
-from custom_components.smart_charge.csms.simulator import SimulatedCharger
+from tools.simulator import SimulatedCharger
 
 from .common import charger, chargers, site_entry
 from .csms.test_security import write_self_signed

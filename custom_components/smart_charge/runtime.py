@@ -35,6 +35,7 @@ from .const import (
     MIN_INCREASE_INTERVAL_S,
     UnknownChargerPolicy,
 )
+from .control import ChargerConfig, SiteController
 from .coordinator import (
     ChargerData,
     OverrideTimers,
@@ -56,7 +57,6 @@ from .csms import (
     TransactionStarted,
     TransactionStopped,
 )
-from .csms.controller import ChargerConfig, SiteController
 from .csms.events import CapabilitiesLearned, ChargerRejectsProfiles
 from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE

@@ -133,7 +133,7 @@ async def test_response_to_a_call_never_sent_is_dropped(
 async def test_late_answer_after_timeout_is_dropped(
     socket_enabled: None, event_log: EventLog
 ) -> None:
-    from custom_components.smart_charge.csms.simulator import SimulatedCharger
+    from tools.simulator import SimulatedCharger
 
     central = CentralSystem(
         ServerConfig(host="127.0.0.1", port=0, call_timeout_s=0.3), event_log
@@ -179,7 +179,7 @@ async def test_missing_or_wrong_subprotocol_is_closed(
 async def test_oversized_frame_closes_only_that_charger(
     socket_enabled: None, event_log: EventLog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from custom_components.smart_charge.csms.simulator import SimulatedCharger
+    from tools.simulator import SimulatedCharger
 
     central = CentralSystem(
         ServerConfig(host="127.0.0.1", port=0, max_frame_bytes=4096), event_log

@@ -25,7 +25,7 @@ from custom_components.smart_charge.csms import (
     ServerConfig,
 )
 from custom_components.smart_charge.csms.server import basic_credentials
-from custom_components.smart_charge.csms.simulator import SimulatedCharger
+from tools.simulator import SimulatedCharger
 
 from .conftest import EventLog
 

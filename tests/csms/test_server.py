@@ -304,7 +304,7 @@ async def test_stop_frees_port_and_closes_connections(
     await central.start()
     await central.start()  # idempotent
     port = central.port
-    from custom_components.smart_charge.csms.simulator import SimulatedCharger
+    from tools.simulator import SimulatedCharger
 
     charger = SimulatedCharger("S", f"ws://127.0.0.1:{port}")
     await charger.start()
@@ -327,7 +327,7 @@ async def test_subscriber_errors_are_contained(socket_enabled: None) -> None:
 
     central = CentralSystem(ServerConfig(host="127.0.0.1", port=0), broken)
     await central.start()
-    from custom_components.smart_charge.csms.simulator import SimulatedCharger
+    from tools.simulator import SimulatedCharger
 
     charger = SimulatedCharger("S", f"ws://127.0.0.1:{central.port}")
     await charger.start()

@@ -22,7 +22,7 @@ from custom_components.smart_charge.csms.charge_point import (
     profile_limit,
 )
 from custom_components.smart_charge.csms.server import charger_id_from_path
-from custom_components.smart_charge.csms.simulator import main as simulate_main, run
+from tools.simulator import main as simulate_main, run
 
 from .conftest import EventLog
 

@@ -44,7 +44,7 @@ from ocpp.v201 import ChargePoint as _Lib201, call as call201, call_result as re
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from .charge_point import ocpp_timestamp
+from custom_components.smart_charge.csms.charge_point import ocpp_timestamp
 
 _LOGGER = logging.getLogger(__name__)
 _SEQUENCE = itertools.count(1)

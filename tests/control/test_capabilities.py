@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from custom_components.smart_charge.control import SiteController
 from custom_components.smart_charge.csms import (
     CapabilitiesLearned,
     ChargerCapabilities,
@@ -17,9 +18,7 @@ from custom_components.smart_charge.csms.capabilities import (
     from_ocpp2_variables,
     from_ocpp16_configuration,
 )
-from custom_components.smart_charge.csms.controller import SiteController
-
-from .conftest import Rig
+from tests.control.conftest import Rig
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -231,8 +230,8 @@ def SimulatedChargerFactory(rig: Rig) -> Callable[..., Awaitable[Any]]:  # noqa:
     """Add a charger that ignores some calls from the start (before its boot)."""
 
     async def add(charger_id: str, *, ignore: set[str], **kwargs: Any) -> Any:
-        from custom_components.smart_charge.csms.controller import ChargerConfig
-        from custom_components.smart_charge.csms.simulator import SimulatedCharger
+        from custom_components.smart_charge.control import ChargerConfig
+        from tools.simulator import SimulatedCharger
 
         configs = dict(rig.controller.chargers)
         configs[charger_id] = ChargerConfig(charger_id, "main")

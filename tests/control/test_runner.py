@@ -15,15 +15,15 @@ import sys
 import pytest
 import websockets
 
-from custom_components.smart_charge.csms.__main__ import main
-from custom_components.smart_charge.csms.simulator import SimulatedCharger
+from tools.runner import main
+from tools.simulator import SimulatedCharger
 
-from .test_security import write_self_signed
+from tests.csms.test_security import write_self_signed
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 ROOT = Path(__file__).parents[2]
-MODULE = "custom_components.smart_charge.csms"
+MODULE = "tools.runner"
 
 
 async def _run(*args: str) -> asyncio.subprocess.Process:

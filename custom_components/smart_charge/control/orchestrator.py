@@ -20,22 +20,7 @@ from datetime import datetime
 import logging
 from typing import Any, Final
 
-from custom_components.smart_charge.engine import (
-    EngineError,
-    LimitChange,
-    Phase,
-    Session,
-    SessionProfile,
-    Site,
-    SiteAllocation,
-    allocate_site,
-    build_ocpp16_profile,
-    build_ocpp21_profile,
-    build_ocpp201_profile,
-    plan_transition,
-)
-
-from .capabilities import (
+from custom_components.smart_charge.csms.capabilities import (
     OCPP2_VARIABLES,
     OCPP16_KEYS,
     RATE_AMPS,
@@ -44,9 +29,18 @@ from .capabilities import (
     from_ocpp2_variables,
     from_ocpp16_configuration,
 )
-from .charge_point import OCPP16, OCPP21, LimitRecord, utcnow
-from .errors import CallTimeoutError, ChargerNotConnectedError, CsmsError
-from .events import (
+from custom_components.smart_charge.csms.charge_point import (
+    OCPP16,
+    OCPP21,
+    LimitRecord,
+    utcnow,
+)
+from custom_components.smart_charge.csms.errors import (
+    CallTimeoutError,
+    ChargerNotConnectedError,
+    CsmsError,
+)
+from custom_components.smart_charge.csms.events import (
     STATUS_CHARGING,
     STATUS_SUSPENDED_EV,
     BootReceived,
@@ -61,7 +55,21 @@ from .events import (
     TransactionStarted,
     TransactionStopped,
 )
-from .server import CentralSystem
+from custom_components.smart_charge.csms.server import CentralSystem
+from custom_components.smart_charge.engine import (
+    EngineError,
+    LimitChange,
+    Phase,
+    Session,
+    SessionProfile,
+    Site,
+    SiteAllocation,
+    allocate_site,
+    build_ocpp16_profile,
+    build_ocpp21_profile,
+    build_ocpp201_profile,
+    plan_transition,
+)
 
 _LOGGER = logging.getLogger(__name__)
 STATE_VERSION = 1

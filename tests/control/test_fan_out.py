@@ -18,10 +18,9 @@ from ocpp.messages import MessageType, get_validator
 import pytest
 import websockets
 
+from custom_components.smart_charge.control import SEND_WINDOW
 from custom_components.smart_charge.csms import CallRejectedError, CentralSystem
-from custom_components.smart_charge.csms.controller import SEND_WINDOW
-
-from .conftest import Rig
+from tests.control.conftest import Rig
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

@@ -8,11 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from custom_components.smart_charge.csms.controller import SiteController
+from custom_components.smart_charge.control import SiteController
 from custom_components.smart_charge.csms.events import EVChargingNeeds
-from custom_components.smart_charge.csms.simulator import ReceivedProfile
-
-from .conftest import VOLTS_3P, Rig
+from tests.control.conftest import VOLTS_3P, Rig
+from tools.simulator import ReceivedProfile
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 

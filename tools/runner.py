@@ -1,6 +1,6 @@
 """Standalone runner: the OCPP server and the engine over one panel, no Home Assistant.
 
-    python -m custom_components.smart_charge.csms --limit-kw 22 [--port 9000]
+    python -m tools.runner --limit-kw 22 [--port 9000]
         [--password ID=SECRET ...] [--reject-unknown] [--known ID ...]
         [--tls-cert FILE --tls-key FILE] [--failsafe-a AMPS]
 
@@ -19,12 +19,18 @@ import signal
 import ssl
 import sys
 
+from custom_components.smart_charge.control import (
+    ChargerConfig,
+    SiteController,
+    orchestrator as controller_module,
+)
+from custom_components.smart_charge.csms.events import ChargerEvent
+from custom_components.smart_charge.csms.server import (
+    CentralSystem,
+    ServerConfig,
+    ServerStartError,
+)
 from custom_components.smart_charge.engine import EngineError, Panel, Site, Strategy
-
-from . import controller as controller_module
-from .controller import ChargerConfig, SiteController
-from .events import ChargerEvent
-from .server import CentralSystem, ServerConfig, ServerStartError
 
 _LOGGER = logging.getLogger("smart_charge.csms")
 PANEL_ID = "main"
@@ -54,7 +60,7 @@ def _password(value: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m custom_components.smart_charge.csms",
+        prog="python -m tools.runner",
         description="Run the Smart Charge OCPP server with load management over one panel.",
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
