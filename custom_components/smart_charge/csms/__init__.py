@@ -40,6 +40,7 @@ from .events import (
     TransactionStopped,
     normalise_status,
 )
+from .schemas import preload_schemas
 from .server import CentralSystem, ServerConfig, ServerStartError
 
 __all__ = [
@@ -75,4 +76,5 @@ __all__ = [
     "TransactionStopped",
     "VariableResult",
     "normalise_status",
+    "preload_schemas",
 ]
