@@ -49,6 +49,7 @@ class ChargePoint16(_LibChargePoint):
             logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
+        self._starting: dict[str, TransactionStarted] = {}
         self._actions = frozenset(str(action) for action in self.route_map)
 
     @property
@@ -137,12 +138,15 @@ class ChargePoint16(_LibChargePoint):
         id_tag: str,
         meter_start: int,
         timestamp: str,
+        call_unique_id: str,
         **kwargs: Any,
     ) -> call_result.StartTransaction:
-        """Assign a transaction id and report the start."""
+        """Assign a transaction id; it is reported once the charger has it."""
         transaction_id = self._ctx.next_transaction_id()
-        self._ctx.emit(
-            TransactionStarted(
+        # Frames of one connection are handled one after the other, so at most one
+        # start waits for its conf; a start whose conf was never sent is forgotten.
+        self._starting = {
+            call_unique_id: TransactionStarted(
                 self._ctx.charger_id,
                 connector_id,
                 str(transaction_id),
@@ -150,10 +154,24 @@ class ChargePoint16(_LibChargePoint):
                 float(meter_start),
                 parse_timestamp(timestamp),
             )
-        )
+        }
         return call_result.StartTransaction(
             transaction_id=transaction_id, id_tag_info=_ACCEPTED
         )
+
+    @after(Action.start_transaction)
+    def after_start_transaction(self, call_unique_id: str, **kwargs: Any) -> None:
+        """Report the start only now that the conf with its id is on the wire.
+
+        The library runs this synchronously right after sending the conf and before
+        the next frame of this charger is handled: a TxProfile that a subscriber sends
+        for the new id cannot overtake the conf (a strict charger rejects a profile
+        for an id it does not know), and the state knows the transaction before a
+        MeterValues or StopTransaction that follows.
+        """
+        started = self._starting.pop(call_unique_id, None)
+        if started is not None:
+            self._ctx.emit(started)
 
     @on(Action.stop_transaction)
     def on_stop_transaction(
