@@ -152,6 +152,53 @@ class ReportReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class FirmwareStatusChanged:
+    """A charger reported the progress of a firmware update (FirmwareStatusNotification).
+
+    `request_id` is the 2.x UpdateFirmware request it belongs to (None in 1.6).
+    """
+
+    charger_id: str
+    status: str
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticsStatusChanged:
+    """A charger reported a log upload's progress.
+
+    1.6 DiagnosticsStatusNotification, 2.x LogStatusNotification (with `request_id`).
+    """
+
+    charger_id: str
+    status: str
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEventReceived:
+    """A charger reported a security event (2.x SecurityEventNotification)."""
+
+    charger_id: str
+    event_type: str
+    timestamp: datetime
+    tech_info: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringEventsReceived:
+    """One NotifyEvent part (2.x): events of the charger's variable monitors.
+
+    `event_data` is camelCase as on the wire.
+    """
+
+    charger_id: str
+    seq_no: int
+    more_to_follow: bool
+    event_data: tuple[dict[str, object], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class CapabilitiesLearned:
     """The controller read a charger's smart-charging capabilities (after its boot)."""
 
@@ -179,6 +226,10 @@ type ChargerEvent = (
     | MeterValuesReceived
     | EVChargingNeeds
     | ReportReceived
+    | FirmwareStatusChanged
+    | DiagnosticsStatusChanged
+    | SecurityEventReceived
+    | MonitoringEventsReceived
     | CapabilitiesLearned
     | ChargerRejectsProfiles
 )
