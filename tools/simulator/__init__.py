@@ -10,7 +10,8 @@ Used by the tests, the demo and `scripts/simulate`:
     await charger.unplug()
     await charger.stop()
 
-What it received: every frame (`frames`), every SetChargingProfile (`received_profiles`,
+What it sent: every frame (`sent`, `sent_calls(action)`). What it received: every frame
+(`frames`), every SetChargingProfile (`received_profiles`,
 with a sequence number shared by all simulated chargers so tests can check the order across
 chargers; `profile_answers[seq]`, `profile_answered_at[seq]`, `rejection_reasons[seq]`).
 
@@ -61,8 +62,8 @@ Options (constructor keywords):
 Offline and cut off: `disconnect()` (or the server going away) keeps charging on the installed
 profiles. `plug_in()`/`unplug()` while offline run locally: the transaction starts at
 `start_limit`, its messages wait in `outbox` (1.6 StartTransaction with no id yet — learned
-when it is sent; 2.x TransactionEvent with `offline=True`) and are flushed by `start()` or
-`reconnect()`. 2.1: once offline longer than a profile's `maxOfflineDuration` that profile
+when it is sent; 2.x TransactionEvent with `offline=True`) and are flushed by `start()` (unless
+`flush=False`; then `flush()`) or `reconnect()`. 2.1: once offline longer than a profile's `maxOfflineDuration` that profile
 stops counting (the charger falls back to lower stack levels and its defaults); with
 `invalidAfterOfflineDuration` it is dropped for good at reconnect. `reboot()`: transactions
 end (reason Reboot), TxProfiles are lost, TxDefault and maximum profiles persist; it

@@ -221,6 +221,7 @@ class SimulatedCharger:
             "SmartChargingCtrlr.Entries": str(max_profiles),
         }
         self.frames: list[list[Any]] = []
+        self.sent: list[list[Any]] = []
         self.received_profiles: list[ReceivedProfile] = []
         self.profiles = ProfileTable()
         self.connectors = {cid: Connector() for cid in range(1, connectors + 1)}
@@ -244,14 +245,19 @@ class SimulatedCharger:
         """Return whether the websocket is open."""
         return self._websocket is not None
 
-    async def start(self, *, boot: bool = True) -> None:
-        """Connect, boot, a StatusNotification per connector, then the queued messages."""
+    async def start(self, *, boot: bool = True, flush: bool = True) -> None:
+        """Connect, boot, a StatusNotification per connector, then the queued messages.
+
+        `flush=False` keeps the queue (call `flush()` later): a 1.6 charger then runs
+        a transaction whose id it does not know yet.
+        """
         await self._connect()
         if boot:
             await self.boot()
             for connector_id in self.connectors:
                 await self.send_status(connector_id, self._status(connector_id))
-        await self.flush()
+        if flush:
+            await self.flush()
 
     async def _connect(self) -> None:
         headers: dict[str, str] = {}
@@ -397,6 +403,19 @@ class SimulatedCharger:
                     received_at=time.monotonic(),
                 )
             )
+
+    def record_sent(self, text: str) -> None:
+        """Record a frame the charger sent."""
+        with contextlib.suppress(ValueError):
+            self.sent.append(json.loads(text))
+
+    def sent_calls(self, action: str) -> list[dict[str, Any]]:
+        """Return the payloads of the CALLs of `action` the charger sent."""
+        return [
+            frame[3]
+            for frame in self.sent
+            if len(frame) == 4 and frame[0] == 2 and frame[2] == action
+        ]
 
     def call_result_received(self, unique_id: str, payload: Any) -> None:
         """Learn a 1.6 transaction id as soon as its StartTransaction.conf arrives."""

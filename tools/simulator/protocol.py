@@ -34,8 +34,9 @@ class RecordingClient:
         self._sim = sim
 
     async def send(self, message: str) -> None:
-        """Send a frame."""
+        """Send a frame and record it."""
         await self._websocket.send(message)
+        self._sim.record_sent(message)
 
     async def recv(self) -> str:
         """Receive a frame and record it."""
