@@ -42,7 +42,11 @@ class Rig:
             ServerConfig(host="127.0.0.1", port=0, **options), self._event
         )
         self.controller = SiteController(
-            self.server, self.site, {}, on_change=self._changed
+            self.server,
+            self.site,
+            {},
+            on_change=self._changed,
+            on_report=self.events,
         )
         self.chargers: dict[str, SimulatedCharger] = {}
 
