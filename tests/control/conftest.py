@@ -23,7 +23,7 @@ from tests.csms.conftest import (  # noqa: F401 - fixtures shared with the serve
     make_charger,
     server,
 )
-from tools.simulator import SimulatedCharger
+from tools.simulator import ReceivedProfile, SimulatedCharger
 
 VOLTS_3P = 230 * 3
 
@@ -109,3 +109,12 @@ async def rig_factory(
             await charger.stop()
         await rig.controller.stop()
         await rig.server.stop()
+
+
+def tx(charger: SimulatedCharger) -> list[ReceivedProfile]:
+    """Return the session limits a charger received (TxProfiles), in order.
+
+    Besides them every managed charger gets its boot defaults and connector defaults
+    (TxDefaultProfile) and a station ceiling; tests about session limits look at these.
+    """
+    return [p for p in charger.received_profiles if p.purpose == "TxProfile"]

@@ -87,6 +87,9 @@ _UNMANAGED_REBALANCE_KW = 0.2
 # so meter values and everything else are served in between, and a slow charger holds
 # one place only.
 SEND_WINDOW: Final = 32
+# Rebalance rounds in a row (each after failed writes) before pausing for a moment.
+MAX_ROUNDS: Final = 8
+RETRY_DELAY_S: Final = 1.0
 _IDLE: Final = "idle:"
 
 
@@ -563,7 +566,14 @@ class SiteController:
 
     async def _run(self) -> None:
         async with self._lock:
+            rounds = 0
             while self._dirty and not self._stopping:
+                rounds += 1
+                if rounds > MAX_ROUNDS:
+                    # Writes keep failing (they are held now): try again in a moment
+                    # instead of spinning on the event loop.
+                    self._retry_later(RETRY_DELAY_S)
+                    break
                 self._dirty = False
                 try:
                     await self._rebalance_once()
@@ -767,7 +777,51 @@ class SiteController:
                 )
             )
             controlled.append(session)
+        sequence = len(sessions)
+        for config, connector_id, reserve in self._idle_connectors():
+            if reserve is not None:
+                sequence += 1
+                key = f"{_IDLE}{session_key(config.charger_id, connector_id)}"
+                sessions.append(
+                    self._fixed(
+                        config, key, connector_id, sequence, self._kw(config, reserve)
+                    )
+                )
         return sessions, controlled
+
+    def _idle_connectors(
+        self,
+    ) -> list[tuple[ChargerConfig, int, float | None]]:
+        """Return the idle connectors of managed chargers, with a fixed reserve (A).
+
+        The reserve is None for a connector whose default we can write now; otherwise
+        (offline, not answering, refusing profiles) it is what a car would start at
+        there, and it counts before any running car is given its limit.
+        """
+        found: list[tuple[ChargerConfig, int, float | None]] = []
+        for charger_id in sorted(self.chargers):
+            config = self.chargers[charger_id]
+            if not config.managed or config.panel_id not in self.site.index:
+                continue
+            if (
+                charger_id not in self.server.chargers
+                and charger_id not in self.writer.books
+            ):
+                continue  # never connected: nothing of it can draw
+            book = self.writer.book(charger_id)
+            for connector_id in self.connectors(charger_id):
+                if self.book.get(charger_id, connector_id) is not None:
+                    continue
+                reserve: float | None = None
+                if not self._controllable(charger_id):
+                    reserve = config.max_current_a
+                elif (
+                    not self.server.connected(charger_id)
+                    or session_key(charger_id, connector_id) in self.writer.held
+                ):
+                    reserve = book.reserve(connector_id, None, config.max_current_a)
+                found.append((config, connector_id, reserve))
+        return found
 
     def _idle(
         self, first: Iterable[Session], allocation: SiteAllocation, start: int
@@ -792,43 +846,20 @@ class SiteController:
             )
         idle: dict[str, tuple[ChargerConfig, int]] = {}
         sequence = start
-        for charger_id in sorted(self.chargers):
-            config = self.chargers[charger_id]
-            if not config.managed or config.panel_id not in self.site.index:
-                continue
-            state = self.server.chargers.get(charger_id)
-            seen = state is not None or charger_id in self.writer.books
-            if not seen:
-                continue  # never connected: nothing of it can draw
-            book = self.writer.book(charger_id)
-            for connector_id in self.connectors(charger_id):
-                if self.book.get(charger_id, connector_id) is not None:
-                    continue
-                key = f"{_IDLE}{session_key(charger_id, connector_id)}"
-                sequence += 1
-                if not self._controllable(charger_id):
-                    reserve = config.max_current_a
-                elif (
-                    not self.server.connected(charger_id)
-                    or session_key(charger_id, connector_id) in self.writer.held
-                ):
-                    reserve = book.reserve(connector_id, None, config.max_current_a)
-                else:
-                    minimum = self._kw(config, config.min_current_a)
-                    sessions.append(
-                        Session(
-                            **self._common(config, key, connector_id, sequence),
-                            max_hardware_power_kw=minimum,
-                            min_charge_rate_kw=minimum,
-                        )
-                    )
-                    idle[key] = (config, connector_id)
-                    continue
-                sessions.append(
-                    self._fixed(
-                        config, key, connector_id, sequence, self._kw(config, reserve)
-                    )
+        for config, connector_id, reserve in self._idle_connectors():
+            if reserve is not None:
+                continue  # a fixed reserve, already in the first solve
+            key = f"{_IDLE}{session_key(config.charger_id, connector_id)}"
+            sequence += 1
+            minimum = self._kw(config, config.min_current_a)
+            sessions.append(
+                Session(
+                    **self._common(config, key, connector_id, sequence),
+                    max_hardware_power_kw=minimum,
+                    min_charge_rate_kw=minimum,
                 )
+            )
+            idle[key] = (config, connector_id)
         return sessions, idle
 
     async def _rebalance_once(self) -> None:
@@ -981,14 +1012,20 @@ class SiteController:
                 wait = remaining if wait is None else min(wait, remaining)
                 continue
             due.append(write)
-        if wait is not None and self._deferred is None:
-
-            def _retry() -> None:
-                self._deferred = None
-                self.request_rebalance()
-
-            self._deferred = loop.call_later(wait, _retry)
+        if wait is not None:
+            self._retry_later(wait)
         return due
+
+    def _retry_later(self, delay: float) -> None:
+        """Rebalance again after `delay` seconds (one timer at a time)."""
+        if self._deferred is not None or self._stopping:
+            return
+
+        def _retry() -> None:
+            self._deferred = None
+            self.request_rebalance()
+
+        self._deferred = asyncio.get_running_loop().call_later(delay, _retry)
 
     async def _apply(self, write: _Write) -> bool:
         """Send one planned write; contain any error to this charger."""
@@ -1014,6 +1051,8 @@ class SiteController:
                 charger_id,
                 target.connector_id,
             )
+            # Its reserve stays as it is until the charger shows a sign of life.
+            self.writer.held.add(session_key(charger_id, target.connector_id))
             return False
 
     async def _apply_session(
@@ -1066,7 +1105,10 @@ class SiteController:
                 target.charger_id,
             )
             book.connector_defaults_refused = True
-            self._dirty = True
+        else:
+            # Refused on connector 0 too: its connectors keep what they start at now.
+            for connector_id in self.connectors(target.charger_id):
+                self.writer.held.add(session_key(target.charger_id, connector_id))
         return False
 
     async def _read_back(self, session: ChargingSession, config: ChargerConfig) -> None:
