@@ -24,11 +24,8 @@ import signal
 import ssl
 import sys
 
-from custom_components.smart_charge.control import (
-    ChargerConfig,
-    SiteController,
-    orchestrator as controller_module,
-)
+from custom_components.smart_charge import control as control_package
+from custom_components.smart_charge.control import ChargerConfig, SiteController
 from custom_components.smart_charge.csms.events import ChargerEvent
 from custom_components.smart_charge.csms.server import (
     CentralSystem,
@@ -251,12 +248,13 @@ class Runner:
                 passwords=passwords,
                 reject_unknown=args.reject_unknown,
                 known_ids=frozenset(args.known) | frozenset(passwords),
-                failsafe_current_a=args.failsafe_a,
             ),
             self._on_event,
         )
         self.settings = {s.charger_id: s for s in args.charger}
-        self.controller = SiteController(self.server, self.site, {})
+        self.controller = SiteController(
+            self.server, self.site, {}, boot_default_a=args.failsafe_a
+        )
 
     def charger_config(self, charger_id: str) -> ChargerConfig:
         """Return how the site treats a charger: its --charger settings, else defaults."""
@@ -332,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ocpp").setLevel(
         logging.DEBUG if args.verbose else logging.WARNING
     )
-    logging.getLogger(controller_module.__name__).setLevel(logging.DEBUG)
+    logging.getLogger(control_package.__name__).setLevel(logging.DEBUG)
     try:
         asyncio.run(_main(args))
     except ServerStartError as err:

@@ -37,6 +37,7 @@ class Rig:
         self.changes = 0
         self.disconnected = asyncio.Event()
         self.events = EventLog()
+        boot_default_a = float(server_options.pop("failsafe_current_a", None) or 0.0)
         options: dict[str, Any] = {"call_timeout_s": 1.0, **server_options}
         self.server = CentralSystem(
             ServerConfig(host="127.0.0.1", port=0, **options), self._event
@@ -47,6 +48,7 @@ class Rig:
             {},
             on_change=self._changed,
             on_report=self.events,
+            boot_default_a=boot_default_a,
         )
         self.chargers: dict[str, SimulatedCharger] = {}
 

@@ -204,7 +204,6 @@ class SafetyRig:
                 host="127.0.0.1",
                 port=0,
                 call_timeout_s=call_timeout_s,
-                failsafe_current_a=failsafe_current_a,
             ),
             self._event,
         )
@@ -213,6 +212,7 @@ class SafetyRig:
             self.site,
             {},
             on_report=self.reports.append,
+            boot_default_a=failsafe_current_a or 0.0,
             **controller_options,
         )
         self.controller_alive = True

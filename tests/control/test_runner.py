@@ -51,14 +51,17 @@ async def test_runner_serves_a_charger_and_logs_profiles() -> None:
             "RUN-1", f"ws://127.0.0.1:{match[1]}", version="2.0.1"
         )
         await charger.start()
-        failsafe = await charger.wait_for_profile(timeout=10)
-        assert (failsafe.purpose, failsafe.connector_id, failsafe.limit) == (
-            "TxDefaultProfile",
-            0,
-            0.0,
-        )  # the safe default: nothing until its share is sent
+        failsafe = await charger.wait_for_profile(
+            lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 0,
+            timeout=10,
+        )
+        assert failsafe.limit == 0.0  # the safe default: nothing until its share
+        idle = await charger.wait_for_profile(
+            lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 1,
+            timeout=10,
+        )
+        assert idle.limit == 6.0  # its minimum fits: a car starts inside the budget
         await charger.plug_in()
-        assert charger.start_limit(1) == 0.0  # a next car would start at 0 A
         profile = await charger.wait_for_profile(
             lambda p: p.purpose == "TxProfile", timeout=10
         )
@@ -70,7 +73,7 @@ async def test_runner_serves_a_charger_and_logs_profiles() -> None:
         async with asyncio.timeout(30):
             _, stderr = await process.communicate()
     assert process.returncode == 0
-    assert b"sending limit 30.2 A" in stderr
+    assert b"limit 30.2 A as TxProfile" in stderr
 
 
 @pytest.mark.parametrize(
@@ -226,12 +229,11 @@ async def test_runner_wss_password_unknown_policy_and_failsafe(tmp_path: Path) -
             "TLS-1", url, password="secret-password-1", ssl_context=context
         )
         await charger.start()
-        failsafe = await charger.wait_for_profile(timeout=10)
-        assert (failsafe.purpose, failsafe.connector_id, failsafe.limit) == (
-            "TxDefaultProfile",
-            0,
-            10.0,
+        failsafe = await charger.wait_for_profile(
+            lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 0,
+            timeout=10,
         )
+        assert failsafe.limit == 10.0
         await charger.plug_in()
         limit = await charger.wait_for_profile(lambda p: p.purpose == "TxProfile")
         assert limit.limit == 30.2

@@ -158,7 +158,7 @@ class SiteController:
         on_report: ReportCallback | None = None,
         increase_dead_band_a: float = 0.5,
         min_increase_interval_s: float = 0.0,
-        boot_default_a: float | None = None,
+        boot_default_a: float = 0.0,
         offline_duration_s: int | None = 60,
         verify_grace_s: float = 10.0,
         verify_samples: int = 3,
@@ -171,7 +171,7 @@ class SiteController:
         `min_increase_interval_s` (a later one waits, then goes out). Decreases are never
         held back. `boot_default_a` is the TxDefaultProfile on connector 0 that every
         managed charger gets at boot (for connectors without a default of their own;
-        None: the server's `failsafe_current_a`, else 0 A). `offline_duration_s` is the
+        0 A keeps a car waiting for its share). `offline_duration_s` is the
         `maxOfflineDuration` of OCPP 2.1 session limits. A charger drawing more than its
         limit plus `verify_tolerance_a` (or 5 %) in `verify_samples` meter values in a
         row, `verify_grace_s` after the limit was written, is non-compliant.
@@ -181,12 +181,7 @@ class SiteController:
         self.chargers = dict(chargers)
         self.increase_dead_band_a = increase_dead_band_a
         self.min_increase_interval_s = min_increase_interval_s
-        fallback = server.config.failsafe_current_a
-        self.boot_default_a = (
-            boot_default_a
-            if boot_default_a is not None
-            else (fallback if fallback is not None else 0.0)
-        )
+        self.boot_default_a = boot_default_a
         self.verify_grace_s = verify_grace_s
         self.verify_samples = verify_samples
         self.verify_tolerance_a = verify_tolerance_a
@@ -212,6 +207,8 @@ class SiteController:
         self._send_window = asyncio.Semaphore(SEND_WINDOW)
         self._stopping = False
         self._seen_connectors: dict[str, set[int]] = {}
+        # Connectors whose default could not be written: they keep what they hold.
+        self.defaults_held: set[str] = set()
 
     # ------------------------------------------------------------------ queries
 
@@ -320,9 +317,12 @@ class SiteController:
             self._start_boot(charger_id, boot=isinstance(event, BootReceived))
         if not isinstance(event, ChargerDisconnected):
             # Any sign of life: a held charger is answered again at the next rebalance.
-            held = {k for k in self.writer.held if k.startswith(f"{charger_id}#")}
-            if held:
+            prefix = f"{charger_id}#"
+            held = {k for k in self.writer.held if k.startswith(prefix)}
+            held_defaults = {k for k in self.defaults_held if k.startswith(prefix)}
+            if held or held_defaults:
                 self.writer.held -= held
+                self.defaults_held -= held_defaults
                 rebalance = True
         match event:
             case TransactionStarted():
@@ -665,11 +665,13 @@ class SiteController:
         return amps * self._voltage(config) * config.phases / 1000.0
 
     def _controllable(self, charger_id: str) -> bool:
-        capabilities = self.writer.capabilities.get(charger_id)
-        return capabilities is None or capabilities.controllable
+        """Return whether profiles limit this charger (unknown before its probe).
 
-    def _writable(self, charger_id: str) -> bool:
-        return self.server.connected(charger_id) and self._controllable(charger_id)
+        Before its capabilities are read a charger is not written to, and what it
+        may draw is reserved.
+        """
+        capabilities = self.writer.capabilities.get(charger_id)
+        return capabilities is not None and capabilities.controllable
 
     def _common(
         self, config: ChargerConfig, key: str, connector_id: int, sequence: int
@@ -724,8 +726,16 @@ class SiteController:
                 )
                 continue
             if not self._controllable(session.charger_id):
-                # Profiles cannot limit it: its hardware maximum stays reserved.
-                reserved = max(self._kw(config, hardware), session.measured_w / 1000.0)
+                # Profiles cannot limit it (or not yet: before its probe only what
+                # it holds is known): that stays reserved.
+                held_a = (
+                    hardware
+                    if session.charger_id in self.writer.capabilities
+                    else book.reserve(
+                        session.connector_id, session.transaction_id, hardware
+                    )
+                )
+                reserved = max(self._kw(config, held_a), session.measured_w / 1000.0)
                 sessions.append(
                     self._fixed(
                         config, session.key, session.connector_id, sequence, reserved
@@ -813,11 +823,14 @@ class SiteController:
                 if self.book.get(charger_id, connector_id) is not None:
                     continue
                 reserve: float | None = None
-                if not self._controllable(charger_id):
+                if charger_id in self.writer.capabilities and not (
+                    self._controllable(charger_id)
+                ):
                     reserve = config.max_current_a
                 elif (
-                    not self.server.connected(charger_id)
-                    or session_key(charger_id, connector_id) in self.writer.held
+                    not self._controllable(charger_id)
+                    or not self.server.connected(charger_id)
+                    or session_key(charger_id, connector_id) in self.defaults_held
                 ):
                     reserve = book.reserve(connector_id, None, config.max_current_a)
                 found.append((config, connector_id, reserve))
@@ -922,7 +935,10 @@ class SiteController:
             )
             lowers = self._lowers(book, config, write)
             writes.append(_Write(write, "session", lowers, session, not governed))
-        if slot != SLOT_DEFAULT:
+        if slot == SLOT_MAX:
+            # A station-wide limit only caps: the connector's default must carry it.
+            defaults[charger_id, session.connector_id] = target
+        elif slot == SLOT_TX:
             current = book.default_a(session.connector_id, config.max_current_a)
             if current > target:
                 defaults[charger_id, session.connector_id] = (
@@ -1052,7 +1068,10 @@ class SiteController:
                 target.connector_id,
             )
             # Its reserve stays as it is until the charger shows a sign of life.
-            self.writer.held.add(session_key(charger_id, target.connector_id))
+            key = session_key(charger_id, target.connector_id)
+            (self.writer.held if write.kind == "session" else self.defaults_held).add(
+                key
+            )
             return False
 
     async def _apply_session(
@@ -1096,7 +1115,7 @@ class SiteController:
                 target.connector_id,
                 err,
             )
-            self.writer.held.add(key)
+            self.defaults_held.add(key)
             return False
         book = self.writer.book(target.charger_id)
         if target.connector_id != 0 and not book.connector_defaults_refused:
@@ -1108,7 +1127,7 @@ class SiteController:
         else:
             # Refused on connector 0 too: its connectors keep what they start at now.
             for connector_id in self.connectors(target.charger_id):
-                self.writer.held.add(session_key(target.charger_id, connector_id))
+                self.defaults_held.add(session_key(target.charger_id, connector_id))
         return False
 
     async def _read_back(self, session: ChargingSession, config: ChargerConfig) -> None:

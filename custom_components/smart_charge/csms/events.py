@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from .capabilities import ChargerCapabilities
-
 # One status vocabulary for every OCPP version.
 STATUS_AVAILABLE: Final = "Available"
 STATUS_PREPARING: Final = "Preparing"
@@ -198,24 +196,6 @@ class MonitoringEventsReceived:
     event_data: tuple[dict[str, object], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CapabilitiesLearned:
-    """The controller read a charger's smart-charging capabilities (after its boot)."""
-
-    charger_id: str
-    capabilities: ChargerCapabilities
-
-
-@dataclass(frozen=True, slots=True)
-class ChargerRejectsProfiles:
-    """A managed charger refused every profile shape we tried (reported once).
-
-    Its hardware maximum stays reserved in the budget until it boots again.
-    """
-
-    charger_id: str
-
-
 type ChargerEvent = (
     ChargerConnected
     | ChargerDisconnected
@@ -230,6 +210,4 @@ type ChargerEvent = (
     | DiagnosticsStatusChanged
     | SecurityEventReceived
     | MonitoringEventsReceived
-    | CapabilitiesLearned
-    | ChargerRejectsProfiles
 )
