@@ -665,13 +665,13 @@ class SiteController:
         return amps * self._voltage(config) * config.phases / 1000.0
 
     def _controllable(self, charger_id: str) -> bool:
-        """Return whether profiles limit this charger (unknown before its probe).
+        """Return whether profiles limit this charger.
 
-        Before its capabilities are read a charger is not written to, and what it
-        may draw is reserved.
+        Before its probe a charger counts as controllable: every write to it waits
+        for the probe, and is dropped if the probe says otherwise.
         """
         capabilities = self.writer.capabilities.get(charger_id)
-        return capabilities is not None and capabilities.controllable
+        return capabilities is None or capabilities.controllable
 
     def _common(
         self, config: ChargerConfig, key: str, connector_id: int, sequence: int
@@ -726,16 +726,8 @@ class SiteController:
                 )
                 continue
             if not self._controllable(session.charger_id):
-                # Profiles cannot limit it (or not yet: before its probe only what
-                # it holds is known): that stays reserved.
-                held_a = (
-                    hardware
-                    if session.charger_id in self.writer.capabilities
-                    else book.reserve(
-                        session.connector_id, session.transaction_id, hardware
-                    )
-                )
-                reserved = max(self._kw(config, held_a), session.measured_w / 1000.0)
+                # Profiles cannot limit it: its hardware maximum stays reserved.
+                reserved = max(self._kw(config, hardware), session.measured_w / 1000.0)
                 sessions.append(
                     self._fixed(
                         config, session.key, session.connector_id, sequence, reserved
@@ -823,13 +815,10 @@ class SiteController:
                 if self.book.get(charger_id, connector_id) is not None:
                     continue
                 reserve: float | None = None
-                if charger_id in self.writer.capabilities and not (
-                    self._controllable(charger_id)
-                ):
+                if not self._controllable(charger_id):
                     reserve = config.max_current_a
                 elif (
-                    not self._controllable(charger_id)
-                    or not self.server.connected(charger_id)
+                    not self.server.connected(charger_id)
                     or session_key(charger_id, connector_id) in self.defaults_held
                 ):
                     reserve = book.reserve(connector_id, None, config.max_current_a)
@@ -1051,7 +1040,14 @@ class SiteController:
         if config is None:
             return True
         try:
+            if charger_id not in self.writer.capabilities:
+                # Not probed yet: nothing is written; its probe rebalances when done.
+                self._start_boot(charger_id, boot=False)  # no-op while one runs
+                return True
             await self._await_boot(charger_id)
+            if not self._controllable(charger_id):
+                self._dirty = True  # planned before its probe: plan again
+                return True
             async with self._send_window:
                 self._last_write[session_key(charger_id, target.connector_id)] = (
                     asyncio.get_running_loop().time()
