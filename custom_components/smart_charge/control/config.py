@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from custom_components.smart_charge.engine import Phase
+from custom_components.smart_charge.engine import (
+    STATION_MAX_2X,
+    STATION_MAX_16,
+    TX_DEFAULT_PROFILE,
+    TX_PROFILE,
+    Phase,
+)
 
-TX_PROFILE: Final = "TxProfile"
-TX_DEFAULT_PROFILE: Final = "TxDefaultProfile"
-STATION_MAX_16: Final = "ChargePointMaxProfile"
-STATION_MAX_2X: Final = "ChargingStationMaxProfile"
 STATION_MAX_PURPOSES: Final = frozenset({STATION_MAX_16, STATION_MAX_2X})
 # Stack levels of the profiles the control layer writes besides the session limits:
 # the station ceiling and the boot default on connector 0 at the bottom, each

@@ -6,6 +6,7 @@ be read keeps what was known (or the common defaults: amps, the configured purpo
 
 from __future__ import annotations
 
+from dataclasses import replace
 import logging
 
 from custom_components.smart_charge.csms.capabilities import (
@@ -50,13 +51,12 @@ async def probe_capabilities(
         )
         learned = previous or ChargerCapabilities()
     if boot and learned.rejects_profiles:
-        learned = ChargerCapabilities(
-            rate_units=learned.rate_units,
-            max_stack_level=learned.max_stack_level,
-            max_profiles=learned.max_profiles,
-            max_periods=learned.max_periods,
-            smart_charging=learned.smart_charging,
-            learned=learned.learned,
+        # Forget the refusal and the shape that seemed to work: start afresh.
+        learned = replace(
+            learned,
+            rejects_profiles=False,
+            working_purpose=None,
+            working_rate_unit=None,
         )
     _LOGGER.info("Charger %s capabilities: %s", charger_id, learned)
     return learned

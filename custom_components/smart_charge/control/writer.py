@@ -50,6 +50,7 @@ from custom_components.smart_charge.engine import (
     build_ocpp16_profile,
     build_ocpp21_profile,
     build_ocpp201_profile,
+    profile_id_for,
 )
 
 from .config import (
@@ -427,7 +428,7 @@ class ProfileWriter:
         installed = book.slots.get((connector_id, slot))
         if installed is None:
             return True
-        profile_id = _profile_id(installed.purpose, connector_id)
+        profile_id = profile_id_for(installed.purpose, connector_id)
         try:
             status = await self.server.clear_charging_profile(
                 charger_id, profile_id=profile_id
@@ -660,15 +661,6 @@ class ProfileWriter:
         if unit == RATE_WATTS:
             value /= self._voltage(config) * config.phases
         return value
-
-
-def _profile_id(purpose: str, connector_id: int) -> int:
-    """Return the stable id our builders give a purpose on a connector."""
-    if purpose in STATION_MAX_PURPOSES:
-        return 1000
-    if purpose == TX_DEFAULT_PROFILE:
-        return 2000 + connector_id
-    return 3000 + connector_id
 
 
 def _schedule_limit(schedule: Mapping[str, Any] | None) -> tuple[float, str] | None:

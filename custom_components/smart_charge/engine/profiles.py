@@ -37,11 +37,16 @@ _PURPOSE_BASE_ID = {
 }
 
 
-def default_profile_id(profile: SessionProfile, purpose: str) -> int:
-    """Return a stable id per purpose and connector, so a new profile replaces the old one."""
+def profile_id_for(purpose: str, connector_id: int) -> int:
+    """Return the stable id of a purpose on a connector (station max: one per station)."""
     if purpose in _STATION_MAX:
         return _PURPOSE_BASE_ID[purpose]
-    return _PURPOSE_BASE_ID[purpose] + profile.connector_id
+    return _PURPOSE_BASE_ID[purpose] + connector_id
+
+
+def default_profile_id(profile: SessionProfile, purpose: str) -> int:
+    """Return a stable id per purpose and connector, so a new profile replaces the old one."""
+    return profile_id_for(purpose, profile.connector_id)
 
 
 def _format_time(moment: datetime) -> str:
