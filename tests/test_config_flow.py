@@ -164,7 +164,7 @@ async def test_user_flow_errors_then_success(
         CONF_MAIN_PHASE_LIMIT_A: 32.0,
         CONF_PHASES: 3,
         CONF_VOLTAGE: 230.0,
-        CONF_FAILSAFE_A: 6.0,
+        CONF_FAILSAFE_A: 0.0,
         CONF_UNKNOWN_POLICY: "accept_and_ask",
         CONF_TLS_CERT: str(cert),
         CONF_TLS_KEY: str(key),

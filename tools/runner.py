@@ -1,10 +1,14 @@
 """Standalone runner: the OCPP server and the engine over one panel, no Home Assistant.
 
     python -m tools.runner --limit-kw 22 [--port 9000]
+        [--charger ID:phases=1:max-a=16:min-a=6:grid-phase=L2 ...]
         [--password ID=SECRET ...] [--reject-unknown] [--known ID ...]
         [--tls-cert FILE --tls-key FILE] [--failsafe-a AMPS]
 
 Every charger that connects is managed under the one panel; each limit sent is logged.
+A charger without `--charger` settings takes `--phases`/`--max-a`/`--min-a` (three-phase
+32 A by default). The failsafe is 0 A unless `--failsafe-a` says otherwise: a charger that
+boots holds a 0 A station default until its share is sent.
 A bad argument, unreadable certificate or a port that cannot be bound exits with code 2.
 """
 
@@ -14,23 +18,27 @@ import argparse
 import asyncio
 from collections.abc import Sequence
 import contextlib
+from dataclasses import dataclass
 import logging
 import signal
 import ssl
 import sys
 
-from custom_components.smart_charge.control import (
-    ChargerConfig,
-    SiteController,
-    orchestrator as controller_module,
-)
+from custom_components.smart_charge import control as control_package
+from custom_components.smart_charge.control import ChargerConfig, SiteController
 from custom_components.smart_charge.csms.events import ChargerEvent
 from custom_components.smart_charge.csms.server import (
     CentralSystem,
     ServerConfig,
     ServerStartError,
 )
-from custom_components.smart_charge.engine import EngineError, Panel, Site, Strategy
+from custom_components.smart_charge.engine import (
+    EngineError,
+    Panel,
+    Phase,
+    Site,
+    Strategy,
+)
 
 _LOGGER = logging.getLogger("smart_charge.csms")
 PANEL_ID = "main"
@@ -57,6 +65,77 @@ def _password(value: str) -> tuple[str, str]:
     return charger_id, secret
 
 
+@dataclass(frozen=True, slots=True)
+class ChargerSettings:
+    """What `--charger ID:key=value:...` sets for one charger (None: the default)."""
+
+    charger_id: str
+    phases: int | None = None
+    max_current_a: float | None = None
+    min_current_a: float | None = None
+    grid_phase: Phase | None = None
+
+
+_CHARGER_KEYS = ("phases", "max-a", "min-a", "grid-phase")
+
+
+def _amps(key: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"{key} must be a number > 0, got {value!r}")
+    return number
+
+
+def parse_charger(value: str) -> ChargerSettings:
+    """Parse `ID:phases=1:max-a=16:min-a=6:grid-phase=L2` (every setting optional)."""
+    charger_id, *settings = value.split(":")
+    if not charger_id or "=" in charger_id:
+        raise argparse.ArgumentTypeError(
+            f"expected ID:key=value:..., got {value!r} (keys: {', '.join(_CHARGER_KEYS)})"
+        )
+    found: dict[str, str] = {}
+    for setting in settings:
+        key, sep, raw = setting.partition("=")
+        if not sep or key not in _CHARGER_KEYS or not raw:
+            raise argparse.ArgumentTypeError(
+                f"bad setting {setting!r} for {charger_id} "
+                f"(keys: {', '.join(_CHARGER_KEYS)}, as key=value)"
+            )
+        if key in found:
+            raise argparse.ArgumentTypeError(f"{key} given twice for {charger_id}")
+        found[key] = raw
+    phases = None
+    if "phases" in found:
+        if found["phases"] not in ("1", "3"):
+            raise argparse.ArgumentTypeError(
+                f"phases must be 1 or 3, got {found['phases']!r}"
+            )
+        phases = int(found["phases"])
+    grid_phase = None
+    if "grid-phase" in found:
+        try:
+            grid_phase = Phase(found["grid-phase"].upper())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"grid-phase must be L1, L2 or L3, got {found['grid-phase']!r}"
+            ) from None
+        if phases == 3:
+            raise argparse.ArgumentTypeError(
+                f"grid-phase is for a single-phase charger ({charger_id} has phases=3)"
+            )
+        phases = 1
+    return ChargerSettings(
+        charger_id,
+        phases=phases,
+        max_current_a=_amps("max-a", found["max-a"]) if "max-a" in found else None,
+        min_current_a=_amps("min-a", found["min-a"]) if "min-a" in found else None,
+        grid_phase=grid_phase,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser."""
     parser = argparse.ArgumentParser(
@@ -76,7 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-a", type=_positive, default=32.0, help="charger maximum current"
     )
-    parser.add_argument("--phases", type=int, choices=(1, 3), default=3)
+    parser.add_argument(
+        "--phases",
+        type=int,
+        choices=(1, 3),
+        default=3,
+        help="phases of a charger without --charger settings",
+    )
+    parser.add_argument(
+        "--charger",
+        type=parse_charger,
+        action="append",
+        default=[],
+        metavar="ID:KEY=VALUE:...",
+        help="settings of one charger (repeatable): phases=1|3, max-a=A, min-a=A, "
+        "grid-phase=L1|L2|L3 (single-phase), e.g. CP-1:phases=1:max-a=16:grid-phase=L2",
+    )
     parser.add_argument(
         "--margin-pct", type=float, default=5.0, help="safety margin in %%"
     )
@@ -109,9 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--failsafe-a",
         type=float,
-        default=None,
+        default=0.0,
         metavar="AMPS",
-        help="TxDefaultProfile sent to each charger at boot",
+        help="TxDefaultProfile sent to each charger at boot (default 0: a car that "
+        "plugs in draws nothing until its share is sent)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log OCPP frames")
     return parser
@@ -153,11 +248,26 @@ class Runner:
                 passwords=passwords,
                 reject_unknown=args.reject_unknown,
                 known_ids=frozenset(args.known) | frozenset(passwords),
-                failsafe_current_a=args.failsafe_a,
             ),
             self._on_event,
         )
-        self.controller = SiteController(self.server, self.site, {})
+        self.settings = {s.charger_id: s for s in args.charger}
+        self.controller = SiteController(
+            self.server, self.site, {}, boot_default_a=args.failsafe_a
+        )
+
+    def charger_config(self, charger_id: str) -> ChargerConfig:
+        """Return how the site treats a charger: its --charger settings, else defaults."""
+        settings = self.settings.get(charger_id, ChargerSettings(charger_id))
+        phases = settings.phases or self.args.phases
+        return ChargerConfig(
+            charger_id,
+            PANEL_ID,
+            phases=phases,
+            max_current_a=settings.max_current_a or self.args.max_a,
+            min_current_a=settings.min_current_a or self.args.min_a,
+            grid_phase=settings.grid_phase if phases == 1 else None,
+        )
 
     def _on_event(self, event: ChargerEvent) -> None:
         if event.charger_id not in self.controller.chargers:
@@ -165,13 +275,7 @@ class Runner:
                 "Adopting charger %s under panel %s", event.charger_id, PANEL_ID
             )
             chargers = dict(self.controller.chargers)
-            chargers[event.charger_id] = ChargerConfig(
-                event.charger_id,
-                PANEL_ID,
-                phases=self.args.phases,
-                min_current_a=self.args.min_a,
-                max_current_a=self.args.max_a,
-            )
+            chargers[event.charger_id] = self.charger_config(event.charger_id)
             self.controller.update_site(self.site, chargers)
         self.controller.handle_event(event)
 
@@ -206,9 +310,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.min_a > args.max_a:
         parser.error("--min-a must not exceed --max-a")
+    seen: set[str] = set()
+    for settings in args.charger:
+        if settings.charger_id in seen:
+            parser.error(f"--charger {settings.charger_id} given twice")
+        seen.add(settings.charger_id)
+        low = settings.min_current_a or args.min_a
+        high = settings.max_current_a or args.max_a
+        if low > high:
+            parser.error(f"--charger {settings.charger_id}: min-a exceeds max-a")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
-    if args.failsafe_a is not None and args.failsafe_a < 0:
+    if args.failsafe_a < 0:
         parser.error("--failsafe-a must be >= 0")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -217,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("ocpp").setLevel(
         logging.DEBUG if args.verbose else logging.WARNING
     )
-    logging.getLogger(controller_module.__name__).setLevel(logging.DEBUG)
+    logging.getLogger(control_package.__name__).setLevel(logging.DEBUG)
     try:
         asyncio.run(_main(args))
     except ServerStartError as err:

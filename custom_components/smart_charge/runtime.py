@@ -36,7 +36,15 @@ from .const import (
     MIN_INCREASE_INTERVAL_S,
     UnknownChargerPolicy,
 )
-from .control import ChargerConfig, SiteController
+from .control import (
+    CapabilitiesLearned,
+    ChargerCompliant,
+    ChargerConfig,
+    ChargerNonCompliant,
+    ChargerRejectsProfiles,
+    ControlReport,
+    SiteController,
+)
 from .coordinator import (
     ChargerData,
     OverrideTimers,
@@ -58,7 +66,6 @@ from .csms import (
     TransactionStarted,
     TransactionStopped,
 )
-from .csms.events import CapabilitiesLearned, ChargerRejectsProfiles
 from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
@@ -125,8 +132,6 @@ class SiteRuntime:
             passwords=self._passwords(),
             reject_unknown=data.get(CONF_UNKNOWN_POLICY) == UnknownChargerPolicy.REJECT,
             known_ids=frozenset(self.chargers),
-            failsafe_current_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A))
-            or None,
         )
         self.budgets.configure(self.panels, self._voltage)
         self.server = CentralSystem(config, self._on_event)
@@ -135,6 +140,8 @@ class SiteRuntime:
             self._engine_site(),
             self._charger_configs(),
             on_change=self._refresh,
+            on_report=self._on_report,
+            boot_default_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A)),
             increase_dead_band_a=float(
                 options.get(CONF_DEAD_BAND_A, INCREASE_DEAD_BAND_A)
             ),
@@ -263,24 +270,6 @@ class SiteRuntime:
             async_start_discovery(self.hass, self.entry, charger_id)
         if isinstance(event, BootReceived) and charger_id in self.chargers:
             self._update_device(event)
-        if isinstance(event, ChargerRejectsProfiles):
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                f"charger_rejects_profiles_{self.entry.entry_id}_{charger_id}",
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="charger_rejects_profiles",
-                translation_placeholders={"charger_id": charger_id},
-            )
-        elif (
-            isinstance(event, CapabilitiesLearned) and event.capabilities.smart_charging
-        ):
-            ir.async_delete_issue(
-                self.hass,
-                DOMAIN,
-                f"charger_rejects_profiles_{self.entry.entry_id}_{charger_id}",
-            )
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)
@@ -290,6 +279,54 @@ class SiteRuntime:
             if self.budgets.evaluate(dt_util.utcnow()):
                 self._apply()
                 return
+        self._refresh()
+
+    @callback
+    def _on_report(self, report: ControlReport) -> None:
+        """Turn what the controller concluded into repairs."""
+        charger_id = report.charger_id
+        entry_id = self.entry.entry_id
+        match report:
+            case ChargerRejectsProfiles():
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    f"charger_rejects_profiles_{entry_id}_{charger_id}",
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.WARNING,
+                    translation_key="charger_rejects_profiles",
+                    translation_placeholders={"charger_id": charger_id},
+                )
+            case CapabilitiesLearned(capabilities=capabilities) if (
+                capabilities.smart_charging and not capabilities.rejects_profiles
+            ):
+                ir.async_delete_issue(
+                    self.hass,
+                    DOMAIN,
+                    f"charger_rejects_profiles_{entry_id}_{charger_id}",
+                )
+            case ChargerNonCompliant():
+                ir.async_create_issue(
+                    self.hass,
+                    DOMAIN,
+                    f"charger_non_compliant_{entry_id}_{charger_id}",
+                    is_fixable=False,
+                    severity=ir.IssueSeverity.WARNING,
+                    translation_key="charger_non_compliant",
+                    translation_placeholders={
+                        "charger_id": charger_id,
+                        "connector_id": str(report.connector_id),
+                        "limit": f"{report.limit_a:.1f}",
+                        "seen": f"{report.seen_a:.1f}",
+                        "source": report.source,
+                    },
+                )
+            case ChargerCompliant():
+                ir.async_delete_issue(
+                    self.hass, DOMAIN, f"charger_non_compliant_{entry_id}_{charger_id}"
+                )
+            case _:
+                pass
         self._refresh()
 
     def _update_device(self, boot: BootReceived) -> None:

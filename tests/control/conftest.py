@@ -23,7 +23,7 @@ from tests.csms.conftest import (  # noqa: F401 - fixtures shared with the serve
     make_charger,
     server,
 )
-from tools.simulator import SimulatedCharger
+from tools.simulator import ReceivedProfile, SimulatedCharger
 
 VOLTS_3P = 230 * 3
 
@@ -37,12 +37,18 @@ class Rig:
         self.changes = 0
         self.disconnected = asyncio.Event()
         self.events = EventLog()
+        boot_default_a = float(server_options.pop("failsafe_current_a", None) or 0.0)
         options: dict[str, Any] = {"call_timeout_s": 1.0, **server_options}
         self.server = CentralSystem(
             ServerConfig(host="127.0.0.1", port=0, **options), self._event
         )
         self.controller = SiteController(
-            self.server, self.site, {}, on_change=self._changed
+            self.server,
+            self.site,
+            {},
+            on_change=self._changed,
+            on_report=self.events,
+            boot_default_a=boot_default_a,
         )
         self.chargers: dict[str, SimulatedCharger] = {}
 
@@ -105,3 +111,12 @@ async def rig_factory(
             await charger.stop()
         await rig.controller.stop()
         await rig.server.stop()
+
+
+def tx(charger: SimulatedCharger) -> list[ReceivedProfile]:
+    """Return the session limits a charger received (TxProfiles), in order.
+
+    Besides them every managed charger gets its boot defaults and connector defaults
+    (TxDefaultProfile) and a station ceiling; tests about session limits look at these.
+    """
+    return [p for p in charger.received_profiles if p.purpose == "TxProfile"]

@@ -7,18 +7,17 @@ from typing import Any
 
 import pytest
 
-from custom_components.smart_charge.control import SiteController
-from custom_components.smart_charge.csms import (
+from custom_components.smart_charge.control import (
     CapabilitiesLearned,
-    ChargerCapabilities,
     ChargerRejectsProfiles,
-    VariableResult,
+    SiteController,
 )
+from custom_components.smart_charge.csms import ChargerCapabilities, VariableResult
 from custom_components.smart_charge.csms.capabilities import (
     from_ocpp2_variables,
     from_ocpp16_configuration,
 )
-from tests.control.conftest import Rig
+from tests.control.conftest import Rig, tx
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -50,7 +49,7 @@ async def test_capabilities_learned_and_stack_level_clamped(
         assert learned.max_profiles == 8
     await charger.plug_in()
     await rig.controller.rebalance()
-    last = charger.received_profiles[-1]
+    last = tx(charger)[-1]
     assert last.profile["stackLevel"] == 3
     assert (last.rate_unit, last.limit) == ("A", 30.2)
     assert rig.controller.capabilities("CP") == learned.with_working("TxProfile", "A")
@@ -65,24 +64,25 @@ async def test_watts_only_charger_gets_watts(
     assert (await _learned(rig, "W")).rate_units == ("W",)
     await charger.plug_in()
     await rig.controller.rebalance()
-    assert len(charger.received_profiles) == 1
-    last = charger.received_profiles[-1]
+    assert len(tx(charger)) == 1
+    last = tx(charger)[-1]
     assert last.rate_unit == "W"
+    assert {p.rate_unit for p in charger.received_profiles} == {"W"}
     assert last.limit == 20838  # 30.2 A x 230 V x 3, whole watts
     assert charger.limit_in_force(1) == pytest.approx(30.2)
 
 
-async def test_watts_refused_falls_back_to_amps(rig_factory: RigFactory) -> None:
+async def test_advertised_rate_unit_is_respected(rig_factory: RigFactory) -> None:
+    """A charger that says watts only is never sent amps, not even as a fallback."""
     rig = await rig_factory(22.0)
-    # Claims watts only but accepts amps: W is refused, A taken and remembered.
     charger = await rig.add("LIAR", version="1.6", rate_units="Power")
     await _learned(rig, "LIAR")
-    charger.rate_units = ("Current",)
+    charger.rate_units = ("Current",)  # it lied: it takes amps only
     await charger.plug_in()
     await rig.controller.rebalance()
-    assert [p.rate_unit for p in charger.received_profiles] == ["W", "A"]
+    assert {p.rate_unit for p in charger.received_profiles} == {"W"}
     capabilities = rig.controller.capabilities("LIAR")
-    assert capabilities is not None and capabilities.working_rate_unit == "A"
+    assert capabilities is not None and capabilities.rejects_profiles
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
@@ -96,17 +96,23 @@ async def test_txprofile_refused_falls_back_to_txdefault_and_remembers(
     other = await rig.add("OTHER", version="1.6")
     await charger.plug_in()
     await rig.controller.rebalance()
-    # TxProfile in A, then in W, then TxDefaultProfile in A on the connector.
-    shapes = [(p.purpose, p.rate_unit) for p in charger.received_profiles]
-    assert shapes == [("TxProfile", "A"), ("TxProfile", "W"), ("TxDefaultProfile", "A")]
+    # TxProfile in A (never W: it advertises amps only), then TxDefaultProfile on
+    # the connector.
+    assert {p.rate_unit for p in charger.received_profiles} == {"A"}
+    assert [p.limit for p in tx(charger)] == [30.2]
     last = charger.received_profiles[-1]
-    assert last.connector_id == 1 and last.transaction_id is None
+    assert (last.purpose, last.connector_id, last.limit) == (
+        "TxDefaultProfile",
+        1,
+        30.2,
+    )
+    assert last.transaction_id is None
     assert charger.limit_in_force(1) == 30.2
     # The next limit goes straight to what worked.
     await other.plug_in()
     await rig.controller.rebalance()
+    assert len(tx(charger)) == 1
     assert charger.received_profiles[-1].purpose == "TxDefaultProfile"
-    assert len(charger.received_profiles) == 4
     assert rig.limits() == {"NOTX": 15.1, "OTHER": 15.1}
 
 
@@ -132,8 +138,11 @@ async def test_charger_refusing_everything_is_reported_and_reserved(
     assert not capabilities.controllable
     # 20.9 kW less STUB's 16 A x 690 V reserved = 9.86 kW -> 14.2 A for OK.
     assert other.limit_in_force(1) == pytest.approx(14.2)
+    # Every shape of the session limit was tried (TxProfile and TxDefaultProfile,
+    # amps and watts) besides its boot and connector defaults.
+    shapes = {(p.purpose, p.rate_unit) for p in stubborn.received_profiles}
+    assert {("TxProfile", "A"), ("TxProfile", "W")} <= shapes
     tried = len(stubborn.received_profiles)
-    assert tried == 4
     await rig.controller.rebalance()
     assert len(stubborn.received_profiles) == tried  # not asked again
     assert len(rig.events.of(ChargerRejectsProfiles)) == 1
@@ -174,13 +183,19 @@ async def test_failsafe_txdefault_at_boot(
     rig = await rig_factory(22.0, failsafe_current_a=8.0)
     charger = await rig.add("SAFE", version=version)
     unmanaged = await rig.add("FREE", version=version, managed=False)
-    failsafe = await charger.wait_for_profile(lambda p: p.purpose == "TxDefaultProfile")
-    assert failsafe.connector_id == 0
+    failsafe = await charger.wait_for_profile(
+        lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 0
+    )
     assert (failsafe.limit, failsafe.rate_unit) == (8.0, "A")
     assert failsafe.profile["stackLevel"] == 0
     assert "startSchedule" in failsafe.schedule
-    # A car that plugs in before any limit is sent is held to the failsafe.
-    assert charger.limit_in_force(1) == 8.0
+    # The connector's own default (its minimum: it fits) overrides the boot default.
+    await rig.controller.rebalance()
+    own = await charger.wait_for_profile(
+        lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 1
+    )
+    assert (own.limit, own.profile["stackLevel"]) == (6.0, 1)
+    assert charger.start_limit(1) == 6.0
     assert unmanaged.received_profiles == []
     # The failsafe is not a session limit: the acknowledged limits stay empty.
     assert 0 not in rig.server.chargers["SAFE"].limit_acked
@@ -196,7 +211,9 @@ async def test_failsafe_in_watts_and_capped_by_hardware(
     charger = await rig.add(
         "SAFEW", version="2.0.1", rate_units="Power", max_current_a=10
     )
-    failsafe = await charger.wait_for_profile()
+    failsafe = await charger.wait_for_profile(
+        lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 0
+    )
     assert (failsafe.rate_unit, failsafe.limit) == ("W", 6900)
 
 
@@ -209,7 +226,7 @@ async def test_failsafe_refused_is_logged(
     await rig.events.wait_for(CapabilitiesLearned)
     while len(charger.profile_answers) < 2:  # A, then W
         await charger.wait_for_profile(lambda p: p.rate_unit == "W")
-    assert "refused the failsafe" in caplog.text
+    assert "refused a TxDefaultProfile of 6.0 A on connector 0" in caplog.text
 
 
 async def test_unreadable_capabilities_fall_back_to_defaults(
@@ -260,9 +277,9 @@ async def test_station_max_purpose_falls_back_per_connector(
     )
     await charger.plug_in()
     await rig.controller.rebalance()
-    shapes = [(p.purpose, p.connector_id) for p in charger.received_profiles]
-    assert shapes[0] == ("ChargePointMaxProfile", 0)
-    assert shapes[-1] == ("TxDefaultProfile", 1)
+    shapes = [(p.purpose, p.connector_id, p.limit) for p in charger.received_profiles]
+    assert ("ChargePointMaxProfile", 0, 30.2) in shapes
+    assert shapes[-1] == ("TxDefaultProfile", 1, 30.2)
     assert charger.limit_in_force(1) == 30.2
 
 
@@ -275,10 +292,15 @@ async def test_station_max_accepted_is_held_on_connector_zero(
     )
     await charger.plug_in()
     await rig.controller.rebalance()
-    assert charger.received_profiles[-1].connector_id == 0
-    assert charger.received_profiles[-1].purpose == "ChargingStationMaxProfile"
+    shapes = [(p.connector_id, p.purpose, p.limit) for p in charger.received_profiles]
+    # The station-wide limit, carried by the connector's default as well (a default
+    # below it would govern the session).
+    assert (0, "ChargingStationMaxProfile", 30.2) in shapes
+    assert (1, "TxDefaultProfile", 30.2) in shapes
+    assert charger.limit_in_force(1) == 30.2
+    count = len(charger.received_profiles)
     await rig.controller.rebalance()
-    assert len(charger.received_profiles) == 1  # the held limit is read from 0
+    assert len(charger.received_profiles) == count  # the held limit is read from 0
 
 
 async def test_capabilities_persist(rig_factory: RigFactory) -> None:

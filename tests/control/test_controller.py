@@ -10,7 +10,7 @@ import pytest
 
 from custom_components.smart_charge.control import SiteController
 from custom_components.smart_charge.csms.events import EVChargingNeeds
-from tests.control.conftest import VOLTS_3P, Rig
+from tests.control.conftest import VOLTS_3P, Rig, tx
 from tools.simulator import ReceivedProfile
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -33,7 +33,7 @@ async def test_three_sessions_share_22kw_and_stop_redistributes(
     assert limits["CP1"] == pytest.approx(10.0)
     # Every profile is a TxProfile of the running transaction, one decimal, amps.
     for charger in (one, two, three):
-        last = charger.received_profiles[-1]
+        last = tx(charger)[-1]
         assert last.purpose == "TxProfile"
         assert last.transaction_id == charger.connectors[1].transaction_id
         assert last.rate_unit == "A"
@@ -43,14 +43,14 @@ async def test_three_sessions_share_22kw_and_stop_redistributes(
     assert snapshot.panels["main"].active_sessions == 3
     assert snapshot.panels["main"].allocated_kw <= 20.9 + 1e-9
 
-    before = len(one.received_profiles)
+    before = len(tx(one))
     await three.unplug()
     await rig.controller.rebalance()
     limits = rig.limits()
     assert set(limits) == {"CP1", "CP2"}
     assert limits["CP1"] == limits["CP2"] == pytest.approx(15.1)
     assert rig.held_w() <= rig.budget_w
-    assert len(one.received_profiles) == before + 1
+    assert len(tx(one)) == before + 1
 
 
 async def test_decreases_acknowledged_before_increases(
@@ -68,8 +68,8 @@ async def test_decreases_acknowledged_before_increases(
     configs["SLOW"] = replace(configs["SLOW"], max_current_a=8.0)
     rig.controller.update_site(rig.site, configs)
     await rig.controller.rebalance()
-    decrease = slow.received_profiles[-1]
-    increase = fast.received_profiles[-1]
+    decrease = tx(slow)[-1]
+    increase = tx(fast)[-1]
     assert decrease.limit == 8.0
     assert increase.limit > 15.1
     assert decrease.sequence < increase.sequence
@@ -83,14 +83,14 @@ async def test_unchanged_limit_not_resent_and_reconnect_keeps_session(
 ) -> None:
     rig = await rig_factory(22.0)
     charger = await rig.add("CP1", version="1.6")
-    tx = await charger.plug_in()
+    transaction = await charger.plug_in()
     await rig.controller.rebalance()
-    assert len(charger.received_profiles) == 1
+    assert len(tx(charger)) == 1
     await rig.controller.rebalance()
     await charger.reconnect()
     await rig.controller.rebalance()
-    assert len(charger.received_profiles) == 1
-    assert rig.controller.sessions() == [("CP1", 1, tx)]
+    assert len(tx(charger)) == 1
+    assert rig.controller.sessions() == [("CP1", 1, transaction)]
     assert rig.server.chargers["CP1"].limit_acked[1].limit == 30.2
 
 
@@ -150,7 +150,7 @@ async def test_pause_is_limit_zero_in_the_transaction(
     assert sorted(limits.values())[0] == 0.0
     assert all(limit == 0.0 or limit >= 6.0 for limit in limits.values())
     paused = next(c for c in chargers if c.limit_in_force(1) == 0.0)
-    last = paused.received_profiles[-1]
+    last = tx(paused)[-1]
     assert last.transaction_id == paused.connectors[1].transaction_id
     assert rig.controller.snapshot().paused
 
@@ -165,7 +165,7 @@ async def test_unmanaged_charger_counts_measured_power(
     await managed.plug_in()
     await vip.send_meter_values()
     await rig.controller.rebalance()
-    assert vip.received_profiles == []
+    assert tx(vip) == []
     # 20.9 kW - 16 A x 690 V = 9.86 kW -> 14.2 A
     assert managed.limit_in_force(1) == pytest.approx(14.2)
     assert rig.controller.measured_kw("main") == pytest.approx(16 * 0.69, rel=0.01)
@@ -176,14 +176,14 @@ async def test_snapshot_and_persistence(
 ) -> None:
     rig = await rig_factory(22.0)
     charger = await rig.add("CP1", version="2.0.1")
-    tx = await charger.plug_in()
+    transaction = await charger.plug_in()
     await rig.controller.rebalance()
     await charger.send_meter_values()
     await charger.send_meter_values()
     snap = rig.controller.snapshot().chargers["CP1"]
     assert snap.connected
     assert snap.ocpp_version == "2.0.1"
-    assert snap.transaction_id == tx
+    assert snap.transaction_id == transaction
     assert snap.allocated_a == 30.2
     assert snap.measured_w == pytest.approx(30.2 * VOLTS_3P)
     assert snap.current_a == (30.2, 30.2, 30.2)
@@ -199,7 +199,16 @@ async def test_snapshot_and_persistence(
     fresh.import_state(
         {"version": 1, "sessions": [{"charger_id": "x"}, *stored["sessions"]]}
     )
-    assert fresh.sessions() == [("CP1", 1, tx)]
+    assert fresh.sessions() == [("CP1", 1, transaction)]
+    # Version 2 also restores the installed profiles: the restarted controller knows
+    # what the charger holds and does not write it again.
+    restarted = SiteController(rig.server, rig.site, rig.controller.chargers)
+    restarted.import_state(stored)
+    assert restarted.in_force_a("CP1", 1) == 30.2
+    assert (
+        restarted.writer.books["CP1"].slots == rig.controller.writer.books["CP1"].slots
+    )
+    restarted.import_state({"version": 2, "profiles": {"CP1": {"slots": [{}]}}})
 
 
 async def test_received_profile_helpers() -> None:
@@ -245,13 +254,13 @@ async def test_small_increases_skipped_and_increases_spaced(
     assert rig.limits()["CP1"] == 10.0  # a decrease goes out at once
     raised = rig.limits()["CP2"]
     assert raised > 15.1  # CP2's first increase
-    count = len(two.received_profiles)
+    count = len(tx(two))
     await asyncio.sleep(0.6)  # past the interval: only the dead band can hold it back
     configs["CP1"] = replace(configs["CP1"], max_current_a=9.7)
     rig.controller.update_site(rig.site, configs)
     await rig.controller.rebalance()
     assert rig.limits()["CP1"] == 9.7
-    assert len(two.received_profiles) == count  # +0.3 A: not worth a write
+    assert len(tx(two)) == count  # +0.3 A: not worth a write
 
     # A real increase right after the last one waits for the interval, then goes out.
     configs["CP1"] = replace(configs["CP1"], max_current_a=9.0)
@@ -284,16 +293,16 @@ async def test_new_session_gets_its_limit_even_at_the_maximum(
     await charger.plug_in()
     await rig.controller.rebalance()
     assert rig.limits() == {"CP1": 16.0}  # its maximum, not the 6 A failsafe
-    last = charger.received_profiles[-1]
+    last = tx(charger)[-1]
     assert (last.purpose, last.limit) == ("TxProfile", 16.0)
 
-    # After a reconnect to a fresh server state (a restart) the limit is sent again.
-    state = rig.server.chargers["CP1"]
-    state.limit_acked.clear()
-    count = len(charger.received_profiles)
+    # A controller that knows nothing of the installed profiles (a restart without
+    # stored state) sends the limit again.
+    rig.controller.writer.books.clear()
+    count = len(tx(charger))
     await rig.controller.rebalance()
-    assert len(charger.received_profiles) == count + 1
-    assert charger.received_profiles[-1].limit == 16.0
+    assert len(tx(charger)) == count + 1
+    assert tx(charger)[-1].limit == 16.0
 
 
 async def test_car_acceptance_learned_from_meter_values(

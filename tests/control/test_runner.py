@@ -15,10 +15,11 @@ import sys
 import pytest
 import websockets
 
-from tools.runner import main
-from tools.simulator import SimulatedCharger
-
+from custom_components.smart_charge.control import ChargerConfig
+from custom_components.smart_charge.engine import Phase
 from tests.csms.test_security import write_self_signed
+from tools.runner import Runner, build_parser, main
+from tools.simulator import SimulatedCharger
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -50,16 +51,29 @@ async def test_runner_serves_a_charger_and_logs_profiles() -> None:
             "RUN-1", f"ws://127.0.0.1:{match[1]}", version="2.0.1"
         )
         await charger.start()
+        failsafe = await charger.wait_for_profile(
+            lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 0,
+            timeout=10,
+        )
+        assert failsafe.limit == 0.0  # the safe default: nothing until its share
+        idle = await charger.wait_for_profile(
+            lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 1,
+            timeout=10,
+        )
+        assert idle.limit == 6.0  # its minimum fits: a car starts inside the budget
         await charger.plug_in()
-        profile = await charger.wait_for_profile(timeout=10)
+        profile = await charger.wait_for_profile(
+            lambda p: p.purpose == "TxProfile", timeout=10
+        )
         assert profile.limit == 30.2  # 22 kW less 5 % over three phases at 230 V
+        assert charger.limit_in_force(1) == 30.2
         await charger.stop()
     finally:
         process.send_signal(signal.SIGINT)
         async with asyncio.timeout(30):
             _, stderr = await process.communicate()
     assert process.returncode == 0
-    assert b"sending limit 30.2 A" in stderr
+    assert b"limit 30.2 A as TxProfile" in stderr
 
 
 @pytest.mark.parametrize(
@@ -73,6 +87,17 @@ async def test_runner_serves_a_charger_and_logs_profiles() -> None:
         ("--limit-kw", "22", "--password", "nosecret"),
         ("--limit-kw", "22", "--tls-cert", "cert.pem"),
         ("--limit-kw", "22", "--failsafe-a", "-1"),
+        ("--limit-kw", "22", "--charger", ""),
+        ("--limit-kw", "22", "--charger", "CP:phases=2"),
+        ("--limit-kw", "22", "--charger", "CP:max-a=abc"),
+        ("--limit-kw", "22", "--charger", "CP:max-a=0"),
+        ("--limit-kw", "22", "--charger", "CP:volts=230"),
+        ("--limit-kw", "22", "--charger", "CP:phases"),
+        ("--limit-kw", "22", "--charger", "CP:grid-phase=L4"),
+        ("--limit-kw", "22", "--charger", "CP:phases=3:grid-phase=L2"),
+        ("--limit-kw", "22", "--charger", "CP:max-a=16:max-a=10"),
+        ("--limit-kw", "22", "--charger", "CP:min-a=20:max-a=16"),
+        ("--limit-kw", "22", "--charger", "CP", "--charger", "CP:phases=1"),
         (),
     ],
 )
@@ -83,6 +108,71 @@ def test_runner_refuses_bad_arguments(
         main(list(args))
     assert err.value.code == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_runner_charger_settings() -> None:
+    args = build_parser().parse_args(
+        [
+            "--limit-kw", "22",
+            "--charger", "ONE:phases=1:max-a=16:min-a=8:grid-phase=l2",
+            "--charger", "SIDE:grid-phase=L3",
+            "--charger", "BIG:max-a=40",
+        ]
+    )  # fmt: skip
+    runner = Runner(args)
+    assert runner.charger_config("ONE") == ChargerConfig(
+        "ONE",
+        "main",
+        phases=1,
+        max_current_a=16.0,
+        min_current_a=8.0,
+        grid_phase=Phase.L2,
+    )
+    side = runner.charger_config("SIDE")
+    assert (side.phases, side.grid_phase, side.max_current_a) == (1, Phase.L3, 32.0)
+    big = runner.charger_config("BIG")
+    assert (big.phases, big.max_current_a, big.min_current_a) == (3, 40.0, 6.0)
+    other = runner.charger_config("OTHER")  # not listed: three-phase 32 A
+    assert (other.phases, other.max_current_a, other.grid_phase) == (3, 32.0, None)
+    assert args.failsafe_a == 0.0
+    assert "(default 0:" in " ".join(build_parser().format_help().split())
+
+
+async def test_runner_single_phase_charger() -> None:
+    process = await _run(
+        "--host", "127.0.0.1", "--port", "0", "--limit-kw", "22",
+        "--charger", "MONO:phases=1:max-a=16:grid-phase=L2",
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(30):
+            line = (await process.stdout.readline()).decode()
+        match = re.search(r"port (\d+)", line)
+        assert match, line
+        url = f"ws://127.0.0.1:{match[1]}"
+        mono = SimulatedCharger("MONO", url, phases=1, grid_phase="L2", strict=True)
+        three = SimulatedCharger("TRI", url, version="2.0.1", strict=True)
+        await mono.start()
+        await three.start()
+        await mono.plug_in()
+        await three.plug_in()
+        limit = await mono.wait_for_profile(
+            lambda p: p.purpose == "TxProfile", timeout=10
+        )
+        period = limit.schedule["chargingSchedulePeriod"][0]
+        assert period.get("numberPhases") == 1
+        assert limit.limit <= 16.0
+        assert mono.limit_in_force(1) == limit.limit
+        assert mono.phases_in_use(1) == ("L2",)
+        await three.wait_for_profile(lambda p: p.purpose == "TxProfile", timeout=10)
+        await mono.stop()
+        await three.stop()
+    finally:
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            _, stderr = await process.communicate()
+    assert process.returncode == 0
+    assert b"Traceback" not in stderr
 
 
 @pytest.fixture
@@ -139,12 +229,11 @@ async def test_runner_wss_password_unknown_policy_and_failsafe(tmp_path: Path) -
             "TLS-1", url, password="secret-password-1", ssl_context=context
         )
         await charger.start()
-        failsafe = await charger.wait_for_profile(timeout=10)
-        assert (failsafe.purpose, failsafe.connector_id, failsafe.limit) == (
-            "TxDefaultProfile",
-            0,
-            10.0,
+        failsafe = await charger.wait_for_profile(
+            lambda p: p.purpose == "TxDefaultProfile" and p.connector_id == 0,
+            timeout=10,
         )
+        assert failsafe.limit == 10.0
         await charger.plug_in()
         limit = await charger.wait_for_profile(lambda p: p.purpose == "TxProfile")
         assert limit.limit == 30.2

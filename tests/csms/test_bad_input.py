@@ -25,7 +25,7 @@ from .conftest import EventLog, SimFactory
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 
 
 async def _connect(
@@ -62,7 +62,14 @@ FRAMES = [
     ('[2, "t2", "Heartbeat"]', "ProtocolError", "RpcFrameworkError"),
     ('[2, "t3", "Heartbeat", []]', "FormationViolation", "FormatViolation"),
     ('[2, "t4", "MakeCoffee", {}]', "NotImplemented", "NotImplemented"),
-    ('[2, "t5", "DataTransfer", {"vendorId": "x"}]', "NotSupported", "NotSupported"),
+    ('[2, "t5", "SignCertificate", {"csr": "x"}]', "NotSupported", "NotSupported"),
+    # CALLRESULTERROR and SEND exist only in 2.1.
+    ('[5, "t6", "GenericError", "", {}]', "ProtocolError", "MessageTypeNotSupported"),
+    (
+        '[6, "t7", "NotifyPeriodicEventStream", {}]',
+        "ProtocolError",
+        "MessageTypeNotSupported",
+    ),
 ]
 
 
@@ -93,12 +100,12 @@ async def test_bad_frames_get_the_right_callerror_logged_once(
         (
             "1.6",
             '[2, "s1", "StatusNotification", {"connectorId": "one"}]',
-            {"TypeConstraintViolation", "FormationViolation"},
+            {"TypeConstraintViolation"},
         ),
         (
             "2.0.1",
             '[2, "s1", "Heartbeat", {"unexpected": 1}]',
-            {"FormatViolation", "OccurrenceConstraintViolation"},
+            {"FormatViolation"},
         ),
     ],
 )
@@ -257,6 +264,11 @@ _actions = st.sampled_from(
         "Authorize",
         "NotifyReport",
         "DataTransfer",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+        "LogStatusNotification",
+        "SecurityEventNotification",
+        "NotifyEvent",
         "Nope",
     ]
 )
@@ -287,6 +299,11 @@ _frames = st.one_of(
                     "transactionInfo",
                     "seqNo",
                     "triggerReason",
+                    "vendorId",
+                    "type",
+                    "requestId",
+                    "eventData",
+                    "generatedAt",
                 ]
             ),
             _json,
@@ -296,7 +313,7 @@ _frames = st.one_of(
 )
 
 
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 @settings(
     max_examples=60,
     deadline=None,

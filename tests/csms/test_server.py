@@ -245,7 +245,7 @@ async def test_prefix_path_and_version_21(
         answer = json.loads(await ws.recv())
         assert answer[0] == 3 and answer[2]["status"] == "Accepted"
         # A 2.1 action we do not handle, then one that does not exist.
-        await ws.send(json.dumps([2, "2", "DataTransfer", {"vendorId": "x"}]))
+        await ws.send(json.dumps([2, "2", "SignCertificate", {"csr": "x"}]))
         answer = json.loads(await ws.recv())
         assert answer[:3] == [4, "2", "NotSupported"]
         await ws.send(json.dumps([2, "3", "MakeCoffee", {}]))

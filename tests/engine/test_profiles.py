@@ -296,3 +296,20 @@ def test_start_schedule_default_is_now() -> None:
     body = build_ocpp16_profile(make_profile())
     sent = datetime.fromisoformat(body["chargingSchedule"]["startSchedule"])
     assert sent >= before
+
+
+def test_ocpp21_offline_duration_is_sent_and_valid() -> None:
+    payload = build_ocpp21_request(
+        make_profile(),
+        start_schedule=START,
+        max_offline_duration_s=60,
+        invalid_after_offline=True,
+    )
+    validate("2.1", payload)
+    body = payload["chargingProfile"]
+    assert body["maxOfflineDuration"] == 60
+    assert body["invalidAfterOfflineDuration"] is True
+    plain = build_ocpp21_profile(make_profile(), start_schedule=START)
+    assert "maxOfflineDuration" not in plain
+    with pytest.raises(ProfileError):
+        build_ocpp21_profile(make_profile(), max_offline_duration_s=-1)

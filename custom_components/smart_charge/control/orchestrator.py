@@ -1,54 +1,47 @@
-"""Glue between the central system and the engine, without Home Assistant.
+"""The rebalance orchestrator: sessions in, limits on the wire, the breaker promise kept.
 
-`SiteController` subscribes to server events, keeps one engine session per running
-transaction, and applies each new allocation in the safe order: every decrease is sent and
-acknowledged (or timed out) before any increase.
+`SiteController` feeds server events into the session book, runs the engine over the
+running sessions and then over the idle connectors, and writes the result in the safe
+order. The promise it keeps, on the charger side, for every panel at every instant after
+a charger's boot defaults are acknowledged: the limits in force of the running sessions
+plus what each idle managed connector would start at (its default profile) stay within
+the panel's budget.
 
-After each boot it reads the charger's smart-charging capabilities, sends the failsafe
-TxDefaultProfile (`ServerConfig.failsafe_current_a`), and shapes every profile to what the
-charger supports. A refused profile is retried in the other rate unit and then as a
-TxDefaultProfile on the connector; what worked is remembered. A charger that refuses every
-shape is reported once (`ChargerRejectsProfiles`) and its hardware maximum stays reserved.
+- Running sessions are allocated first; running cars never lose capacity to idle ones.
+- Each idle managed connector's default (a TxDefaultProfile on the connector) is its
+  minimum current when that fits under every breaker above it, else 0 A: a car that
+  plugs in starts inside the budget, also while Home Assistant is down. The default is
+  written only when it crosses that threshold (flash-friendly). A running connector's
+  default never exceeds its session's limit, so a session that ends never adds load.
+- Every write is judged on the connector's reserve (what it may draw now or right after
+  its session ends, from the installed-profile book): writes that lower it go first and
+  must be acknowledged (or time out) before any write that raises one.
+- A charger that is offline, not answering or not following its limits keeps its
+  reserve (or its real draw) in the budget.
+- Every task is supervised: an error in one charger's traffic is logged once with its id
+  and the next rebalance runs.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass
 import logging
 from typing import Any, Final
 
-from custom_components.smart_charge.csms.capabilities import (
-    OCPP2_VARIABLES,
-    OCPP16_KEYS,
-    RATE_AMPS,
-    RATE_WATTS,
-    ChargerCapabilities,
-    from_ocpp2_variables,
-    from_ocpp16_configuration,
-)
-from custom_components.smart_charge.csms.charge_point import (
-    OCPP16,
-    OCPP21,
-    LimitRecord,
-    utcnow,
-)
+from custom_components.smart_charge.csms.capabilities import ChargerCapabilities
 from custom_components.smart_charge.csms.errors import (
     CallTimeoutError,
     ChargerNotConnectedError,
-    CsmsError,
 )
 from custom_components.smart_charge.csms.events import (
     STATUS_CHARGING,
     STATUS_SUSPENDED_EV,
     BootReceived,
-    CapabilitiesLearned,
     ChargerConnected,
     ChargerDisconnected,
     ChargerEvent,
-    ChargerRejectsProfiles,
     EVChargingNeeds,
     MeterValuesReceived,
     StatusChanged,
@@ -57,96 +50,47 @@ from custom_components.smart_charge.csms.events import (
 )
 from custom_components.smart_charge.csms.server import CentralSystem
 from custom_components.smart_charge.engine import (
-    EngineError,
-    LimitChange,
-    Phase,
     Session,
     SessionProfile,
     Site,
     SiteAllocation,
     allocate_site,
-    build_ocpp16_profile,
-    build_ocpp21_profile,
-    build_ocpp201_profile,
-    plan_transition,
+)
+
+from .acceptance import learn_acceptance
+from .config import STATION_MAX_PURPOSES, ChargerConfig
+from .persistence import export_state, import_state
+from .probe import probe_capabilities
+from .reports import (
+    CapabilitiesLearned,
+    ChargerCompliant,
+    ChargerNonCompliant,
+    ControlReport,
+    ReportCallback,
+)
+from .sessions import ChargingSession, SessionBook, session_key
+from .writer import (
+    SCHEDULE_TOLERANCE_A,
+    SLOT_DEFAULT,
+    SLOT_MAX,
+    SLOT_TX,
+    ChargerBook,
+    Installed,
+    ProfileWriter,
+    WriteTarget,
 )
 
 _LOGGER = logging.getLogger(__name__)
-STATE_VERSION = 1
 _UNMANAGED_REBALANCE_KW = 0.2
-TX_PROFILE: Final = "TxProfile"
-TX_DEFAULT_PROFILE: Final = "TxDefaultProfile"
-STATION_MAX_PURPOSES: Final = frozenset(
-    {"ChargePointMaxProfile", "ChargingStationMaxProfile"}
-)
-FAILSAFE_STACK_LEVEL: Final = 0
-# Two unanswered attempts in a row: the charger is not answering, not refusing.
-_MAX_TIMEOUTS: Final = 2
 # Profiles in flight at once during a fan-out. Each send is a burst of work on the
 # event loop (the event loop of Home Assistant, too); a window keeps those bursts short
 # so meter values and everything else are served in between, and a slow charger holds
 # one place only.
 SEND_WINDOW: Final = 32
-
-
-@dataclass(frozen=True, slots=True)
-class ChargerConfig:
-    """How the site treats one charger."""
-
-    charger_id: str
-    panel_id: str
-    managed: bool = True
-    phases: int = 3
-    grid_phase: Phase | None = None
-    min_current_a: float = 6.0
-    max_current_a: float = 32.0
-    priority: float = 1
-    profile_purpose: str = "TxProfile"
-    stack_level: int = 1
-    password: str | None = None
-    voltage_v: float | None = None
-
-
-@dataclass(slots=True)
-class _Session:
-    charger_id: str
-    connector_id: int
-    transaction_id: str
-    id_tag: str | None
-    started: datetime
-    meter_start_wh: float | None = None
-    measured_w: float = 0.0
-    # What the car takes (A per phase), learned from meter values or told (2.x needs).
-    ev_max_a: float | None = None
-    ev_learned_at: float = 0.0
-    below_count: int = 0
-    ev_needs_a: float | None = None  # the EV's own maximum (NotifyEVChargingNeeds)
-    # The car stopped drawing by itself (full, or scheduled): it keeps only its minimum
-    # until it charges again, so its share goes to the other cars.
-    suspended_ev: bool = False
-
-    @property
-    def ev_cap_a(self) -> float | None:
-        """Return the lower of the learned and the told acceptance, if any."""
-        caps = [c for c in (self.ev_max_a, self.ev_needs_a) if c is not None]
-        return min(caps) if caps else None
-
-    @property
-    def key(self) -> str:
-        return _key(self.charger_id, self.connector_id)
-
-
-# Learning what a car accepts from its meter values (A per phase).
-EV_GAP_A: Final = 2.0  # drawing this much below its limit ...
-EV_SAMPLES: Final = 3  # ... in this many meter values in a row ...
-EV_HEADROOM_A: Final = 1.0  # ... caps it at what it draws plus this,
-EV_FULL_A: Final = 0.5  # until it uses its cap to within this,
-EV_CHARGING_A: Final = 1.0  # (a car below this is not charging: nothing learned)
-EV_RELEARN_S: Final = 900.0  # or this long has passed.
-
-
-def _key(charger_id: str, connector_id: int) -> str:
-    return f"{charger_id}#{connector_id}"
+# Rebalance rounds in a row (each after failed writes) before pausing for a moment.
+MAX_ROUNDS: Final = 8
+RETRY_DELAY_S: Final = 1.0
+_IDLE: Final = "idle:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +134,17 @@ class SiteSnapshot:
     paused: tuple[str, ...]
 
 
+@dataclass(slots=True)
+class _Write:
+    """One planned write and whether it lowers the charger's reserve."""
+
+    target: WriteTarget
+    kind: str  # "session" or "default"
+    lowers: bool
+    session: ChargingSession | None = None
+    first: bool = False  # the first limit of this session: always sent
+
+
 class SiteController:
     """Runs the engine over the sessions the server reports and applies the result."""
 
@@ -200,66 +155,88 @@ class SiteController:
         chargers: Mapping[str, ChargerConfig],
         *,
         on_change: Callable[[], None] | None = None,
+        on_report: ReportCallback | None = None,
         increase_dead_band_a: float = 0.5,
         min_increase_interval_s: float = 0.0,
+        boot_default_a: float = 0.0,
+        offline_duration_s: int | None = 60,
+        verify_grace_s: float = 10.0,
+        verify_samples: int = 3,
+        verify_tolerance_a: float = 1.0,
     ) -> None:
         """Connect a server to a site; call `handle_event` from the server's subscriber.
 
         Chargers write profiles to flash, so an increase smaller than
         `increase_dead_band_a` is not sent, and a charger gets at most one increase per
         `min_increase_interval_s` (a later one waits, then goes out). Decreases are never
-        held back.
+        held back. `boot_default_a` is the TxDefaultProfile on connector 0 that every
+        managed charger gets at boot (for connectors without a default of their own;
+        0 A keeps a car waiting for its share). `offline_duration_s` is the
+        `maxOfflineDuration` of OCPP 2.1 session limits. A charger drawing more than its
+        limit plus `verify_tolerance_a` (or 5 %) in `verify_samples` meter values in a
+        row, `verify_grace_s` after the limit was written, is non-compliant.
         """
         self.server = server
-        self.increase_dead_band_a = increase_dead_band_a
-        self.min_increase_interval_s = min_increase_interval_s
-        self._last_increase: dict[str, float] = {}
-        self._deferred: asyncio.TimerHandle | None = None
         self.site = site
         self.chargers = dict(chargers)
+        self.increase_dead_band_a = increase_dead_band_a
+        self.min_increase_interval_s = min_increase_interval_s
+        self.boot_default_a = boot_default_a
+        self.verify_grace_s = verify_grace_s
+        self.verify_samples = verify_samples
+        self.verify_tolerance_a = verify_tolerance_a
         self._on_change = on_change
-        self._sessions: dict[str, _Session] = {}
-        self._held: set[str] = set()  # not answering: reserved at their last limit
+        self._on_report = on_report
+        self.book = SessionBook()
+        self.writer = ProfileWriter(
+            server,
+            self._report,
+            voltage_v=self._voltage,
+            offline_duration_s=offline_duration_s,
+        )
         self._allocation: SiteAllocation | None = None
+        self._idle_targets: dict[str, float] = {}
+        self._last_increase: dict[str, float] = {}
+        self._last_write: dict[str, float] = {}
+        self._deferred: asyncio.TimerHandle | None = None
         self._lock = asyncio.Lock()
         self._dirty = False
         self._runner: asyncio.Task[None] | None = None
-        self._measured_unmanaged: dict[str, float] = {}
-        self._capabilities: dict[str, ChargerCapabilities] = {}
-        self._learning: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._booting: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._send_window = asyncio.Semaphore(SEND_WINDOW)
+        self._stopping = False
+        self._seen_connectors: dict[str, set[int]] = {}
+        # Connectors whose default could not be written: they keep what they hold.
+        self.defaults_held: set[str] = set()
 
     # ------------------------------------------------------------------ queries
 
     @property
     def allocation(self) -> SiteAllocation | None:
-        """Return the last allocation computed."""
+        """Return the last allocation computed (running sessions)."""
         return self._allocation
 
     def sessions(self) -> list[tuple[str, int, str]]:
         """Return (charger id, connector id, transaction id) of each session."""
-        return [
-            (s.charger_id, s.connector_id, s.transaction_id)
-            for s in self._sessions.values()
-        ]
+        return [(s.charger_id, s.connector_id, s.transaction_id) for s in self.book]
 
     def _panel_ids_under(self, panel_id: str) -> set[str]:
+        index = self.site.index.get(panel_id)
+        if index is None:
+            return {panel_id}
+        panels = self.site.panels
         found = {panel_id}
-        changed = True
-        while changed:
-            changed = False
-            for panel in self.site.panels:
-                if panel.parent_id in found and panel.id not in found:
-                    found.add(panel.id)
-                    changed = True
+        for i, ancestors in enumerate(self.site.ancestors):
+            if index in ancestors:
+                found.add(panels[i].id)
         return found
 
-    def _sessions_under(self, panel_id: str) -> list[_Session]:
+    def _sessions_under(self, panel_id: str) -> list[ChargingSession]:
         panels = self._panel_ids_under(panel_id)
         return [
             session
-            for session in self._sessions.values()
+            for session in self.book
             if (config := self.chargers.get(session.charger_id)) is not None
             and config.panel_id in panels
         ]
@@ -282,139 +259,254 @@ class SiteController:
 
     def limit_for(self, charger_id: str) -> SessionProfile | None:
         """Return the allocation of the charger's (first) session."""
-        if self._allocation is None:
+        session = self.book.first_of(charger_id)
+        if self._allocation is None or session is None:
             return None
-        for session in self._sessions.values():
-            if session.charger_id == charger_id:
-                return self._allocation.sessions.get(session.key)
-        return None
+        return self._allocation.sessions.get(session.key)
 
     def capabilities(self, charger_id: str) -> ChargerCapabilities | None:
         """Return what the charger can do with profiles (None: not seen yet)."""
-        return self._capabilities.get(charger_id)
+        return self.writer.capabilities.get(charger_id)
+
+    def in_force_a(self, charger_id: str, connector_id: int) -> float | None:
+        """Return the limit in force on a connector as far as we know (None: unknown).
+
+        For a running session it is its limit; for an idle connector what a car that
+        plugs in starts at.
+        """
+        config = self.chargers.get(charger_id)
+        book = self.writer.books.get(charger_id)
+        if config is None or book is None:
+            return None
+        session = self.book.get(charger_id, connector_id)
+        return book.in_force(
+            connector_id,
+            session.transaction_id if session else None,
+            config.max_current_a,
+        )
+
+    def idle_default_a(self, charger_id: str, connector_id: int) -> float | None:
+        """Return the default the last rebalance chose for an idle connector."""
+        return self._idle_targets.get(session_key(charger_id, connector_id))
+
+    def connectors(self, charger_id: str) -> list[int]:
+        """Return the connector (EVSE) ids known for a charger, at least connector 1."""
+        found = {1}
+        state = self.server.chargers.get(charger_id)
+        if state is not None:
+            found.update(cid for cid in state.connectors if cid > 0)
+            found.update(t.connector_id for t in state.transactions.values())
+        found.update(s.connector_id for s in self.book.of_charger(charger_id))
+        return sorted(cid for cid in found if cid > 0)
 
     # ------------------------------------------------------------------- events
 
     def handle_event(self, event: ChargerEvent) -> None:
         """Feed one server event (call it from the server's `on_event`)."""
         charger_id = event.charger_id
-        if isinstance(event, CapabilitiesLearned | ChargerRejectsProfiles):
-            return  # our own reports, coming back through the server's subscriber
+        known = charger_id in self.chargers
         rebalance = False
-        if charger_id in self.chargers and (
+        if known and (
             isinstance(event, BootReceived)
             or (
-                charger_id not in self._capabilities
+                charger_id not in self.writer.capabilities
+                and charger_id not in self._booting
                 and not isinstance(event, ChargerConnected | ChargerDisconnected)
             )
         ):
-            self._start_learning(charger_id, boot=isinstance(event, BootReceived))
+            self._start_boot(charger_id, boot=isinstance(event, BootReceived))
         if not isinstance(event, ChargerDisconnected):
             # Any sign of life: a held charger is answered again at the next rebalance.
-            held = {k for k in self._held if k.startswith(f"{charger_id}#")}
-            if held:
-                self._held -= held
+            prefix = f"{charger_id}#"
+            held = {k for k in self.writer.held if k.startswith(prefix)}
+            held_defaults = {k for k in self.defaults_held if k.startswith(prefix)}
+            if held or held_defaults:
+                self.writer.held -= held
+                self.defaults_held -= held_defaults
                 rebalance = True
         match event:
             case TransactionStarted():
-                key = _key(charger_id, event.connector_id)
-                self._sessions[key] = _Session(
-                    charger_id,
-                    event.connector_id,
-                    event.transaction_id,
-                    event.id_tag,
-                    event.timestamp,
-                    event.meter_start_wh,
+                self.book.add(
+                    ChargingSession(
+                        charger_id,
+                        event.connector_id,
+                        event.transaction_id,
+                        event.id_tag,
+                        event.timestamp,
+                        event.meter_start_wh,
+                    )
                 )
                 rebalance = True
             case TransactionStopped():
-                for key, session in list(self._sessions.items()):
-                    if (
-                        session.charger_id == charger_id
-                        and session.transaction_id == event.transaction_id
-                    ):
-                        del self._sessions[key]
-                        self._held.discard(key)
-                        rebalance = True
+                ended = self.book.remove_transaction(charger_id, event.transaction_id)
+                if ended is not None:
+                    self.writer.book(charger_id).transaction_ended(ended.connector_id)
+                    self.writer.held.discard(ended.key)
+                    rebalance = True
             case MeterValuesReceived():
                 rebalance |= self._meter(event)
             case EVChargingNeeds(ev_max_current_a=ev_max) if ev_max:
-                needy = self._sessions.get(_key(charger_id, event.connector_id))
+                needy = self.book.get(charger_id, event.connector_id)
                 if needy is not None and needy.ev_needs_a != ev_max:
                     needy.ev_needs_a = ev_max
                     rebalance = True
             case StatusChanged(status=status):
-                suspended = self._sessions.get(_key(charger_id, event.connector_id))
-                if suspended is not None and status in (
+                session = self.book.get(charger_id, event.connector_id)
+                if session is not None and status in (
                     STATUS_SUSPENDED_EV,
                     STATUS_CHARGING,
                 ):
                     now_suspended = status == STATUS_SUSPENDED_EV
-                    rebalance |= suspended.suspended_ev != now_suspended
-                    suspended.suspended_ev = now_suspended
-            case ChargerConnected():
+                    rebalance |= session.suspended_ev != now_suspended
+                    session.suspended_ev = now_suspended
+                elif event.connector_id > 0:
+                    seen = self._seen_connectors.setdefault(charger_id, set())
+                    if event.connector_id not in seen:
+                        seen.add(event.connector_id)
+                        rebalance = True  # a connector that needs its default
+            case ChargerConnected() | ChargerDisconnected():
                 rebalance = True
             case _:
                 pass
-        if rebalance and charger_id in self.chargers:
+        if rebalance and known:
             self.request_rebalance()
         self._changed()
 
     def _meter(self, event: MeterValuesReceived) -> bool:
-        session = self._sessions.get(_key(event.charger_id, event.connector_id))
+        session = self.book.get(event.charger_id, event.connector_id)
         if session is None:
             return False
+        config = self.chargers.get(event.charger_id)
         if event.power_w is not None:
             power = event.power_w
         elif event.current_a and event.voltage_v:
             power = sum(event.current_a) * event.voltage_v
+        elif event.current_a and config is not None:
+            power = sum(event.current_a) * self._voltage(config)
         else:
             return False
         previous, session.measured_w = session.measured_w, max(0.0, power)
-        config = self.chargers.get(event.charger_id)
         if config is None:
             return False
-        if config.managed:
-            return self._learn_acceptance(session, config, event.current_a)
-        return abs(previous - power) / 1000.0 >= _UNMANAGED_REBALANCE_KW
+        if not config.managed:
+            return abs(previous - power) / 1000.0 >= _UNMANAGED_REBALANCE_KW
+        if event.current_a:
+            drawn = max(event.current_a)
+        else:
+            drawn = session.measured_w / (self._voltage(config) * config.phases)
+        session.drawn_a = drawn
+        limit = self._acked_in_force(session, config)
+        rebalance = self._verify(session, config, drawn, limit)
+        if event.current_a:
+            rebalance |= learn_acceptance(
+                session,
+                drawn_a=drawn,
+                limit_a=limit,
+                min_current_a=config.min_current_a,
+                now=asyncio.get_running_loop().time(),
+            )
+        return rebalance
 
-    def _learn_acceptance(
-        self, session: _Session, config: ChargerConfig, currents: Sequence[float]
-    ) -> bool:
-        """Learn that a car takes less than its limit; return whether to rebalance.
-
-        A car drawing at least `EV_GAP_A` below its acknowledged limit for
-        `EV_SAMPLES` meter values in a row is capped at what it draws plus `EV_HEADROOM_A`,
-        so the rest goes to other cars. The cap is dropped (the car may take more again)
-        when the car uses all of it, and every `EV_RELEARN_S` seconds.
-        """
-        if not currents:
-            return False
-        drawn = max(currents)
-        acked = self._acked_limit_a(session, config)
-        now = asyncio.get_running_loop().time()
-        if session.ev_max_a is not None and (
-            now - session.ev_learned_at >= EV_RELEARN_S
-            or drawn >= session.ev_max_a - EV_FULL_A
+    def _acked_in_force(
+        self, session: ChargingSession, config: ChargerConfig
+    ) -> float | None:
+        """Return the session's limit in force if nothing about it is pending."""
+        book = self.writer.books.get(session.charger_id)
+        if book is None:
+            return None
+        slots = (
+            (session.connector_id, SLOT_TX),
+            (session.connector_id, SLOT_DEFAULT),
+            (0, SLOT_DEFAULT),
+        )
+        if any(
+            (installed := book.slots.get(slot)) is not None
+            and installed.pending_a is not None
+            for slot in slots
         ):
-            session.ev_max_a, session.below_count = None, 0
-            return True
-        if acked is None or drawn < EV_CHARGING_A or acked - drawn < EV_GAP_A:
-            session.below_count = 0
+            return None
+        if not book.has_tx(session.connector_id, session.transaction_id) and (
+            book.acked(session.connector_id, SLOT_DEFAULT) is None
+        ):
+            return None  # no limit of ours governs this session yet
+        return book.in_force(
+            session.connector_id, session.transaction_id, config.max_current_a
+        )
+
+    def _verify(
+        self,
+        session: ChargingSession,
+        config: ChargerConfig,
+        drawn_a: float,
+        limit_a: float | None,
+    ) -> bool:
+        """Compare what a session draws with its limit; return whether to rebalance."""
+        now = asyncio.get_running_loop().time()
+        written = max(
+            self._last_write.get(session.key, 0.0),
+            self._last_write.get(session_key(session.charger_id, 0), 0.0),
+        )
+        if limit_a is None or now - written < self.verify_grace_s:
+            session.over_count = session.compliant_count = 0
             return False
-        session.below_count += 1
-        if session.below_count < EV_SAMPLES or session.ev_max_a is not None:
+        tolerance = max(self.verify_tolerance_a, 0.05 * limit_a)
+        if drawn_a > limit_a + tolerance:
+            session.over_count += 1
+            session.compliant_count = 0
+            if session.over_count < self.verify_samples:
+                return False
+            if session.non_compliant_a is None:
+                self._non_compliant(session, limit_a, drawn_a, "meter")
+                return True
+            if abs(drawn_a - session.non_compliant_a) >= 0.5:
+                session.non_compliant_a = drawn_a
+                return True
             return False
-        session.ev_max_a = max(config.min_current_a, round(drawn + EV_HEADROOM_A, 1))
-        session.ev_learned_at = now
+        session.over_count = 0
+        if session.non_compliant_a is None:
+            return False
+        session.compliant_count += 1
+        if session.compliant_count < self.verify_samples:
+            return False
         _LOGGER.info(
-            "%s connector %s: the car takes about %.1f A, capping it at %.1f A",
+            "Charger %s follows its limit again (%.1f A)", session.charger_id, limit_a
+        )
+        session.non_compliant_a = None
+        session.compliant_count = 0
+        self._report(ChargerCompliant(session.charger_id))
+        return True
+
+    def _non_compliant(
+        self, session: ChargingSession, limit_a: float, seen_a: float, source: str
+    ) -> None:
+        _LOGGER.warning(
+            "Charger %s connector %s does not follow its limit: %.1f A in force, "
+            "%s %.1f A; its real draw stays reserved",
             session.charger_id,
             session.connector_id,
-            drawn,
-            session.ev_max_a,
+            limit_a,
+            "drawing" if source == "meter" else "its schedule says",
+            seen_a,
         )
-        return True
+        session.non_compliant_a = seen_a
+        session.over_count = 0
+        self.writer.distrust(self.chargers[session.charger_id])
+        self.writer.verified = {
+            v for v in self.writer.verified if v[0] != session.charger_id
+        }
+        self._report(
+            ChargerNonCompliant(
+                session.charger_id, session.connector_id, limit_a, seen_a, source
+            )
+        )
+
+    def _report(self, report: ControlReport) -> None:
+        if self._on_report is None:
+            return
+        try:
+            self._on_report(report)
+        except Exception:
+            _LOGGER.exception("Report callback failed on %s", report)
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -431,13 +523,41 @@ class SiteController:
         self.chargers = dict(chargers)
         self.request_rebalance()
 
+    # ----------------------------------------------------------------- tasks
+
+    def _spawn(
+        self, coro: Coroutine[Any, Any, Any], what: str, charger_id: str | None
+    ) -> asyncio.Task[Any]:
+        """Run a supervised task: its error is logged once, with the charger id."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+
+        def _done(done: asyncio.Task[Any]) -> None:
+            self._tasks.discard(done)
+            if done.cancelled():
+                return
+            error = done.exception()
+            if error is not None:
+                _LOGGER.error(
+                    "%s%s failed: %r",
+                    what,
+                    f" for charger {charger_id}" if charger_id else "",
+                    error,
+                    exc_info=error,
+                )
+
+        task.add_done_callback(_done)
+        return task
+
     # ----------------------------------------------------------------- rebalance
 
     def request_rebalance(self) -> None:
         """Schedule a rebalance; overlapping requests coalesce into one follow-up."""
         self._dirty = True
+        if self._stopping:
+            return
         if self._runner is None or self._runner.done():
-            self._runner = asyncio.get_running_loop().create_task(self._run())
+            self._runner = self._spawn(self._run(), "Rebalance", None)
 
     async def rebalance(self) -> None:
         """Allocate and apply now (or wait for the run that covers this request)."""
@@ -446,146 +566,97 @@ class SiteController:
 
     async def _run(self) -> None:
         async with self._lock:
-            while self._dirty:
+            rounds = 0
+            while self._dirty and not self._stopping:
+                rounds += 1
+                if rounds > MAX_ROUNDS:
+                    # Writes keep failing (they are held now): try again in a moment
+                    # instead of spinning on the event loop.
+                    self._retry_later(RETRY_DELAY_S)
+                    break
                 self._dirty = False
                 try:
                     await self._rebalance_once()
-                except EngineError:
-                    _LOGGER.exception("Allocation failed; limits unchanged")
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # Contained: the limits stay as they are, the next request runs.
+                    _LOGGER.exception("Rebalance failed; limits unchanged")
                 self._changed()
 
     async def stop(self) -> None:
-        """Cancel a pending rebalance and capability reads, and wait for them."""
-        runner, self._runner = self._runner, None
+        """Cancel pending rebalances, boots and checks, and wait for them."""
+        self._stopping = True
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None
-        tasks = [*self._tasks, *([runner] if runner is not None else [])]
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._runner = None
 
-    # ------------------------------------------------------------- capabilities
+    # ------------------------------------------------------------------- boot
 
-    def _start_learning(self, charger_id: str, *, boot: bool) -> None:
-        running = self._learning.get(charger_id)
+    def _start_boot(self, charger_id: str, *, boot: bool) -> None:
+        running = self._booting.get(charger_id)
         if running is not None and not running.done():
             if not boot:
                 return
             running.cancel()
-        task = asyncio.get_running_loop().create_task(
-            self._learn(charger_id, boot=boot)
+        task = self._spawn(
+            self._boot(charger_id, boot=boot), "Capability probe", charger_id
         )
-        self._learning[charger_id] = task
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._booting[charger_id] = task
 
-    async def _learn(self, charger_id: str, *, boot: bool) -> None:
-        """Read the capabilities, then (at boot) send the failsafe profile."""
-        previous = self._capabilities.get(charger_id)
-        try:
-            if self.server.ocpp_version(charger_id) == OCPP16:
-                result = await self.server.get_configuration(
-                    charger_id, list(OCPP16_KEYS)
-                )
-                learned = from_ocpp16_configuration(result.values, previous)
-            else:
-                variables = await self.server.get_variables(
-                    charger_id, list(OCPP2_VARIABLES)
-                )
-                learned = from_ocpp2_variables(variables, previous)
-        except CsmsError as err:
-            _LOGGER.warning(
-                "Charger %s: cannot read its smart-charging capabilities (%s); "
-                "assuming amps and the configured profile",
-                charger_id,
-                err,
-            )
-            learned = previous or ChargerCapabilities()
-        if boot:
-            # A reboot (often a firmware update) earns a charger another chance.
-            learned = replace(learned, rejects_profiles=False)
-        self._capabilities[charger_id] = learned
-        _LOGGER.info("Charger %s capabilities: %s", charger_id, learned)
-        self.server.emit(CapabilitiesLearned(charger_id, learned))
-        if previous is None or previous.controllable != learned.controllable:
-            self.request_rebalance()
-        if boot:
-            await self._send_failsafe(charger_id, learned)
-
-    async def _send_failsafe(
-        self, charger_id: str, capabilities: ChargerCapabilities
-    ) -> None:
-        """Send a station-wide TxDefaultProfile at the configured safe current."""
-        safe_a = self.server.config.failsafe_current_a
+    async def _boot(self, charger_id: str, *, boot: bool) -> None:
+        """Read the capabilities, then (at boot) write the boot defaults."""
+        previous = self.writer.capabilities.get(charger_id)
+        learned = await probe_capabilities(self.server, charger_id, previous, boot=boot)
+        self.writer.capabilities[charger_id] = learned
+        self._report(CapabilitiesLearned(charger_id, learned))
         config = self.chargers.get(charger_id)
-        if (
-            safe_a is None
-            or config is None
-            or not config.managed
-            or not capabilities.controllable
-        ):
-            return
-        amps = max(0.0, min(safe_a, config.max_current_a))
-        for unit in _units(capabilities):
-            profile = self._failsafe_profile(
-                charger_id, config, capabilities, amps, unit
+        if boot and config is not None and config.managed and learned.controllable:
+            await self._write_boot_defaults(config)
+        self.request_rebalance()
+
+    async def _write_boot_defaults(self, config: ChargerConfig) -> None:
+        """Station ceiling (optional) and the boot default on connector 0."""
+        charger_id = config.charger_id
+        try:
+            if (
+                config.station_ceiling
+                and config.profile_purpose not in STATION_MAX_PURPOSES
+            ):
+                ceiling = WriteTarget(charger_id, 0, SLOT_MAX, config.max_current_a)
+                if await self.writer.write_ceiling(ceiling, config):
+                    _LOGGER.info(
+                        "Charger %s: station ceiling %.1f A set",
+                        charger_id,
+                        config.max_current_a,
+                    )
+            amps = max(0.0, min(self.boot_default_a, config.max_current_a))
+            target = WriteTarget(charger_id, 0, SLOT_DEFAULT, amps)
+            self._last_write[session_key(charger_id, 0)] = (
+                asyncio.get_running_loop().time()
             )
-            try:
-                status = await self.server.set_charging_profile(
-                    charger_id, 0, profile, record_limit=False, prebuilt=True
-                )
-            except ChargerNotConnectedError:
-                return
-            except CsmsError as err:
-                status = str(err)
-            if status == "Accepted":
+            if await self.writer.write_default(target, config):
                 _LOGGER.info(
-                    "Charger %s: failsafe TxDefaultProfile %.1f A set", charger_id, amps
+                    "Charger %s: boot default TxDefaultProfile %.1f A set",
+                    charger_id,
+                    amps,
                 )
-                return
+        except (ChargerNotConnectedError, CallTimeoutError) as err:
             _LOGGER.warning(
-                "Charger %s refused the failsafe profile in %s: %s",
-                charger_id,
-                unit,
-                status,
+                "Charger %s: boot defaults not written (%s)", charger_id, err
             )
 
-    def _failsafe_profile(
-        self,
-        charger_id: str,
-        config: ChargerConfig,
-        capabilities: ChargerCapabilities,
-        amps: float,
-        unit: str,
-    ) -> dict[str, Any]:
-        volts = self._voltage(config) * config.phases
-        profile = SessionProfile(
-            transaction_id="failsafe",
-            client_id=charger_id,
-            connector_id=0,
-            allocated_kw=amps * volts / 1000.0,
-            allocated_w=int(amps * volts),
-            allocated_amps_per_phase=amps,
-            phases=config.phases,
-            paused=False,
-        )
-        return self._builder(charger_id)(
-            profile,
-            purpose=TX_DEFAULT_PROFILE,
-            stack_level=capabilities.stack_level(FAILSAFE_STACK_LEVEL),
-            rate_unit=unit,
-            number_phases=config.phases,
-            start_schedule=utcnow(),
-        )
+    async def _await_boot(self, charger_id: str) -> None:
+        booting = self._booting.get(charger_id)
+        if booting is not None and not booting.done():
+            await asyncio.wait({booting}, timeout=self.server.config.call_timeout_s * 4)
 
-    def _builder(self, charger_id: str) -> Callable[..., dict[str, Any]]:
-        version = self.server.ocpp_version(charger_id)
-        if version == OCPP16:
-            return build_ocpp16_profile
-        if version == OCPP21:
-            return build_ocpp21_profile
-        return build_ocpp201_profile
+    # --------------------------------------------------------------- the solve
 
     def _voltage(self, config: ChargerConfig) -> float:
         return config.voltage_v or self.site.voltage_v
@@ -593,315 +664,483 @@ class SiteController:
     def _kw(self, config: ChargerConfig, amps: float) -> float:
         return amps * self._voltage(config) * config.phases / 1000.0
 
-    def _acked_limit_a(self, session: _Session, config: ChargerConfig) -> float | None:
-        """Return the limit the charger acknowledged for this session, if any."""
-        state = self.server.chargers.get(session.charger_id)
-        record = state.limit_acked.get(session.connector_id) if state else None
-        if record is None and state is not None:
-            station = state.limit_acked.get(0)
-            if station is not None and station.purpose in STATION_MAX_PURPOSES:
-                record = station
-        if record is None or record.transaction_id not in (
-            None,
-            session.transaction_id,
-        ):
-            return None
-        return self._amps(record, config)
+    def _controllable(self, charger_id: str) -> bool:
+        """Return whether profiles limit this charger.
 
-    def _held_limit_a(self, session: _Session, config: ChargerConfig) -> float:
-        """Return what a charger holds: its acknowledged limit, else its hardware max."""
-        acked = self._acked_limit_a(session, config)
-        return config.max_current_a if acked is None else acked
+        Before its probe a charger counts as controllable: every write to it waits
+        for the probe, and is dropped if the probe says otherwise.
+        """
+        capabilities = self.writer.capabilities.get(charger_id)
+        return capabilities is None or capabilities.controllable
 
-    def _amps(self, record: LimitRecord, config: ChargerConfig) -> float:
-        if record.unit == "W":
-            return record.limit / (self._voltage(config) * config.phases)
-        return record.limit
+    def _common(
+        self, config: ChargerConfig, key: str, connector_id: int, sequence: int
+    ) -> dict[str, Any]:
+        return {
+            "transaction_id": key,
+            "client_id": config.charger_id,
+            "connector_id": connector_id,
+            "phases": config.phases,
+            "voltage_v": self._voltage(config),
+            "grid_phase": config.grid_phase,
+            "panel_id": config.panel_id,
+            "priority": config.priority,
+            "sequence": sequence,
+        }
 
-    def _engine_sessions(self) -> tuple[list[Session], list[_Session]]:
+    def _fixed(
+        self,
+        config: ChargerConfig,
+        key: str,
+        connector_id: int,
+        sequence: int,
+        kw: float,
+    ) -> Session:
+        """Return an engine session that only reserves `kw` (never limited)."""
+        return Session(
+            **self._common(config, key, connector_id, sequence),
+            max_hardware_power_kw=self._kw(config, config.max_current_a),
+            managed=False,
+            measured_power_kw=max(0.0, kw),
+        )
+
+    def _running(self) -> tuple[list[Session], list[ChargingSession]]:
+        """Return the engine sessions of the running transactions and the controlled ones."""
         sessions: list[Session] = []
-        controlled: list[_Session] = []
-        for sequence, session in enumerate(self._sessions.values()):
+        controlled: list[ChargingSession] = []
+        for sequence, session in enumerate(self.book):
             config = self.chargers.get(session.charger_id)
             if config is None or config.panel_id not in self.site.index:
                 continue
-            online = (
-                self.server.connected(session.charger_id)
-                and session.key not in self._held
-            )
-            common: dict[str, Any] = {
-                "transaction_id": session.key,
-                "client_id": session.charger_id,
-                "connector_id": session.connector_id,
-                "max_hardware_power_kw": self._kw(config, config.max_current_a),
-                "max_ev_acceptance_power_kw": self._kw(config, config.min_current_a)
-                if session.suspended_ev
-                else None
-                if session.ev_cap_a is None
-                else self._kw(config, session.ev_cap_a),
-                "min_charge_rate_kw": self._kw(config, config.min_current_a),
-                "priority": config.priority,
-                "phases": config.phases,
-                "voltage_v": self._voltage(config),
-                "grid_phase": config.grid_phase,
-                "panel_id": config.panel_id,
-                "started_at": session.started,
-                "sequence": sequence,
-            }
-            capabilities = self._capabilities.get(session.charger_id)
+            book = self.writer.book(session.charger_id)
+            hardware = config.max_current_a
             if not config.managed:
-                measured = session.measured_w / 1000.0
                 sessions.append(
-                    Session(**common, managed=False, measured_power_kw=measured)
+                    self._fixed(
+                        config,
+                        session.key,
+                        session.connector_id,
+                        sequence,
+                        session.measured_w / 1000.0,
+                    )
                 )
-            elif capabilities is not None and not capabilities.controllable:
+                continue
+            if not self._controllable(session.charger_id):
                 # Profiles cannot limit it: its hardware maximum stays reserved.
-                reserved = max(
-                    self._kw(config, config.max_current_a), session.measured_w / 1000.0
-                )
+                reserved = max(self._kw(config, hardware), session.measured_w / 1000.0)
                 sessions.append(
-                    Session(**common, managed=False, measured_power_kw=reserved)
+                    self._fixed(
+                        config, session.key, session.connector_id, sequence, reserved
+                    )
                 )
-            elif not online:
-                reserved = self._kw(config, self._held_limit_a(session, config))
+                continue
+            reserve_a = book.reserve(
+                session.connector_id, session.transaction_id, hardware
+            )
+            if session.non_compliant_a is not None:
+                # It does not follow its limit: its real draw is what counts.
+                reserved = max(reserve_a, session.non_compliant_a)
                 sessions.append(
-                    Session(**common, managed=False, measured_power_kw=reserved)
+                    self._fixed(
+                        config,
+                        session.key,
+                        session.connector_id,
+                        sequence,
+                        max(self._kw(config, reserved), session.measured_w / 1000.0),
+                    )
                 )
-            else:
-                sessions.append(Session(**common))
-                controlled.append(session)
+                continue
+            if (
+                not self.server.connected(session.charger_id)
+                or session.key in self.writer.held
+            ):
+                sessions.append(
+                    self._fixed(
+                        config,
+                        session.key,
+                        session.connector_id,
+                        sequence,
+                        self._kw(config, reserve_a),
+                    )
+                )
+                continue
+            ceiling_a = session.ev_cap_a
+            if session.suspended_ev:
+                ceiling_a = config.min_current_a
+            sessions.append(
+                Session(
+                    **self._common(config, session.key, session.connector_id, sequence),
+                    max_hardware_power_kw=self._kw(config, hardware),
+                    max_ev_acceptance_power_kw=None
+                    if ceiling_a is None
+                    else self._kw(config, ceiling_a),
+                    min_charge_rate_kw=self._kw(config, config.min_current_a),
+                    started_at=session.started,
+                )
+            )
+            controlled.append(session)
+        sequence = len(sessions)
+        for config, connector_id, reserve in self._idle_connectors():
+            if reserve is not None:
+                sequence += 1
+                key = f"{_IDLE}{session_key(config.charger_id, connector_id)}"
+                sessions.append(
+                    self._fixed(
+                        config, key, connector_id, sequence, self._kw(config, reserve)
+                    )
+                )
         return sessions, controlled
 
+    def _idle_connectors(
+        self,
+    ) -> list[tuple[ChargerConfig, int, float | None]]:
+        """Return the idle connectors of managed chargers, with a fixed reserve (A).
+
+        The reserve is None for a connector whose default we can write now; otherwise
+        (offline, not answering, refusing profiles) it is what a car would start at
+        there, and it counts before any running car is given its limit.
+        """
+        found: list[tuple[ChargerConfig, int, float | None]] = []
+        for charger_id in sorted(self.chargers):
+            config = self.chargers[charger_id]
+            if not config.managed or config.panel_id not in self.site.index:
+                continue
+            if (
+                charger_id not in self.server.chargers
+                and charger_id not in self.writer.books
+            ):
+                continue  # never connected: nothing of it can draw
+            book = self.writer.book(charger_id)
+            for connector_id in self.connectors(charger_id):
+                if self.book.get(charger_id, connector_id) is not None:
+                    continue
+                reserve: float | None = None
+                if not self._controllable(charger_id):
+                    reserve = config.max_current_a
+                elif (
+                    not self.server.connected(charger_id)
+                    or session_key(charger_id, connector_id) in self.defaults_held
+                ):
+                    reserve = book.reserve(connector_id, None, config.max_current_a)
+                found.append((config, connector_id, reserve))
+        return found
+
+    def _idle(
+        self, first: Iterable[Session], allocation: SiteAllocation, start: int
+    ) -> tuple[list[Session], dict[str, tuple[ChargerConfig, int]]]:
+        """Return the second solve's sessions: fixed loads and idle connectors."""
+        sessions: list[Session] = []
+        for engine_session in first:
+            if not engine_session.managed:
+                sessions.append(engine_session)
+                continue
+            profile = allocation.sessions[engine_session.transaction_id]
+            config = self.chargers[engine_session.client_id]
+            amps = 0.0 if profile.paused else profile.allocated_amps_per_phase
+            sessions.append(
+                self._fixed(
+                    config,
+                    str(engine_session.transaction_id),
+                    engine_session.connector_id,
+                    engine_session.sequence,
+                    self._kw(config, amps),
+                )
+            )
+        idle: dict[str, tuple[ChargerConfig, int]] = {}
+        sequence = start
+        for config, connector_id, reserve in self._idle_connectors():
+            if reserve is not None:
+                continue  # a fixed reserve, already in the first solve
+            key = f"{_IDLE}{session_key(config.charger_id, connector_id)}"
+            sequence += 1
+            minimum = self._kw(config, config.min_current_a)
+            sessions.append(
+                Session(
+                    **self._common(config, key, connector_id, sequence),
+                    max_hardware_power_kw=minimum,
+                    min_charge_rate_kw=minimum,
+                )
+            )
+            idle[key] = (config, connector_id)
+        return sessions, idle
+
     async def _rebalance_once(self) -> None:
-        sessions, controlled = self._engine_sessions()
-        allocation = allocate_site(self.site, sessions)
+        running, controlled = self._running()
+        allocation = allocate_site(self.site, running)
         self._allocation = allocation
-        previous: dict[str, float] = {}
-        targets: dict[str, float] = {}
-        # No limit acknowledged for this transaction yet (new session, failsafe only,
-        # after a restart): its limit is always sent, after the decreases.
-        unknown: list[LimitChange[str]] = []
-        by_key = {session.key: session for session in controlled}
+        second, idle = self._idle(running, allocation, len(running))
+        idle_allocation = allocate_site(self.site, second) if idle else None
+        writes: list[_Write] = []
+        defaults: dict[tuple[str, int], float] = {}
         for session in controlled:
             config = self.chargers[session.charger_id]
             profile = allocation.sessions[session.key]
             target = 0.0 if profile.paused else profile.allocated_amps_per_phase
-            acked = self._acked_limit_a(session, config)
-            if acked is None:
-                unknown.append(LimitChange(key=session.key, old=0.0, new=target))
-            else:
-                previous[session.key] = acked
-                targets[session.key] = target
-        plan = plan_transition(previous, targets)
-        if plan.is_empty and not unknown:
+            writes.extend(self._session_writes(session, config, target, defaults))
+        self._idle_targets = {}
+        for key, (config, connector_id) in idle.items():
+            assert idle_allocation is not None
+            profile = idle_allocation.sessions[key]
+            target = 0.0 if profile.paused else config.min_current_a
+            self._idle_targets[key.removeprefix(_IDLE)] = target
+            defaults[config.charger_id, connector_id] = target
+        writes.extend(self._default_writes(defaults))
+        if not writes:
             return
-        results = await asyncio.gather(
-            *(
-                self._send(
-                    by_key[change.key], allocation.sessions[change.key], change.new
-                )
-                for change in plan.decreases
-            )
-        )
+        lowering = [w for w in writes if w.lowers]
+        if lowering:
+            results = await asyncio.gather(*(self._apply(w) for w in lowering))
+            if not all(results):
+                # A charger did not take its decrease: it keeps its old reserve, so
+                # the increases are recomputed before anything is raised.
+                self._dirty = True
+                return
+        raising = self._due([w for w in writes if not w.lowers])
+        results = await asyncio.gather(*(self._apply(w) for w in raising))
         if not all(results):
-            # A charger did not take its decrease: it is now reserved at its old limit,
-            # so the increases are recomputed before anything is raised.
             self._dirty = True
-            return
-        increases = self._due_increases(plan.increases)
-        sent = await asyncio.gather(
-            *(
-                self._send(
-                    by_key[change.key], allocation.sessions[change.key], change.new
-                )
-                for change in (*increases, *unknown)
-            )
-        )
-        now = asyncio.get_running_loop().time()
-        for change, ok in zip(increases, sent, strict=False):
-            if ok:  # first writes (`unknown`) do not start the increase interval
-                self._last_increase[change.key] = now
 
-    def _due_increases(
-        self, increases: Sequence[LimitChange[str]]
-    ) -> list[LimitChange[str]]:
-        """Drop increases inside the dead band; defer those that come too soon."""
+    def _session_writes(
+        self,
+        session: ChargingSession,
+        config: ChargerConfig,
+        target: float,
+        defaults: dict[tuple[str, int], float],
+    ) -> list[_Write]:
+        """Plan a session's limit; note its connector's default (never above it)."""
+        charger_id = session.charger_id
+        book = self.writer.book(charger_id)
+        slot = self.writer.session_slot(config)
+        connector_id = 0 if slot == SLOT_MAX else session.connector_id
+        writes: list[_Write] = []
+        governed = (
+            book.has_tx(session.connector_id, session.transaction_id)
+            if slot == SLOT_TX
+            else book.acked(connector_id, slot) is not None
+        )
+        if not governed or book.acked(connector_id, slot) != target:
+            write = WriteTarget(
+                charger_id, session.connector_id, slot, target, session.transaction_id
+            )
+            lowers = self._lowers(book, config, write)
+            writes.append(_Write(write, "session", lowers, session, not governed))
+        if slot == SLOT_MAX:
+            # A station-wide limit only caps: the connector's default must carry it.
+            defaults[charger_id, session.connector_id] = target
+        elif slot == SLOT_TX:
+            current = book.default_a(session.connector_id, config.max_current_a)
+            if current > target:
+                defaults[charger_id, session.connector_id] = (
+                    config.min_current_a if target >= config.min_current_a else 0.0
+                )
+        return writes
+
+    def _default_writes(
+        self, defaults: Mapping[tuple[str, int], float]
+    ) -> list[_Write]:
+        writes: list[_Write] = []
+        by_charger: dict[str, dict[int, float]] = {}
+        for (charger_id, connector_id), amps in defaults.items():
+            by_charger.setdefault(charger_id, {})[connector_id] = amps
+        for charger_id, wanted in by_charger.items():
+            config = self.chargers[charger_id]
+            book = self.writer.book(charger_id)
+            # Only connector 0 takes a default: the lowest any connector needs.
+            targets = (
+                {0: min(wanted.values())} if book.connector_defaults_refused else wanted
+            )
+            for connector_id, amps in sorted(targets.items()):
+                installed = book.slots.get((connector_id, SLOT_DEFAULT))
+                if (
+                    installed is not None
+                    and installed.pending_a is None
+                    and installed.limit_a == amps
+                ):
+                    continue
+                write = WriteTarget(charger_id, connector_id, SLOT_DEFAULT, amps)
+                writes.append(
+                    _Write(write, "default", self._lowers(book, config, write))
+                )
+        return writes
+
+    def _lowers(
+        self, book: ChargerBook, config: ChargerConfig, write: WriteTarget
+    ) -> bool:
+        """Return whether a write cannot raise any connector's reserve."""
+        charger_id = config.charger_id
+        running = {
+            s.connector_id: s.transaction_id for s in self.book.of_charger(charger_id)
+        }
+        connectors = self.connectors(charger_id)
+        hardware = config.max_current_a
+
+        def total(candidate: ChargerBook) -> float:
+            return sum(
+                candidate.reserve(cid, running.get(cid), hardware) for cid in connectors
+            )
+
+        after = ChargerBook()
+        after.slots = dict(book.slots)
+        connector_id = 0 if write.slot == SLOT_MAX else write.connector_id
+        # Purpose and stack level do not change what a slot imposes.
+        after.slots[connector_id, write.slot] = Installed(
+            purpose=write.slot,
+            stack_level=0,
+            limit_a=write.limit_a,
+            transaction_id=write.transaction_id if write.slot == SLOT_TX else None,
+        )
+        return total(after) <= total(book) + 1e-9
+
+    def _due(self, increases: list[_Write]) -> list[_Write]:
+        """Drop session increases inside the dead band; defer those that come too soon."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        due: list[LimitChange[str]] = []
+        due: list[_Write] = []
         wait: float | None = None
-        for change in increases:
-            if change.old > 0 and change.new - change.old < self.increase_dead_band_a:
+        for write in increases:
+            session = write.session
+            if write.kind != "session" or session is None:
+                due.append(write)
+                continue
+            old = self.writer.book(session.charger_id).acked(
+                0 if write.target.slot == SLOT_MAX else session.connector_id,
+                write.target.slot,
+            )
+            if write.first or old is None:
+                due.append(write)  # a first limit always goes out
+                continue
+            if old > 0 and write.target.limit_a - old < self.increase_dead_band_a:
                 continue  # not worth a flash write; the lower limit is safe
-            last = self._last_increase.get(change.key)
+            last = self._last_increase.get(session.key)
             if last is not None and now - last < self.min_increase_interval_s:
                 remaining = self.min_increase_interval_s - (now - last)
                 wait = remaining if wait is None else min(wait, remaining)
                 continue
-            due.append(change)
-        if wait is not None and self._deferred is None:
-
-            def _retry() -> None:
-                self._deferred = None
-                self.request_rebalance()
-
-            self._deferred = loop.call_later(wait, _retry)
+            due.append(write)
+        if wait is not None:
+            self._retry_later(wait)
         return due
 
-    def build_profile(
-        self,
-        session_key: str,
-        profile: SessionProfile,
-        limit_a: float,
-        *,
-        purpose: str | None = None,
-        rate_unit: str = RATE_AMPS,
-    ) -> dict[str, Any]:
-        """Return the camelCase charging profile for a session at `limit_a`.
+    def _retry_later(self, delay: float) -> None:
+        """Rebalance again after `delay` seconds (one timer at a time)."""
+        if self._deferred is not None or self._stopping:
+            return
 
-        The stack level is clamped to the charger's maximum; in watts the limit is
-        `limit_a` times the voltage and the phases.
-        """
-        session = self._sessions[session_key]
-        config = self.chargers[session.charger_id]
-        capabilities = self._capabilities.get(session.charger_id)
-        wire = replace(
-            profile,
-            transaction_id=session.transaction_id,
-            allocated_amps_per_phase=limit_a,
-            allocated_w=int(limit_a * self._voltage(config) * config.phases + 1e-6),
-        )
-        stack_level = (
-            capabilities.stack_level(config.stack_level)
-            if capabilities
-            else config.stack_level
-        )
-        return self._builder(session.charger_id)(
-            wire,
-            purpose=purpose or config.profile_purpose,
-            stack_level=stack_level,
-            rate_unit=rate_unit,
-            number_phases=config.phases,
-            start_schedule=utcnow(),
-        )
+        def _retry() -> None:
+            self._deferred = None
+            self.request_rebalance()
 
-    def _attempts(self, config: ChargerConfig) -> list[tuple[str, str]]:
-        """Return the (purpose, rate unit) shapes to try, best first."""
-        capabilities = (
-            self._capabilities.get(config.charger_id) or ChargerCapabilities()
-        )
-        purposes = [config.profile_purpose]
-        if config.profile_purpose in STATION_MAX_PURPOSES:
-            purposes += [TX_DEFAULT_PROFILE, TX_PROFILE]
-        elif config.profile_purpose == TX_PROFILE:
-            purposes.append(TX_DEFAULT_PROFILE)
-        elif config.profile_purpose == TX_DEFAULT_PROFILE:
-            purposes.append(TX_PROFILE)
-        attempts = [(p, unit) for p in purposes for unit in _units(capabilities)]
-        working = (capabilities.working_purpose, capabilities.working_rate_unit)
-        if working in attempts:
-            attempts.remove(working)  # type: ignore[arg-type]
-            attempts.insert(0, working)  # type: ignore[arg-type]
-        return attempts
+        self._deferred = asyncio.get_running_loop().call_later(delay, _retry)
 
-    async def _send(
-        self, session: _Session, profile: SessionProfile, limit_a: float
-    ) -> bool:
-        """Send one limit, falling back to other shapes; return whether one was taken."""
-        learning = self._learning.get(session.charger_id)
-        if learning is not None and not learning.done():
-            await asyncio.wait({learning}, timeout=self.server.config.call_timeout_s)
-        async with self._send_window:
-            return await self._send_shapes(session, profile, limit_a)
-
-    async def _send_shapes(
-        self, session: _Session, profile: SessionProfile, limit_a: float
-    ) -> bool:
-        config = self.chargers[session.charger_id]
-        timeouts = 0
-        for purpose, unit in self._attempts(config):
-            try:
-                body = self.build_profile(
-                    session.key, profile, limit_a, purpose=purpose, rate_unit=unit
-                )
-            except EngineError:
-                _LOGGER.exception("Cannot build a profile for %s", session.key)
-                return False
-            connector_id = (
-                0 if purpose in STATION_MAX_PURPOSES else session.connector_id
-            )
-            _LOGGER.debug(
-                "Charger %s connector %s: sending limit %.1f A as %s in %s "
-                "(transaction %s)",
-                session.charger_id,
-                connector_id,
-                limit_a,
-                purpose,
-                unit,
-                session.transaction_id,
-            )
-            try:
-                status = await self.server.set_charging_profile(
-                    session.charger_id, connector_id, body, prebuilt=True
-                )
-            except ChargerNotConnectedError as err:
-                _LOGGER.warning("Limit for %s not applied: %s", session.key, err)
-                self._held.add(session.key)
-                return False
-            except CallTimeoutError as err:
-                timeouts += 1
-                status = str(err)
-                if timeouts >= _MAX_TIMEOUTS:
-                    _LOGGER.warning(
-                        "Charger %s is not answering; its limit stays reserved",
-                        session.charger_id,
-                    )
-                    self._held.add(session.key)
-                    return False
-            except CsmsError as err:
-                status = str(err)
-            else:
-                timeouts = 0
-            if status == "Accepted":
-                self._remember(session.charger_id, purpose, unit)
+    async def _apply(self, write: _Write) -> bool:
+        """Send one planned write; contain any error to this charger."""
+        target = write.target
+        charger_id = target.charger_id
+        config = self.chargers.get(charger_id)
+        if config is None:
+            return True
+        try:
+            if charger_id not in self.writer.capabilities:
+                # Not probed yet: nothing is written; its probe rebalances when done.
+                self._start_boot(charger_id, boot=False)  # no-op while one runs
                 return True
-            _LOGGER.warning(
-                "Charger %s refused a %s in %s: %s",
-                session.charger_id,
-                purpose,
-                unit,
-                status,
+            await self._await_boot(charger_id)
+            if not self._controllable(charger_id):
+                self._dirty = True  # planned before its probe: plan again
+                return True
+            async with self._send_window:
+                self._last_write[session_key(charger_id, target.connector_id)] = (
+                    asyncio.get_running_loop().time()
+                )
+                if write.kind == "session" and write.session is not None:
+                    return await self._apply_session(
+                        write.session, target, config, write
+                    )
+                return await self._apply_default(target, config)
+        except Exception:
+            _LOGGER.exception(
+                "Charger %s: writing a limit on connector %s failed",
+                charger_id,
+                target.connector_id,
             )
-        self._held.add(session.key)
-        self._rejects_profiles(session.charger_id)
+            # Its reserve stays as it is until the charger shows a sign of life.
+            key = session_key(charger_id, target.connector_id)
+            (self.writer.held if write.kind == "session" else self.defaults_held).add(
+                key
+            )
+            return False
+
+    async def _apply_session(
+        self,
+        session: ChargingSession,
+        target: WriteTarget,
+        config: ChargerConfig,
+        write: _Write,
+    ) -> bool:
+        def still_running() -> bool:
+            return self.book.by_key(session.key) is session
+
+        ok = await self.writer.write_session(target, config, still_running)
+        if ok and still_running():
+            if not write.lowers and not write.first:
+                self._last_increase[session.key] = asyncio.get_running_loop().time()
+            capabilities = self.writer.caps(session.charger_id)
+            shape = (
+                session.charger_id,
+                capabilities.working_purpose or "",
+                capabilities.working_rate_unit or "",
+            )
+            if shape not in self.writer.verified:
+                self.writer.verified.add(shape)
+                self._spawn(
+                    self._read_back(session, config),
+                    "Composite schedule read-back",
+                    session.charger_id,
+                )
+        return ok
+
+    async def _apply_default(self, target: WriteTarget, config: ChargerConfig) -> bool:
+        key = session_key(target.charger_id, target.connector_id)
+        try:
+            if await self.writer.write_default(target, config):
+                return True
+        except (ChargerNotConnectedError, CallTimeoutError) as err:
+            _LOGGER.warning(
+                "Charger %s: connector %s default not written (%s); its reserve stays",
+                target.charger_id,
+                target.connector_id,
+                err,
+            )
+            self.defaults_held.add(key)
+            return False
+        book = self.writer.book(target.charger_id)
+        if target.connector_id != 0 and not book.connector_defaults_refused:
+            _LOGGER.warning(
+                "Charger %s refuses connector defaults; using connector 0",
+                target.charger_id,
+            )
+            book.connector_defaults_refused = True
+        else:
+            # Refused on connector 0 too: its connectors keep what they start at now.
+            for connector_id in self.connectors(target.charger_id):
+                self.defaults_held.add(session_key(target.charger_id, connector_id))
         return False
 
-    def _remember(self, charger_id: str, purpose: str, unit: str) -> None:
-        capabilities = self._capabilities.get(charger_id) or ChargerCapabilities()
-        if (capabilities.working_purpose, capabilities.working_rate_unit) != (
-            purpose,
-            unit,
-        ):
-            _LOGGER.info(
-                "Charger %s takes a %s in %s; remembered", charger_id, purpose, unit
-            )
-            self._capabilities[charger_id] = capabilities.with_working(purpose, unit)
-            self.server.emit(
-                CapabilitiesLearned(charger_id, self._capabilities[charger_id])
-            )
-
-    def _rejects_profiles(self, charger_id: str) -> None:
-        capabilities = self._capabilities.get(charger_id) or ChargerCapabilities()
-        if capabilities.rejects_profiles:
-            return
-        _LOGGER.warning(
-            "Charger %s accepts no charging profile; its hardware maximum stays "
-            "reserved until it boots again",
-            charger_id,
+    async def _read_back(self, session: ChargingSession, config: ChargerConfig) -> None:
+        """Check the composite schedule against the limit we expect."""
+        limit = await self.writer.read_back(
+            session.charger_id, session.connector_id, config
         )
-        self._capabilities[charger_id] = replace(capabilities, rejects_profiles=True)
-        self.server.emit(ChargerRejectsProfiles(charger_id))
-        self._dirty = True
+        expected = self._acked_in_force(session, config)
+        if (
+            limit is None
+            or expected is None
+            or self.book.by_key(session.key) is not session
+            or limit <= expected + SCHEDULE_TOLERANCE_A
+        ):
+            return
+        self._non_compliant(session, expected, limit, "schedule")
+        self.request_rebalance()
 
     # ------------------------------------------------------------------ snapshot
 
@@ -920,9 +1159,10 @@ class SiteController:
                 headroom_kw=result.headroom_kw if result else 0.0,
                 active_sessions=self.session_count(panel.id),
             )
-        chargers: dict[str, ChargerSnapshot] = {}
-        for charger_id, config in self.chargers.items():
-            chargers[charger_id] = self._charger_snapshot(charger_id, config)
+        chargers = {
+            charger_id: self._charger_snapshot(charger_id)
+            for charger_id in self.chargers
+        }
         return SiteSnapshot(
             panels=panels,
             chargers=chargers,
@@ -930,13 +1170,9 @@ class SiteController:
             paused=tuple(str(key) for key in allocation.paused) if allocation else (),
         )
 
-    def _charger_snapshot(
-        self, charger_id: str, config: ChargerConfig
-    ) -> ChargerSnapshot:
+    def _charger_snapshot(self, charger_id: str) -> ChargerSnapshot:
         state = self.server.chargers.get(charger_id)
-        session = next(
-            (s for s in self._sessions.values() if s.charger_id == charger_id), None
-        )
+        session = self.book.first_of(charger_id)
         connector_id = session.connector_id if session else 1
         meter = state.meter.get(connector_id) if state else None
         transaction = (
@@ -945,8 +1181,11 @@ class SiteController:
             else None
         )
         profile = self.limit_for(charger_id) if session else None
-        acked = state.limit_acked.get(connector_id) if state else None
         connector = state.connectors.get(connector_id) if state else None
+        config = self.chargers[charger_id]
+        in_force = (
+            self._acked_in_force(session, config) if session is not None else None
+        )
         return ChargerSnapshot(
             charger_id=charger_id,
             connected=self.server.connected(charger_id),
@@ -955,7 +1194,7 @@ class SiteController:
             transaction_id=session.transaction_id if session else None,
             allocated_a=profile.allocated_amps_per_phase if profile else None,
             allocated_w=float(profile.allocated_w) if profile else None,
-            limit_acked_a=self._amps(acked, config) if acked else None,
+            limit_acked_a=in_force,
             measured_w=meter.power_w if meter else None,
             current_a=meter.current_a if meter else (),
             session_energy_wh=transaction.energy_wh if transaction else None,
@@ -965,57 +1204,12 @@ class SiteController:
     # --------------------------------------------------------------- persistence
 
     def export_state(self) -> dict[str, Any]:
-        """Return the sessions as JSON-able data, for a restart."""
-        return {
-            "version": STATE_VERSION,
-            "sessions": [
-                {
-                    "charger_id": s.charger_id,
-                    "connector_id": s.connector_id,
-                    "transaction_id": s.transaction_id,
-                    "id_tag": s.id_tag,
-                    "started": s.started.isoformat(),
-                    "meter_start_wh": s.meter_start_wh,
-                }
-                for s in self._sessions.values()
-            ],
-            "capabilities": {
-                charger_id: capabilities.to_dict()
-                for charger_id, capabilities in self._capabilities.items()
-            },
-        }
+        """Return sessions, capabilities and installed profiles as JSON-able data."""
+        return export_state(self.book, self.writer)
 
     def import_state(self, data: Mapping[str, Any]) -> None:
-        """Restore sessions and capabilities saved by `export_state`.
-
-        Unknown versions are ignored; so is any entry that cannot be read.
-        """
-        if data.get("version") != STATE_VERSION:
-            return
-        stored = data.get("capabilities")
-        for charger_id, item in (stored if isinstance(stored, Mapping) else {}).items():
-            try:
-                self._capabilities[str(charger_id)] = ChargerCapabilities.from_dict(
-                    item
-                )
-            except (AttributeError, TypeError, ValueError):
-                _LOGGER.warning(
-                    "Ignoring stored capabilities I cannot read for %s", charger_id
-                )
-        for item in data.get("sessions", ()):
-            try:
-                session = _Session(
-                    str(item["charger_id"]),
-                    int(item["connector_id"]),
-                    str(item["transaction_id"]),
-                    item.get("id_tag"),
-                    datetime.fromisoformat(item["started"]),
-                    item.get("meter_start_wh"),
-                )
-            except (KeyError, TypeError, ValueError):
-                _LOGGER.warning("Ignoring a stored session I cannot read: %s", item)
-                continue
-            self._sessions[session.key] = session
+        """Restore what `export_state` saved; entries that cannot be read are skipped."""
+        for session in import_state(data, self.book, self.writer):
             self.server.restore_transaction(
                 session.charger_id,
                 session.connector_id,
@@ -1026,7 +1220,10 @@ class SiteController:
             )
 
 
-def _units(capabilities: ChargerCapabilities) -> list[str]:
-    """Return the rate units to try: the preferred one, then the other."""
-    preferred = capabilities.preferred_rate_unit
-    return [preferred, RATE_WATTS if preferred == RATE_AMPS else RATE_AMPS]
+__all__ = [
+    "SEND_WINDOW",
+    "ChargerSnapshot",
+    "PanelSnapshot",
+    "SiteController",
+    "SiteSnapshot",
+]

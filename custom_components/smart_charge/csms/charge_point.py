@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import json
 import logging
+import re
 import sys
 from typing import Any, Final, Protocol
 import uuid
@@ -22,7 +23,7 @@ from ocpp.charge_point import (  # untyped library: its serialisers and schemas
     serialize_as_dict,
     snake_to_camel_case,
 )
-from ocpp.exceptions import OCPPError
+from ocpp.exceptions import InternalError, OCPPError, UnknownCallErrorCodeError
 from ocpp.messages import MessageType, get_validator
 from websockets.exceptions import ConnectionClosed
 
@@ -451,6 +452,118 @@ class OcppChargePoint(Protocol):
         """Send Reset."""
 
 
+# ------------------------------------------------------------------- error codes
+
+# CALLERROR codes per version (1.6 §4.2.3, 2.x part 4 §4.3). The library raises 2.x
+# spellings for every version and maps schema errors coarsely (a missing field is a
+# ProtocolError, a bad enum value a FormatViolation), so we spell them ourselves.
+_SCHEMA_KINDS: Final = {
+    "required": "occurrence",
+    "minItems": "occurrence",
+    "maxItems": "occurrence",
+    "type": "type",
+    "enum": "property",
+    "const": "property",
+    "maxLength": "property",
+    "minLength": "property",
+    "minimum": "property",
+    "maximum": "property",
+    "exclusiveMinimum": "property",
+    "exclusiveMaximum": "property",
+    "multipleOf": "property",
+    "pattern": "property",
+    "format": "property",
+}
+_KIND_CODES_16: Final = {
+    "occurrence": "OccurenceConstraintViolation",
+    "type": "TypeConstraintViolation",
+    "property": "PropertyConstraintViolation",
+    "formation": "FormationViolation",
+}
+_KIND_CODES_2X: Final = {
+    "occurrence": "OccurrenceConstraintViolation",
+    "type": "TypeConstraintViolation",
+    "property": "PropertyConstraintViolation",
+    "formation": "FormatViolation",
+}
+# A code of the other version's vocabulary, respelled.
+_RESPELL_16: Final = {
+    "FormatViolation": "FormationViolation",
+    "OccurrenceConstraintViolation": "OccurenceConstraintViolation",
+    "RpcFrameworkError": "ProtocolError",
+    "MessageTypeNotSupported": "ProtocolError",
+}
+_RESPELL_2X: Final = {
+    "FormationViolation": "FormatViolation",
+    "OccurenceConstraintViolation": "OccurrenceConstraintViolation",
+}
+_MAX_DESCRIPTION: Final = 255  # 2.x limit on errorDescription; kept short in 1.6 too
+_UNKNOWN_CODE: Final = re.compile(r"Error code '(?P<code>[^']*)'")
+
+
+def schema_error_code(keyword: str, version: str) -> str:
+    """Return the CALLERROR code for a JSON-schema violation of `keyword`."""
+    codes = _KIND_CODES_16 if version == OCPP16 else _KIND_CODES_2X
+    return codes[_SCHEMA_KINDS.get(keyword, "formation")]
+
+
+def _schema_violation(error: BaseException) -> Any:
+    """Return the jsonschema error behind a library error, if there is one.
+
+    The library raises its OCPPError inside the `except` of the jsonschema
+    ValidationError, so that error is its `__cause__` or `__context__`.
+    """
+    for cause in (error.__cause__, error.__context__):
+        if isinstance(getattr(cause, "validator", None), str) and isinstance(
+            getattr(cause, "message", None), str
+        ):
+            return cause
+    return None
+
+
+def version_code(error: Any, version: str) -> str:
+    """Return the code a CALLERROR for `error` (a library OCPPError) has in `version`."""
+    violation = _schema_violation(error)
+    if violation is not None:
+        return schema_error_code(str(violation.validator), version)
+    code = str(error.code)
+    respell = _RESPELL_16 if version == OCPP16 else _RESPELL_2X
+    return respell.get(code, code)
+
+
+def version_error(error: Any, version: str) -> Any:
+    """Return a library OCPPError spelled the way `version` spells it.
+
+    A schema violation gets the code of its JSON-schema keyword and its short
+    message as description (the library's names the whole payload and schema).
+    """
+    code = version_code(error, version)
+    violation = _schema_violation(error)
+    if violation is None and code == error.code:
+        return error
+    description = str(violation.message if violation is not None else error.description)
+    for cls in OCPPError.__subclasses__():
+        if cls.code == code:
+            return cls(
+                description=description[:_MAX_DESCRIPTION],
+                details={"cause": description[:_MAX_DESCRIPTION]},
+            )
+    return error  # pragma: no cover - every code above has a library class
+
+
+def incoming_call_error(error: Any, version: str) -> Any:
+    """Return the error to answer a charger's CALL with, spelled for `version`.
+
+    The library validates our answer too; if that fails, the fault is ours
+    (InternalError), not a violation by the charger.
+    """
+    details = error.details if isinstance(error.details, dict) else {}
+    message = details.get("ocpp_message")
+    if getattr(message, "message_type_id", None) == MessageType.CallResult:
+        return InternalError(description="Could not build the answer", details={})
+    return version_error(error, version)
+
+
 def result_problem(result: Any, action: str, version: str) -> str | None:
     """Check a call's answer against the library's schema; return the first error.
 
@@ -459,10 +572,14 @@ def result_problem(result: Any, action: str, version: str) -> str | None:
     on the loop (tens of microseconds for a status answer) rather than through the
     library's executor. The validators are the library's own, read once and cached.
     """
+    error = _result_violation(result, action, version)
+    return None if error is None else str(error.message)
+
+
+def _result_violation(result: Any, action: str, version: str) -> Any:
     wire = snake_to_camel_case(remove_nones(serialize_as_dict(result)))
     validator = get_validator(MessageType.CallResult, action, version)
-    error = next(iter(validator.iter_errors(wire)), None)
-    return None if error is None else str(error.message)
+    return next(iter(validator.iter_errors(wire)), None)
 
 
 async def checked_call(
@@ -470,9 +587,10 @@ async def checked_call(
     payload: object,
     *,
     charger_id: str,
+    version: str,
     timeout_s: float,
     pending: set[str] | None = None,
-    prebuilt_for: str | None = None,
+    prebuilt: bool = False,
 ) -> Any:
     """Send one call through the library and map every failure to our errors.
 
@@ -481,10 +599,14 @@ async def checked_call(
     id is in `pending` while an answer is expected, so answers to anything else (or
     arriving too late) are dropped before they reach the library.
 
-    `prebuilt_for` (an OCPP version) marks a request we built and whose schema our
-    tests check (the charging profiles of the engine's builders): the library skips its
-    validation of the request, the costliest step of a call, and the answer is
-    validated by `result_problem` instead.
+    `prebuilt` marks a request we built and whose schema our tests check (the
+    charging profiles of the engine's builders): the library skips its validation of
+    the request, the costliest step of a call, and the answer is validated by
+    `result_problem` instead.
+
+    An answer that violates the schema is a CallRejectedError with the code
+    `version` uses for that violation; a CALLERROR keeps the charger's own code,
+    even one the library does not know.
     """
     action = type(payload).__name__
     unique_id = str(uuid.uuid4())
@@ -492,7 +614,7 @@ async def checked_call(
         pending.add(unique_id)
     try:
         async with asyncio.timeout(timeout_s):
-            if prebuilt_for is None:
+            if not prebuilt:
                 return await send(payload, suppress=False, unique_id=unique_id)
             try:
                 result = await send(
@@ -504,13 +626,20 @@ async def checked_call(
             except TypeError as err:
                 # The library builds its result class from the answer's keys: an
                 # unknown or missing key (a schema violation) ends up here.
+                keyword = "required" if "missing" in str(err) else "additional"
                 raise CallRejectedError(
-                    charger_id, action, "FormatViolation", f"Invalid answer: {err}"
+                    charger_id,
+                    action,
+                    schema_error_code(keyword, version),
+                    f"Invalid answer: {err}",
                 ) from err
-            problem = result_problem(result, action, prebuilt_for)
-            if problem is not None:
+            violation = _result_violation(result, action, version)
+            if violation is not None:
                 raise CallRejectedError(
-                    charger_id, action, "FormatViolation", f"Invalid answer: {problem}"
+                    charger_id,
+                    action,
+                    schema_error_code(str(violation.validator), version),
+                    f"Invalid answer: {violation.message}",
                 )
             return result
     except TimeoutError as err:
@@ -518,8 +647,23 @@ async def checked_call(
     except ConnectionClosed as err:
         raise ChargerNotConnectedError(charger_id) from err
     except OCPPError as err:
+        violation = _schema_violation(err)
+        if violation is None:  # the charger's CALLERROR
+            raise CallRejectedError(
+                charger_id, action, str(err.code), str(err.description)
+            ) from err
         raise CallRejectedError(
-            charger_id, action, str(err.code), str(err.description)
+            charger_id,
+            action,
+            schema_error_code(str(violation.validator), version),
+            f"Invalid answer: {violation.message}",
+        ) from err
+    except UnknownCallErrorCodeError as err:
+        # A CALLERROR with a code the library has no class for (RpcFrameworkError,
+        # MessageTypeNotSupported, or a vendor's own).
+        match = _UNKNOWN_CODE.search(str(err))
+        raise CallRejectedError(
+            charger_id, action, match["code"] if match else "GenericError", str(err)
         ) from err
     finally:
         if pending is not None:
@@ -604,9 +748,10 @@ def check_frame(
         if pending is not None and raw_id not in pending:
             return FrameCheck(f"response to a call never sent (id {raw_id!r}), ignored")
         return _OK
-    if version != OCPP16 and type_id in (5, 6) and not isinstance(type_id, bool):
-        # 2.1 CALLRESULTERROR / SEND: never answered; we send no CALLRESULT to fail
-        # and handle no SEND action.
+    if version == OCPP21 and type_id in (5, 6) and not isinstance(type_id, bool):
+        # 2.1 CALLRESULTERROR / SEND: valid and never answered; we send no CALLRESULT
+        # to fail and handle no SEND action. 2.0.1 does not have them (answered
+        # MessageTypeNotSupported below), nor does 1.6.
         return FrameCheck(f"message type {type_id} not used here, ignored")
     if type_id != 2 or isinstance(type_id, bool):
         return FrameCheck(

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from .capabilities import ChargerCapabilities
-
 # One status vocabulary for every OCPP version.
 STATUS_AVAILABLE: Final = "Available"
 STATUS_PREPARING: Final = "Preparing"
@@ -152,21 +150,50 @@ class ReportReceived:
 
 
 @dataclass(frozen=True, slots=True)
-class CapabilitiesLearned:
-    """The controller read a charger's smart-charging capabilities (after its boot)."""
+class FirmwareStatusChanged:
+    """A charger reported the progress of a firmware update (FirmwareStatusNotification).
 
-    charger_id: str
-    capabilities: ChargerCapabilities
-
-
-@dataclass(frozen=True, slots=True)
-class ChargerRejectsProfiles:
-    """A managed charger refused every profile shape we tried (reported once).
-
-    Its hardware maximum stays reserved in the budget until it boots again.
+    `request_id` is the 2.x UpdateFirmware request it belongs to (None in 1.6).
     """
 
     charger_id: str
+    status: str
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnosticsStatusChanged:
+    """A charger reported a log upload's progress.
+
+    1.6 DiagnosticsStatusNotification, 2.x LogStatusNotification (with `request_id`).
+    """
+
+    charger_id: str
+    status: str
+    request_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEventReceived:
+    """A charger reported a security event (2.x SecurityEventNotification)."""
+
+    charger_id: str
+    event_type: str
+    timestamp: datetime
+    tech_info: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringEventsReceived:
+    """One NotifyEvent part (2.x): events of the charger's variable monitors.
+
+    `event_data` is camelCase as on the wire.
+    """
+
+    charger_id: str
+    seq_no: int
+    more_to_follow: bool
+    event_data: tuple[dict[str, object], ...]
 
 
 type ChargerEvent = (
@@ -179,6 +206,8 @@ type ChargerEvent = (
     | MeterValuesReceived
     | EVChargingNeeds
     | ReportReceived
-    | CapabilitiesLearned
-    | ChargerRejectsProfiles
+    | FirmwareStatusChanged
+    | DiagnosticsStatusChanged
+    | SecurityEventReceived
+    | MonitoringEventsReceived
 )

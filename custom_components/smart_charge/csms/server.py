@@ -72,8 +72,6 @@ class ServerConfig:
     - `max_connections`: further connections get HTTP 503 (a reconnect of a connected
       identity is always let in: it replaces the old connection).
     - `max_frame_bytes`: a larger frame closes the connection with 1009.
-    - `failsafe_current_a`: the TxDefaultProfile the controller sends to every managed
-      charger at boot (None: none).
     """
 
     host: str = "0.0.0.0"  # noqa: S104 - chargers are on the LAN
@@ -86,7 +84,6 @@ class ServerConfig:
     reject_unknown: bool = False
     known_ids: frozenset[str] | None = None
     max_connections: int = 1000
-    failsafe_current_a: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,10 +464,6 @@ class CentralSystem:
             self._on_event(event)
         except Exception:
             _LOGGER.exception("Event subscriber failed on %s", event)
-
-    def emit(self, event: ChargerEvent) -> None:
-        """Send an event to the subscriber (the controller reports through here)."""
-        self._emit(event)
 
     def _charge_point(self, charger_id: str) -> OcppChargePoint:
         connection = self._connections.get(charger_id)

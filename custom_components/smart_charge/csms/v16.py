@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import logging
 from typing import Any
 
 from ocpp.charge_point import snake_to_camel_case
+from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as _LibChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -18,6 +20,7 @@ from .charge_point import (
     LibraryLogger,
     VariableResult,
     checked_call,
+    incoming_call_error,
     ocpp_timestamp,
     parse_meter_values,
     parse_timestamp,
@@ -26,6 +29,8 @@ from .charge_point import (
 from .errors import NotSupportedByVersionError
 from .events import (
     BootReceived,
+    DiagnosticsStatusChanged,
+    FirmwareStatusChanged,
     MeterValuesReceived,
     StatusChanged,
     TransactionStarted,
@@ -33,6 +38,7 @@ from .events import (
     normalise_status,
 )
 
+_LOGGER = logging.getLogger(__name__)
 _ACCEPTED = {"status": "Accepted"}
 _KNOWN_ACTIONS = frozenset(str(action.value) for action in Action)
 
@@ -49,6 +55,7 @@ class ChargePoint16(_LibChargePoint):
             logger=LibraryLogger(context.charger_id),
         )
         self._ctx = context
+        self._starting: dict[str, TransactionStarted] = {}
         self._actions = frozenset(str(action) for action in self.route_map)
 
     @property
@@ -66,14 +73,22 @@ class ChargePoint16(_LibChargePoint):
         """Return every 1.6 action."""
         return _KNOWN_ACTIONS
 
+    async def _handle_call(self, msg: Any) -> Any:
+        """Handle a CALL; its CALLERROR codes are spelled the 1.6 way (§4.2.3)."""
+        try:
+            return await super()._handle_call(msg)
+        except OCPPError as err:
+            raise incoming_call_error(err, OCPP16) from err
+
     async def _send_call(self, payload: object, *, prebuilt: bool = False) -> Any:
         return await checked_call(
             self.call,
             payload,
             charger_id=self._ctx.charger_id,
+            version=OCPP16,
             timeout_s=self._ctx.call_timeout_s,
             pending=self._ctx.pending_calls,
-            prebuilt_for=OCPP16 if prebuilt else None,
+            prebuilt=prebuilt,
         )
 
     # ---------------------------------------------------------------- incoming
@@ -137,12 +152,15 @@ class ChargePoint16(_LibChargePoint):
         id_tag: str,
         meter_start: int,
         timestamp: str,
+        call_unique_id: str,
         **kwargs: Any,
     ) -> call_result.StartTransaction:
-        """Assign a transaction id and report the start."""
+        """Assign a transaction id; it is reported once the charger has it."""
         transaction_id = self._ctx.next_transaction_id()
-        self._ctx.emit(
-            TransactionStarted(
+        # Frames of one connection are handled one after the other, so at most one
+        # start waits for its conf; a start whose conf was never sent is forgotten.
+        self._starting = {
+            call_unique_id: TransactionStarted(
                 self._ctx.charger_id,
                 connector_id,
                 str(transaction_id),
@@ -150,10 +168,24 @@ class ChargePoint16(_LibChargePoint):
                 float(meter_start),
                 parse_timestamp(timestamp),
             )
-        )
+        }
         return call_result.StartTransaction(
             transaction_id=transaction_id, id_tag_info=_ACCEPTED
         )
+
+    @after(Action.start_transaction)
+    def after_start_transaction(self, call_unique_id: str, **kwargs: Any) -> None:
+        """Report the start only now that the conf with its id is on the wire.
+
+        The library runs this synchronously right after sending the conf and before
+        the next frame of this charger is handled: a TxProfile that a subscriber sends
+        for the new id cannot overtake the conf (a strict charger rejects a profile
+        for an id it does not know), and the state knows the transaction before a
+        MeterValues or StopTransaction that follows.
+        """
+        started = self._starting.pop(call_unique_id, None)
+        if started is not None:
+            self._ctx.emit(started)
 
     @on(Action.stop_transaction)
     def on_stop_transaction(
@@ -199,6 +231,35 @@ class ChargePoint16(_LibChargePoint):
             )
         )
         return call_result.MeterValues()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(
+        self, vendor_id: str, **kwargs: Any
+    ) -> call_result.DataTransfer:
+        """DataTransfer is Core: answer it; we know no vendor's extensions."""
+        _LOGGER.debug(
+            "Charger %s: DataTransfer for vendor %r (message %r) not used",
+            self._ctx.charger_id,
+            vendor_id,
+            kwargs.get("message_id"),
+        )
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(
+        self, status: str, **kwargs: Any
+    ) -> call_result.FirmwareStatusNotification:
+        """Report a firmware update's progress."""
+        self._ctx.emit(FirmwareStatusChanged(self._ctx.charger_id, status))
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(
+        self, status: str, **kwargs: Any
+    ) -> call_result.DiagnosticsStatusNotification:
+        """Report a diagnostics upload's progress."""
+        self._ctx.emit(DiagnosticsStatusChanged(self._ctx.charger_id, status))
+        return call_result.DiagnosticsStatusNotification()
 
     # ---------------------------------------------------------------- outgoing
 

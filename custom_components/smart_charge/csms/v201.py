@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from itertools import count
+import logging
 from typing import Any
 
 from ocpp.charge_point import snake_to_camel_case
+from ocpp.exceptions import OCPPError
 from ocpp.routing import after, on
 from ocpp.v21 import ChargePoint as _LibChargePoint21
 from ocpp.v21.enums import Action as Action21
@@ -23,6 +25,7 @@ from .charge_point import (
     LibraryLogger,
     VariableResult,
     checked_call,
+    incoming_call_error,
     ocpp_timestamp,
     parse_meter_values,
     parse_timestamp,
@@ -31,21 +34,30 @@ from .charge_point import (
 from .errors import NotSupportedByVersionError
 from .events import (
     BootReceived,
+    DiagnosticsStatusChanged,
     EVChargingNeeds,
+    FirmwareStatusChanged,
     MeterValuesReceived,
+    MonitoringEventsReceived,
     ReportReceived,
+    SecurityEventReceived,
     StatusChanged,
     TransactionStarted,
     TransactionStopped,
     normalise_status,
 )
 
+_LOGGER = logging.getLogger(__name__)
 _ACCEPTED = {"status": "Accepted"}
 _remote_start_ids = count(1)
 
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class _ChargePoint2x:
@@ -75,14 +87,22 @@ class _ChargePoint2x:
         """Return every action of the version."""
         return self._known_actions
 
+    async def _handle_call(self, msg: Any) -> Any:
+        """Handle a CALL; schema violations get the 2.x code of their kind."""
+        try:
+            return await super()._handle_call(msg)  # type: ignore[misc]
+        except OCPPError as err:
+            raise incoming_call_error(err, self._ocpp_version) from err
+
     async def _send_call(self, payload: object, *, prebuilt: bool = False) -> Any:
         return await checked_call(
             self.call,
             payload,
             charger_id=self._ctx.charger_id,
+            version=self._ocpp_version,
             timeout_s=self._ctx.call_timeout_s,
             pending=self._ctx.pending_calls,
-            prebuilt_for=self._ocpp_version if prebuilt else None,
+            prebuilt=prebuilt,
         )
 
     def _meter_event(
@@ -254,6 +274,65 @@ class _ChargePoint2x:
             )
         )
         return self._call_result.NotifyReport()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
+        """Answer DataTransfer; we know no vendor's extensions."""
+        _LOGGER.debug(
+            "Charger %s: DataTransfer for vendor %r (message %r) not used",
+            self._ctx.charger_id,
+            vendor_id,
+            kwargs.get("message_id"),
+        )
+        return self._call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(self, status: str, **kwargs: Any) -> Any:
+        """Report a firmware update's progress."""
+        self._ctx.emit(
+            FirmwareStatusChanged(
+                self._ctx.charger_id, status, _int(kwargs.get("request_id"))
+            )
+        )
+        return self._call_result.FirmwareStatusNotification()
+
+    @on(Action.log_status_notification)
+    def on_log_status_notification(self, status: str, **kwargs: Any) -> Any:
+        """Report a log upload's progress."""
+        self._ctx.emit(
+            DiagnosticsStatusChanged(
+                self._ctx.charger_id, status, _int(kwargs.get("request_id"))
+            )
+        )
+        return self._call_result.LogStatusNotification()
+
+    @on(Action.security_event_notification)
+    def on_security_event_notification(self, timestamp: str, **kwargs: Any) -> Any:
+        """Report a security event (its `type` is a required field)."""
+        self._ctx.emit(
+            SecurityEventReceived(
+                self._ctx.charger_id,
+                str(kwargs["type"]),
+                parse_timestamp(timestamp),
+                kwargs.get("tech_info"),
+            )
+        )
+        return self._call_result.SecurityEventNotification()
+
+    @on(Action.notify_event)
+    def on_notify_event(
+        self, seq_no: int, event_data: list[dict[str, Any]], **kwargs: Any
+    ) -> Any:
+        """Pass the monitors' events on."""
+        self._ctx.emit(
+            MonitoringEventsReceived(
+                self._ctx.charger_id,
+                seq_no,
+                bool(kwargs.get("tbc", False)),
+                tuple(snake_to_camel_case(event_data)),
+            )
+        )
+        return self._call_result.NotifyEvent()
 
     # ---------------------------------------------------------------- outgoing
 

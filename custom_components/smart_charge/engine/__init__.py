@@ -30,16 +30,25 @@ from .model import (
     TimeOfUseWindow,
 )
 from .profiles import (
+    STATION_MAX_2X,
+    STATION_MAX_16,
+    TX_DEFAULT_PROFILE,
+    TX_PROFILE,
     build_ocpp16_profile,
     build_ocpp16_request,
     build_ocpp21_profile,
     build_ocpp21_request,
     build_ocpp201_profile,
     build_ocpp201_request,
+    profile_id_for,
 )
 from .transitions import LimitChange, TransitionPlan, plan_transition
 
 __all__ = [
+    "STATION_MAX_2X",
+    "STATION_MAX_16",
+    "TX_DEFAULT_PROFILE",
+    "TX_PROFILE",
     "ClearDispatcher",
     "CustomStrategy",
     "DispatchFailure",
@@ -69,4 +78,5 @@ __all__ = [
     "build_ocpp201_profile",
     "build_ocpp201_request",
     "plan_transition",
+    "profile_id_for",
 ]

@@ -37,11 +37,16 @@ _PURPOSE_BASE_ID = {
 }
 
 
-def default_profile_id(profile: SessionProfile, purpose: str) -> int:
-    """Return a stable id per purpose and connector, so a new profile replaces the old one."""
+def profile_id_for(purpose: str, connector_id: int) -> int:
+    """Return the stable id of a purpose on a connector (station max: one per station)."""
     if purpose in _STATION_MAX:
         return _PURPOSE_BASE_ID[purpose]
-    return _PURPOSE_BASE_ID[purpose] + profile.connector_id
+    return _PURPOSE_BASE_ID[purpose] + connector_id
+
+
+def default_profile_id(profile: SessionProfile, purpose: str) -> int:
+    """Return a stable id per purpose and connector, so a new profile replaces the old one."""
+    return profile_id_for(purpose, profile.connector_id)
 
 
 def _format_time(moment: datetime) -> str:
@@ -287,13 +292,19 @@ def build_ocpp21_profile(
     kind: str = "Absolute",
     schedule_id: int | None = None,
     discharge_limit: float | None = None,
+    max_offline_duration_s: int | None = None,
+    invalid_after_offline: bool = False,
 ) -> dict[str, Any]:
     """Return the OCPP 2.1 `chargingProfile` object; `discharge_limit` allows V2G.
 
     The discharge limit is given as a magnitude (or negative) in rate_unit and sent as the
     non-positive `dischargeLimit` of every period, as the 2.1 schema requires.
+    `max_offline_duration_s` (with `invalid_after_offline`) makes the charger drop the
+    profile by itself once it has been offline that long.
     """
-    return _build_2x(
+    if max_offline_duration_s is not None and max_offline_duration_s < 0:
+        raise ProfileError("max_offline_duration_s must be >= 0")
+    body = _build_2x(
         profile,
         purpose=purpose,
         stack_level=stack_level,
@@ -306,6 +317,10 @@ def build_ocpp21_profile(
         schedule_id=schedule_id,
         discharge_limit=discharge_limit,
     )
+    if max_offline_duration_s is not None:
+        body["maxOfflineDuration"] = int(max_offline_duration_s)
+        body["invalidAfterOfflineDuration"] = bool(invalid_after_offline)
+    return body
 
 
 def build_ocpp201_request(profile: SessionProfile, **options: Any) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""How the site treats one charger, and the names of the profile slots we manage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from custom_components.smart_charge.engine import (
+    STATION_MAX_2X,
+    STATION_MAX_16,
+    TX_DEFAULT_PROFILE,
+    TX_PROFILE,
+    Phase,
+)
+
+STATION_MAX_PURPOSES: Final = frozenset({STATION_MAX_16, STATION_MAX_2X})
+# Stack levels of the profiles the control layer writes besides the session limits:
+# the station ceiling and the boot default on connector 0 at the bottom, each
+# connector's own default above the boot default so it always wins over it.
+STATION_STACK_LEVEL: Final = 0
+CONNECTOR_DEFAULT_STACK_LEVEL: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerConfig:
+    """How the site treats one charger.
+
+    `max_current_a` is the circuit's maximum per connector; with `station_ceiling` it is
+    also sent as a ChargePointMaxProfile / ChargingStationMaxProfile at stack level 0,
+    so nothing above it is drawn even if a session limit goes wrong.
+    """
+
+    charger_id: str
+    panel_id: str
+    managed: bool = True
+    phases: int = 3
+    grid_phase: Phase | None = None
+    min_current_a: float = 6.0
+    max_current_a: float = 32.0
+    priority: float = 1
+    profile_purpose: str = TX_PROFILE
+    stack_level: int = 1
+    password: str | None = None
+    voltage_v: float | None = None
+    station_ceiling: bool = True
+
+
+def station_purpose(version: str | None) -> str:
+    """Return the station-wide maximum purpose of an OCPP version."""
+    return STATION_MAX_16 if version == "1.6" else STATION_MAX_2X
+
+
+__all__ = [
+    "CONNECTOR_DEFAULT_STACK_LEVEL",
+    "STATION_MAX_2X",
+    "STATION_MAX_16",
+    "STATION_MAX_PURPOSES",
+    "STATION_STACK_LEVEL",
+    "TX_DEFAULT_PROFILE",
+    "TX_PROFILE",
+    "ChargerConfig",
+    "station_purpose",
+]
