@@ -23,6 +23,7 @@ from homeassistant import runner
 from homeassistant.auth import auth_manager_from_config
 from homeassistant.auth.const import GROUP_ID_ADMIN
 from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
+from homeassistant.config_entries import ConfigEntries
 from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 
@@ -139,6 +140,11 @@ async def _create_user(config: Path) -> str:
     starts first).
     """
     hass = HomeAssistant(str(config))
+    if hasattr(dr, "async_setup"):  # newer Home Assistant: set up before loading
+        dr.async_setup(hass)
+    # Newer Home Assistant: the entity registry waits for the config entries to load.
+    hass.config_entries = ConfigEntries(hass, {})
+    await hass.config_entries.async_initialize()
     await asyncio.gather(dr.async_load(hass), er.async_load(hass))
     hass.auth = await auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
     provider = hass.auth.auth_providers[0]
@@ -170,6 +176,14 @@ async def _create_user(config: Path) -> str:
     return token
 
 
+def _hass_runner() -> asyncio.Runner:
+    """Return a runner with Home Assistant's event loop, on every supported version."""
+    if hasattr(runner, "create_event_loop"):  # newer Home Assistant
+        return asyncio.Runner(loop_factory=runner.create_event_loop)
+    asyncio.set_event_loop_policy(runner.HassEventLoopPolicy(False))
+    return asyncio.Runner()
+
+
 def prepare(config: Path, fresh: bool) -> None:
     """Make `config` a ready-to-run Home Assistant config folder."""
     if fresh and config.exists():
@@ -184,8 +198,8 @@ def prepare(config: Path, fresh: bool) -> None:
         link.symlink_to(REPO / "custom_components" / "smart_charge")
     if not (config / TOKEN_FILE).exists():
         write_storage(config)
-        asyncio.set_event_loop_policy(runner.HassEventLoopPolicy(False))
-        token = asyncio.run(_create_user(config))
+        with _hass_runner() as loop_runner:
+            token = loop_runner.run(_create_user(config))
         (config / TOKEN_FILE).write_text(token + "\n")
         (config / TOKEN_FILE).chmod(0o600)
 

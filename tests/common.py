@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.smart_charge.compat import async_get_device
 from custom_components.smart_charge.const import (
     CONF_CHARGER_ID,
     CONF_FAILSAFE_A,
@@ -30,6 +33,13 @@ from custom_components.smart_charge.const import (
     SUBENTRY_PANEL,
 )
 from tools.simulator import SimulatedCharger
+
+
+def device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> dr.DeviceEntry:
+    """Return a site's panel or charger device, looked up the way this HA allows."""
+    found = async_get_device(hass, (DOMAIN, f"{entry_id}_{kind}_{key}"), entry_id)
+    assert found is not None
+    return found
 
 
 def panel(

@@ -3,13 +3,26 @@
 # Importing our package first makes it shadow the harness's own testing_config copy.
 from custom_components.smart_charge.const import DOMAIN  # isort: skip
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 import logging
+from pathlib import Path
 import socket
+import sys
+from typing import Any
+from unittest.mock import patch
 
+from homeassistant import block_async_io
+from homeassistant.util import loop as loop_util
+import ocpp.charge_point
+import ocpp.messages
 import pytest
 
+from custom_components.smart_charge.csms import schemas
+
 __all__ = ["DOMAIN"]
+
+# The simulated chargers' code (a module or a package).
+SIMULATOR = str(Path(__file__).parents[1] / "tools" / "simulator")
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +57,62 @@ def fail_on_swallowed_setup_errors(
         and record.getMessage().startswith(SWALLOWED)
     ]
     assert swallowed == []
+
+
+# What Home Assistant logs when its frame helper (deprecated calls) or its loop-blocking
+# detector catches an integration.
+HA_REPORTS = (
+    "Detected blocking call",
+    "Detected that",
+    "Detected code that",
+    "deprecated",
+)
+
+
+@pytest.fixture
+def ha_reports(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Generator[Callable[[], list[str]]]:
+    """Return a function listing what HA reported about smart_charge during the test.
+
+    The loop-blocking detector is on, file access included (tests normally skip it),
+    and every report counts, also those HA only logs at debug level once it has
+    reported the same line before. The `ocpp` library's schema cache starts empty, so
+    a schema read on the loop is caught whatever ran before in this process. The
+    simulated chargers skip their own schema checks here: they share that cache (one
+    process) and would fill it first, which a real charger cannot do.
+    """
+    monkeypatch.setattr(loop_util, "_PREVIOUSLY_REPORTED", set())
+    monkeypatch.setattr(ocpp.messages, "_validators", {})
+    monkeypatch.setattr(schemas, "_loaded", 0)
+    validate = ocpp.charge_point.validate_payload
+
+    async def validate_on_csms_side(message: Any, ocpp_version: str) -> None:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename.startswith(SIMULATOR):
+                return
+            frame = frame.f_back
+        await validate(message, ocpp_version)
+
+    monkeypatch.setattr(ocpp.charge_point, "validate_payload", validate_on_csms_side)
+    caplog.set_level(logging.DEBUG, logger="homeassistant.util.loop")
+    with patch.object(block_async_io, "_IN_TESTS", False):
+        block_async_io.enable()
+
+    def reports() -> list[str]:
+        found = []
+        for record in caplog.get_records("call"):
+            message = record.getMessage()
+            text = f"{message}\n{record.stack_info or ''}\n{record.exc_text or ''}"
+            if any(m in message for m in HA_REPORTS) and "smart_charge" in text:
+                found.append(message)
+        return found
+
+    try:
+        yield reports
+    finally:
+        calls = block_async_io._BLOCKED_CALLS.calls
+        for call in calls:
+            setattr(call.object, call.function, call.original_func)
+        calls.clear()

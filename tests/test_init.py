@@ -9,7 +9,7 @@ from types import MappingProxyType
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.smart_charge.const import DOMAIN
 from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, panel, site_entry
+from .common import charger, chargers, device, panel, site_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -39,11 +39,7 @@ def _last(sim: SimulatedCharger) -> float | None:
 
 
 def _panel_device(hass: HomeAssistant, entry_id: str, panel_id: str) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry_id}_panel_{panel_id}")}
-    )
-    assert device is not None
-    return device.id
+    return device(hass, entry_id, "panel", panel_id).id
 
 
 async def test_setup_unload_frees_port(hass: HomeAssistant, free_port: int) -> None:
@@ -250,12 +246,9 @@ async def test_boot_fills_device_info(hass: HomeAssistant, free_port: int) -> No
     await hass.async_block_till_done()
     async with chargers(free_port, "CP-1"):
         await hass.async_block_till_done()
-        device = dr.async_get(hass).async_get_device(
-            identifiers={(DOMAIN, f"{entry.entry_id}_charger_CP-1")}
-        )
-        assert device is not None
-        assert (device.manufacturer, device.model) == ("SmartChargeSim", "Sim16")
-        assert device.serial_number == "SN-CP-1"
+        cp_1 = device(hass, entry.entry_id, "charger", "CP-1")
+        assert (cp_1.manufacturer, cp_1.model) == ("SmartChargeSim", "Sim16")
+        assert cp_1.serial_number == "SN-CP-1"
         assert hass.states.get("binary_sensor.cp_1_connected").state == "on"
     await hass.async_block_till_done()
     assert hass.states.get("binary_sensor.cp_1_connected").state == "off"

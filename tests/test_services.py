@@ -6,22 +6,17 @@ import asyncio
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 import pytest
 
 from custom_components.smart_charge.const import DOMAIN
 
-from .common import charger, chargers, panel, site_entry
+from .common import charger, chargers, device, panel, site_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
 def _device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> str:
-    device = dr.async_get(hass).async_get_device(
-        identifiers={(DOMAIN, f"{entry_id}_{kind}_{key}")}
-    )
-    assert device is not None
-    return device.id
+    return device(hass, entry_id, kind, key).id
 
 
 async def _setup(hass: HomeAssistant, port: int):

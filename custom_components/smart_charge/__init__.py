@@ -18,6 +18,7 @@ from .coordinator import (
     SmartChargeCoordinator,
     SmartChargeRuntimeData,
 )
+from .csms import preload_schemas
 from .entity import panel_device_info
 from .runtime import SiteRuntime
 from .runtime_state import RuntimeStore
@@ -61,6 +62,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
             translation_placeholders={"error": error},
         )
     ir.async_delete_issue(hass, DOMAIN, issue_id)
+    # The OCPP library would read its JSON schemas on the loop at first use.
+    await hass.async_add_executor_job(preload_schemas)
     coordinator = SmartChargeCoordinator(hass, entry)
     site = SiteRuntime(hass, entry, coordinator, panels, chargers)
     await site.async_start()
@@ -87,7 +90,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
 def _async_register_panels(
     hass: HomeAssistant, entry: SmartChargeConfigEntry, panels: dict[str, PanelConfig]
 ) -> None:
-    """Create the panel devices parents first, so every via_device exists."""
+    """Create the panel devices parents first, so every parent device exists."""
     registry = dr.async_get(hass)
     done: set[str | None] = {None}
     while len(done) <= len(panels):
@@ -100,7 +103,7 @@ def _async_register_panels(
             registry.async_get_or_create(
                 config_entry_id=entry.entry_id,
                 config_subentry_id=panel.subentry_id,
-                **panel_device_info(entry.entry_id, panel),
+                **panel_device_info(hass, entry.entry_id, panel),
             )
             done.add(panel.panel_id)
 

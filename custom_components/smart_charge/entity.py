@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .compat import device_info
 from .const import DOMAIN, ROOT_PANEL_ID
 from .coordinator import (
     ChargerData,
@@ -29,17 +31,36 @@ def charger_identifier(entry_id: str, charger_id: str) -> tuple[str, str]:
     return (DOMAIN, f"{entry_id}_charger_{charger_id}")
 
 
-def panel_device_info(entry_id: str, panel: PanelConfig) -> DeviceInfo:
+def panel_device_info(
+    hass: HomeAssistant, entry_id: str, panel: PanelConfig
+) -> DeviceInfo:
     """Return the device of a panel, below its parent panel."""
-    info = DeviceInfo(
-        identifiers={panel_identifier(entry_id, panel.panel_id)},
+    return device_info(
+        hass,
+        entry_id,
+        identifier=panel_identifier(entry_id, panel.panel_id),
         name=panel.name,
         manufacturer="Smart Charge",
         model="Main breaker" if panel.panel_id == ROOT_PANEL_ID else "Panel",
+        via=None
+        if panel.parent_id is None
+        else panel_identifier(entry_id, panel.parent_id),
     )
-    if panel.parent_id is not None:
-        info["via_device"] = panel_identifier(entry_id, panel.parent_id)
-    return info
+
+
+def charger_device_info(
+    hass: HomeAssistant, entry_id: str, charger: ChargerSettings
+) -> DeviceInfo:
+    """Return the device of a charger, below its panel."""
+    return device_info(
+        hass,
+        entry_id,
+        identifier=charger_identifier(entry_id, charger.charger_id),
+        name=charger.name,
+        manufacturer="Smart Charge",
+        model="OCPP charger",
+        via=panel_identifier(entry_id, charger.panel_id),
+    )
 
 
 type PanelEntities = Callable[[SmartChargeCoordinator, PanelConfig], Iterable[Entity]]
@@ -96,7 +117,7 @@ class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):
         self.panel_id = panel.panel_id
         entry_id = coordinator.config_entry.entry_id
         self._attr_unique_id = f"{entry_id}_panel_{panel.panel_id}_{description.key}"
-        self._attr_device_info = panel_device_info(entry_id, panel)
+        self._attr_device_info = panel_device_info(coordinator.hass, entry_id, panel)
 
     @property
     def panel_data(self) -> PanelData | None:
@@ -130,12 +151,8 @@ class ChargerEntity(CoordinatorEntity[SmartChargeCoordinator]):
         self._attr_unique_id = (
             f"{entry_id}_charger_{charger.charger_id}_{description.key}"
         )
-        self._attr_device_info = DeviceInfo(
-            identifiers={charger_identifier(entry_id, charger.charger_id)},
-            name=charger.name,
-            manufacturer="Smart Charge",
-            model="OCPP charger",
-            via_device=panel_identifier(entry_id, charger.panel_id),
+        self._attr_device_info = charger_device_info(
+            coordinator.hass, entry_id, charger
         )
 
     @property

@@ -16,6 +16,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .budgets import PanelBudgets
+from .compat import async_get_device
 from .const import (
     CALL_TIMEOUT_S,
     CONF_CALL_TIMEOUT,
@@ -331,8 +332,10 @@ class SiteRuntime:
     def _update_device(self, boot: BootReceived) -> None:
         """Show what the charger said about itself on its device."""
         registry = dr.async_get(self.hass)
-        device = registry.async_get_device(
-            identifiers={charger_identifier(self.entry.entry_id, boot.charger_id)}
+        device = async_get_device(
+            self.hass,
+            charger_identifier(self.entry.entry_id, boot.charger_id),
+            self.entry.entry_id,
         )
         if device is not None:
             registry.async_update_device(

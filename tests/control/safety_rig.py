@@ -116,6 +116,19 @@ class ProbedCharger(SimulatedCharger):
         """Reject the next `count` SetChargingProfile requests."""
         self.reject_first = self._set_profile_count + count
 
+    @property
+    def unreachable(self) -> bool:
+        """Return whether no limit can reach this charger now.
+
+        Offline, not answering SetChargingProfile, or still refusing: what it holds
+        stays reserved (DESIGN §2: an offline or silent charger keeps its last limit).
+        """
+        return (
+            not self.connected
+            or "SetChargingProfile" in self.ignore_actions
+            or self._set_profile_count < self.reject_first
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ChargerSpec:
@@ -194,6 +207,7 @@ class SafetyRig:
         self.violations: list[Violation] = []
         self.strong_violations: list[Violation] = []
         self.samples = 0
+        self.infeasible = 0  # samples excused: unreachable chargers alone over budget
         self.probe_errors: list[str] = []
         self.history: deque[str] = deque(maxlen=40)
         # While a panel limit is lowered, the old (higher) budget holds until settled.
@@ -337,9 +351,12 @@ class SafetyRig:
                 yield cid, idle
 
     def held(
-        self, panel_id: str, *, strong: bool = False
+        self, panel_id: str, *, strong: bool = False, unreachable_only: bool = False
     ) -> tuple[float, tuple[float, float, float], dict[str, float]]:
-        """Return (kW, A per phase, per-connector A) held under a panel."""
+        """Return (kW, A per phase, per-connector A) held under a panel.
+
+        `unreachable_only`: count only the managed chargers no limit can reach now.
+        """
         site = self.site
         index = site.index[panel_id]
         below = {
@@ -354,7 +371,9 @@ class SafetyRig:
             if spec.panel_id not in below:
                 continue
             charger = self.chargers.get(charger_id)
-            if charger is None:
+            if charger is None or (
+                unreachable_only and not (spec.managed and charger.unreachable)
+            ):
                 continue
             if spec.managed:
                 amps_by_connector = list(self.connector_amps(charger, strong=strong))
@@ -398,11 +417,27 @@ class SafetyRig:
             kw, phase_a, detail = self.held(panel.id, strong=strong)
             over_kw = kw > budget_kw + TOLERANCE_KW
             over_a = budget_a is not None and max(phase_a) > budget_a + TOLERANCE_A
+            if (over_kw or over_a) and self._infeasible(panel.id, budget_kw, budget_a):
+                self.infeasible += 1
+                continue
             if over_kw or over_a:
                 found.append(
                     Violation(when, panel.id, budget_kw, kw, budget_a, phase_a, detail)
                 )
         return found
+
+    def _infeasible(
+        self, panel_id: str, budget_kw: float, budget_a: float | None
+    ) -> bool:
+        """Return whether the unreachable chargers alone hold more than the budget.
+
+        Then no controller can keep the promise (a limit lowered to below what a silent
+        charger holds): the instant is counted in `infeasible`, not as a violation.
+        """
+        kw, phase_a, _ = self.held(panel_id, unreachable_only=True)
+        return kw > budget_kw + TOLERANCE_KW or (
+            budget_a is not None and max(phase_a) > budget_a + TOLERANCE_A
+        )
 
     def describe(self) -> str:
         """Return what each connector holds now (A; * running) and each panel's kW."""

@@ -449,3 +449,38 @@ async def test_idle_default_that_cannot_be_lowered_stays_reserved(
     if how == "offline":
         await held.plug_in()  # a car starts at HELD's default while it is offline
     assert_promise(rig)
+
+
+# ------------------------------------------------- found on the newest lane (#13)
+
+
+async def test_refused_and_silent_defaults_are_lowered_once_the_chargers_heal(
+    rig_factory: RigFactory,
+) -> None:
+    """A limit cut to 0 while one charger refuses and one is silent; both heal.
+
+    Found by the state machine on the newest lane: a 1.6 charger that accepted a
+    connector default before refuses the lowering one (it must not be taken for a
+    charger without connector defaults: its connector default stays in force), and a
+    silent one must be written again once it talks. After both heal, every idle
+    connector starts at 0 A.
+    """
+    rig = await rig_factory(22.0, call_timeout_s=0.45)
+    refusing = await rig.add(ChargerSpec("CP0", "main", strict=True, amps_only=True))
+    silent = await rig.add(ChargerSpec("CP3", "main", version="2.0.1", connectors=2))
+    assert refusing.start_limit(1) == 6.0
+    assert silent.start_limit(1) == 6.0
+    refusing.refuse_next(2)
+    silent.ignore_actions.add("SetChargingProfile")
+    rig.update_site(rig.site.__class__(panels=[Panel(id="main", limit_kw=0.0)]))
+    await rig.settle()
+    silent.ignore_actions.clear()
+    refusing.refuse_next(0)
+    await silent.heartbeat()
+    await refusing.heartbeat()
+    await rig.settle()
+    assert [refusing.start_limit(1), silent.start_limit(1), silent.start_limit(2)] == [
+        0.0,
+        0.0,
+        0.0,
+    ]

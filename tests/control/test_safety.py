@@ -343,9 +343,7 @@ class BreakerPromise(RuleBasedStateMachine):
 
 
 @pytest.mark.parametrize("strong", [False, True], ids=["in_force", "strong"])
-def test_breaker_promise_state_machine(
-    event_loop: asyncio.AbstractEventLoop, socket_enabled: None, strong: bool
-) -> None:
+def test_breaker_promise_state_machine(socket_enabled: None, strong: bool) -> None:
     """No panel above its budget at any sampled instant, for random sequences.
 
     `in_force`: a running connector counts at its limit in force, an idle one at what
@@ -355,10 +353,15 @@ def test_breaker_promise_state_machine(
     class Machine(BreakerPromise):
         pass
 
-    Machine.loop = event_loop
+    # A loop of its own: pytest-asyncio 1.x (the newest lane) has no `event_loop` fixture.
+    loop = asyncio.new_event_loop()
+    Machine.loop = loop
     Machine.strong = strong
     Machine.failures = []
     Machine.examples = []
-    run_state_machine_as_test(Machine, settings=SETTINGS)  # type: ignore[no-untyped-call]
+    try:
+        run_state_machine_as_test(Machine, settings=SETTINGS)  # type: ignore[no-untyped-call]
+    finally:
+        loop.close()
     assert not Machine.failures, Machine.failures[0]
     assert Machine.examples

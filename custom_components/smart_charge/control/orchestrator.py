@@ -1114,6 +1114,21 @@ class SiteController:
             self.defaults_held.add(key)
             return False
         book = self.writer.book(target.charger_id)
+        accepted_before = book.slots.get((target.connector_id, SLOT_DEFAULT))
+        if (
+            target.connector_id != 0
+            and accepted_before is not None
+            and accepted_before.limit_a is not None
+        ):
+            # It took a default on this connector before, and that one is in force:
+            # a passing refusal. Its reserve stays; the next sign of life retries.
+            _LOGGER.warning(
+                "Charger %s refused connector %s's default; its reserve stays",
+                target.charger_id,
+                target.connector_id,
+            )
+            self.defaults_held.add(key)
+            return False
         if target.connector_id != 0 and not book.connector_defaults_refused:
             _LOGGER.warning(
                 "Charger %s refuses connector defaults; using connector 0",

@@ -33,6 +33,7 @@ from .events import (
     DiagnosticsStatusChanged,
     EVChargingNeeds,
     FirmwareStatusChanged,
+    HeartbeatReceived,
     MeterValuesReceived,
     MonitoringEventsReceived,
     ReportReceived,
@@ -42,6 +43,7 @@ from .events import (
     TransactionStopped,
     normalise_status,
 )
+from .schemas import preload_schemas
 from .server import CentralSystem, ServerConfig, ServerStartError
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "DiagnosticsStatusChanged",
     "EVChargingNeeds",
     "FirmwareStatusChanged",
+    "HeartbeatReceived",
     "LimitRecord",
     "MeterSample",
     "MeterValuesReceived",
@@ -79,4 +82,5 @@ __all__ = [
     "TransactionStopped",
     "VariableResult",
     "normalise_status",
+    "preload_schemas",
 ]

@@ -66,6 +66,13 @@ class ChargerDisconnected:
 
 
 @dataclass(frozen=True, slots=True)
+class HeartbeatReceived:
+    """A charger sent Heartbeat: it is alive (an idle charger's only sign of life)."""
+
+    charger_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class BootReceived:
     """A charger sent BootNotification."""
 
@@ -200,6 +207,7 @@ type ChargerEvent = (
     ChargerConnected
     | ChargerDisconnected
     | BootReceived
+    | HeartbeatReceived
     | StatusChanged
     | TransactionStarted
     | TransactionStopped

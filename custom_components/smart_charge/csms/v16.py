@@ -31,6 +31,7 @@ from .events import (
     BootReceived,
     DiagnosticsStatusChanged,
     FirmwareStatusChanged,
+    HeartbeatReceived,
     MeterValuesReceived,
     StatusChanged,
     TransactionStarted,
@@ -123,6 +124,7 @@ class ChargePoint16(_LibChargePoint):
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs: Any) -> call_result.Heartbeat:
         """Answer with the current time."""
+        self._ctx.emit(HeartbeatReceived(self._ctx.charger_id))
         return call_result.Heartbeat(current_time=ocpp_timestamp())
 
     @on(Action.status_notification)

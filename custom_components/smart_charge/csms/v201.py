@@ -37,6 +37,7 @@ from .events import (
     DiagnosticsStatusChanged,
     EVChargingNeeds,
     FirmwareStatusChanged,
+    HeartbeatReceived,
     MeterValuesReceived,
     MonitoringEventsReceived,
     ReportReceived,
@@ -152,6 +153,7 @@ class _ChargePoint2x:
     @on(Action.heartbeat)
     def on_heartbeat(self, **kwargs: Any) -> Any:
         """Answer with the current time."""
+        self._ctx.emit(HeartbeatReceived(self._ctx.charger_id))
         return self._call_result.Heartbeat(current_time=ocpp_timestamp())
 
     @on(Action.status_notification)
