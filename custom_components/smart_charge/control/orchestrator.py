@@ -60,7 +60,7 @@ from custom_components.smart_charge.engine import (
 from .acceptance import learn_acceptance
 from .config import STATION_MAX_PURPOSES, ChargerConfig
 from .persistence import export_state, import_state
-from .probe import probe_capabilities
+from .probe import after_boot, probe_capabilities
 from .reports import (
     CapabilitiesLearned,
     ChargerCompliant,
@@ -203,6 +203,8 @@ class SiteController:
         self._dirty = False
         self._runner: asyncio.Task[None] | None = None
         self._booting: dict[str, asyncio.Task[None]] = {}
+        # Chargers that booted while a probe ran: that probe finishes as their boot.
+        self._boot_joined: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._send_window = asyncio.Semaphore(SEND_WINDOW)
         self._stopping = False
@@ -601,9 +603,12 @@ class SiteController:
     def _start_boot(self, charger_id: str, *, boot: bool) -> None:
         running = self._booting.get(charger_id)
         if running is not None and not running.done():
-            if not boot:
-                return
-            running.cancel()
+            # A boot while a probe runs (started by an earlier message): that probe
+            # counts as the boot's. Cancelling it would leave its answer to a call
+            # nobody waits for.
+            if boot:
+                self._boot_joined.add(charger_id)
+            return
         task = self._spawn(
             self._boot(charger_id, boot=boot), "Capability probe", charger_id
         )
@@ -613,6 +618,10 @@ class SiteController:
         """Read the capabilities, then (at boot) write the boot defaults."""
         previous = self.writer.capabilities.get(charger_id)
         learned = await probe_capabilities(self.server, charger_id, previous, boot=boot)
+        if charger_id in self._boot_joined:
+            self._boot_joined.discard(charger_id)
+            boot = True
+            learned = after_boot(learned)
         self.writer.capabilities[charger_id] = learned
         self._report(CapabilitiesLearned(charger_id, learned))
         config = self.chargers.get(charger_id)
