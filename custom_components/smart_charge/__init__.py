@@ -19,7 +19,7 @@ from .coordinator import (
     SmartChargeRuntimeData,
 )
 from .csms import preload_schemas
-from .entity import panel_device_info
+from .entity import charger_identifier, panel_device_info, panel_identifier
 from .runtime import SiteRuntime
 from .runtime_state import RuntimeStore
 from .services import async_setup_services
@@ -158,3 +158,20 @@ async def async_remove_entry(
 ) -> None:
     """Forget the site's runtime state (overrides, sessions) when the site is deleted."""
     await RuntimeStore(hass, entry.entry_id).async_remove()
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SmartChargeConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Let the user delete a device that no panel or charger of the site owns any more.
+
+    Devices of configured panels and chargers go with their subentry; anything else
+    left under the site (a renamed identity, a panel removed by hand) is stale.
+    """
+    owned = {
+        panel_identifier(entry.entry_id, panel_id) for panel_id in panels_of(entry)
+    } | {
+        charger_identifier(entry.entry_id, charger_id)
+        for charger_id in chargers_of(entry)
+    }
+    return not device_entry.identifiers & owned
