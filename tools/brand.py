@@ -41,11 +41,11 @@ def _logo(height: int) -> Image.Image:
     font = ImageFont.truetype(str(FONT), int(height * 0.42))
     text = "Smart Charge"
     left, top, right, bottom = font.getbbox(text)
-    width = height + height // 8 + (right - left) + height // 16
+    width = height + height // 8 + int(right - left) + height // 16
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     image.alpha_composite(icon, (0, 0))
     draw = ImageDraw.Draw(image)
-    y = (height - (bottom - top)) // 2 - top
+    y = (height - int(bottom - top)) // 2 - int(top)
     draw.text((height + height // 8, y), text, font=font, fill=DARK)
     return image
 
