@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -154,6 +161,7 @@ class SimulatedCharger:
         amps_only: bool = False,
         reject_purposes: Collection[str] = (),
         reject_first: int = 0,
+        dynamic_profiles: bool = True,
         smart_charging: bool = True,
         max_stack_level: int = 8,
         max_profiles: int = 8,
@@ -191,6 +199,10 @@ class SimulatedCharger:
         self.rate_units = tuple(unit.strip() for unit in rate_units.split(","))
         self.reject_purposes = frozenset(reject_purposes)
         self.reject_first = reject_first
+        # 2.1: takes Dynamic profiles and UpdateDynamicSchedule (False: rejects both).
+        self.dynamic_profiles = dynamic_profiles
+        self.dynamic_updates: list[tuple[int, float]] = []  # accepted (profile, limit)
+        self._dynamic_update: tuple[int, float] | None = None  # answered, not applied
         self.smart_charging = smart_charging
         self.max_stack_level = max_stack_level
         self.max_profiles = max_profiles
@@ -439,6 +451,11 @@ class SimulatedCharger:
                 if not future.done() and predicate(received):
                     future.set_result(received)
                     self._waiters.remove(waiter)
+        elif action == "UpdateDynamicSchedule" and self._dynamic_update is not None:
+            profile_id, limit = self._dynamic_update
+            self._dynamic_update = None
+            self.profiles.move_limit(profile_id, limit)
+            self.dynamic_updates.append((profile_id, limit))
         elif action == "Reset" and self.reboot_on_reset:
             self.spawn(self.reboot())
         self._frame_event.set()
@@ -502,9 +519,27 @@ class SimulatedCharger:
             return f"rate unit {received.rate_unit} not supported"
         if received.purpose in self.reject_purposes:
             return f"purpose {received.purpose} not supported"
+        if (
+            received.profile.get("chargingProfileKind") == "Dynamic"
+            and not self.dynamic_profiles
+        ):
+            return "Dynamic profiles not supported"
         if received.stack_level > self.max_stack_level:
             return f"stack level {received.stack_level} above {self.max_stack_level}"
         return self._strict_refusal(received) if self.strict else None
+
+    def answer_dynamic_update(self, profile_id: int, update: Mapping[str, Any]) -> str:
+        """Decide the answer to UpdateDynamicSchedule (applied once answered)."""
+        target = next((p for p in self.profiles if p.id == profile_id), None)
+        if (
+            not self.dynamic_profiles
+            or target is None
+            or target.kind != "Dynamic"
+            or "limit" not in update
+        ):
+            return "Rejected"
+        self._dynamic_update = (profile_id, float(update["limit"]))
+        return "Accepted"
 
     def _strict_refusal(self, received: ReceivedProfile) -> str | None:
         """Check as a charger that follows OCPP 1.6 §3.13 / 2.0.1 K01 to the letter."""

@@ -270,9 +270,17 @@ class _Sim201(_SimBase, _Handlers2x, _Lib201):
 
 
 class _Sim21(_SimBase, _Handlers2x, _Lib21):
-    """OCPP 2.1 (the 2.0.1 handlers over the 2.1 schemas)."""
+    """OCPP 2.1 (the 2.0.1 handlers over the 2.1 schemas, and Dynamic profiles)."""
 
     _result = result21
+
+    @on("UpdateDynamicSchedule")
+    def on_update_dynamic_schedule(
+        self, charging_profile_id: int, schedule_update: dict[str, Any], **kwargs: Any
+    ) -> Any:
+        return result21.UpdateDynamicSchedule(
+            status=self.sim.answer_dynamic_update(charging_profile_id, schedule_update)
+        )
 
 
 CHARGE_POINTS: dict[str, type[Any]] = {"1.6": _Sim16, "2.0.1": _Sim201, "2.1": _Sim21}

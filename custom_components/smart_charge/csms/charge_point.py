@@ -418,6 +418,9 @@ class OcppChargePoint(Protocol):
     ) -> str:
         """Send ClearChargingProfile; return the status."""
 
+    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+        """Send UpdateDynamicSchedule (2.1): a Dynamic profile's new limit."""
+
     async def get_composite_schedule(
         self, connector_id: int, duration_s: int, rate_unit: str | None
     ) -> CompositeSchedule:

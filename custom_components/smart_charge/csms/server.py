@@ -30,6 +30,7 @@ from .charge_point import (
     CompositeSchedule,
     ConfigurationResult,
     HandlerContext,
+    LimitRecord,
     OcppChargePoint,
     RecordingConnection,
     TransactionState,
@@ -521,6 +522,26 @@ class CentralSystem:
             connector_id, profile, prebuilt=prebuilt
         )
         if record is not None and status == "Accepted":
+            state.limit_acked[connector_id] = record
+        return status
+
+    async def update_dynamic_schedule(
+        self,
+        charger_id: str,
+        connector_id: int,
+        profile_id: int,
+        record: LimitRecord,
+    ) -> str:
+        """Move a Dynamic profile's limit (OCPP 2.1); return the charger's status.
+
+        `record` is the limit as sent (in the profile's unit), recorded like a
+        SetChargingProfile's. Other versions raise `NotSupportedByVersionError`.
+        """
+        charge_point = self._charge_point(charger_id)
+        state = self._states[charger_id]
+        state.limit_sent[connector_id] = record
+        status = await charge_point.update_dynamic_schedule(profile_id, record.limit)
+        if status == "Accepted":
             state.limit_acked[connector_id] = record
         return status
 

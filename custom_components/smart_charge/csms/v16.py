@@ -277,6 +277,12 @@ class ChargePoint16(_LibChargePoint):
         )
         return status_of(result)
 
+    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+        """UpdateDynamicSchedule is 2.1 only."""
+        raise NotSupportedByVersionError(
+            self._ctx.charger_id, "UpdateDynamicSchedule", OCPP16
+        )
+
     async def clear_charging_profile(
         self,
         *,

@@ -19,6 +19,7 @@ from ocpp.v201 import ChargePoint as _LibChargePoint201
 from ocpp.v201.enums import Action
 
 from .charge_point import (
+    OCPP21,
     CompositeSchedule,
     ConfigurationResult,
     HandlerContext,
@@ -347,6 +348,19 @@ class _ChargePoint2x:
                 evse_id=connector_id, charging_profile=dict(profile)
             ),
             prebuilt=prebuilt,
+        )
+        return status_of(result)
+
+    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+        """Send UpdateDynamicSchedule: the new limit of a Dynamic profile (2.1 only)."""
+        if self._ocpp_version != OCPP21:
+            raise NotSupportedByVersionError(
+                self._ctx.charger_id, "UpdateDynamicSchedule", self._ocpp_version
+            )
+        result = await self._send_call(
+            self._call.UpdateDynamicSchedule(
+                charging_profile_id=profile_id, schedule_update={"limit": limit}
+            )
         )
         return status_of(result)
 
