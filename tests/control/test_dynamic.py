@@ -41,7 +41,9 @@ async def follow(rig: SafetyRig, charger: ProbedCharger) -> list[float]:
     """Change the panel's limit through LIMITS_KW; return the limit in force after each."""
     in_force = []
     for limit_kw in LIMITS_KW[1:]:
-        rig.update_site(Site(panels=[Panel(id="main", limit_kw=limit_kw)], voltage_v=VOLTS))
+        rig.update_site(
+            Site(panels=[Panel(id="main", limit_kw=limit_kw)], voltage_v=VOLTS)
+        )
         await rig.settle()
         in_force.append(charger.limit_in_force(1))
         tx = rig.controller.writer.book(charger.charger_id).slots[(1, "tx")]
