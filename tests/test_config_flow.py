@@ -5,6 +5,7 @@ section of its flow, and every placeholder its title, description and errors use
 given (a missing one shows as a translation error in the frontend).
 """
 
+import asyncio
 from collections.abc import Callable
 import json
 from pathlib import Path
@@ -56,6 +57,7 @@ from custom_components.smart_charge.const import (
     SUBENTRY_PANEL,
 )
 
+from .common import chargers
 from .csms.test_security import write_self_signed
 
 STRINGS = json.loads(
@@ -776,6 +778,57 @@ async def test_ignore_is_per_site(hass: HomeAssistant, free_port: int) -> None:
     result = await _discover(hass, office.entry_id, "CP-7")
     assert result["type"] is FlowResultType.FORM
     assert result["description_placeholders"]["site"] == "Office"
+
+
+async def _until_site(entry: Any, predicate: Callable[[], bool]) -> None:
+    """Wait until `predicate()` holds, checked at each update the site pushes."""
+    done = asyncio.Event()
+
+    def check() -> None:
+        if predicate():
+            done.set()
+
+    remove = entry.runtime_data.coordinator.async_add_listener(check)
+    try:
+        check()
+        async with asyncio.timeout(5):
+            await done.wait()
+    finally:
+        remove()
+
+
+def _discovered(hass: HomeAssistant) -> list[Any]:
+    return [
+        flow["context"]["title_placeholders"]
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    ]
+
+
+async def test_removed_charger_is_offered_again_only_after_reconnecting(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """A charger removed while connected is not under Discovered at once.
+
+    It is offered again when it connects anew (after a disconnect or a restart).
+    """
+    entry = _site_entry(free_port, [_charger("CP-1")])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    server = entry.runtime_data.site.server
+    async with chargers(free_port, "CP-1") as (cp1,):
+        assert hass.config_entries.async_remove_subentry(entry, "sub_CP-1")
+        await hass.async_block_till_done()
+        await cp1.heartbeat()
+        await hass.async_block_till_done()
+        assert _discovered(hass) == []
+
+        await cp1.disconnect()
+        await _until_site(entry, lambda: not server.connected("CP-1"))
+        await cp1.start()
+        await hass.async_block_till_done()
+        assert _discovered(hass) == [{"charger_id": "CP-1", "site": "Smart Charge"}]
+    assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 # ------------------------------------------------------------------------ options
