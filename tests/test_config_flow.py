@@ -166,6 +166,11 @@ def _charger(
     )
 
 
+def _another_port(port: int) -> int:
+    """Return a valid port other than `port` (for a site that is never started)."""
+    return port + 1 if port < 65535 else port - 1
+
+
 async def _site_flow(hass: HomeAssistant) -> tuple[Any, Callable[..., Any]]:
     """Start the add-a-site flow; return its first form and a checked configure."""
     result = await hass.config_entries.flow.async_init(
@@ -335,7 +340,7 @@ async def test_port_of_another_site_names_it(
     assert result["errors"] == {CONF_PORT: "port_used_by_site"}
     assert result["description_placeholders"]["site"] == "Home"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
-        other.bind(("127.0.0.1", 0))
+        other.bind(("", 0))
         other_port = other.getsockname()[1]
     result = await configure({**SITE, CONF_NAME: "Office", CONF_PORT: other_port})
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -351,9 +356,7 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
         **{CONF_MAIN_PHASE_LIMIT_A: 32.0},
     )
     entry.add_to_hass(hass)
-    _site_entry(free_port + 1 if free_port < 65535 else 1024, title="Home").add_to_hass(
-        hass
-    )
+    _site_entry(_another_port(free_port), title="Home").add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     result = _checked(result, "site")
     assert result["step_id"] == "reconfigure"
@@ -375,9 +378,11 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
     ):
         result = _checked(await configure(result["flow_id"], {**good, **bad}), "site")
         assert result["errors"] == errors, bad
-    home_port = hass.config_entries.async_entries(DOMAIN)[1].data[CONF_PORT]
     result = _checked(
-        await configure(result["flow_id"], {**good, CONF_PORT: home_port}), "site"
+        await configure(
+            result["flow_id"], {**good, CONF_PORT: _another_port(free_port)}
+        ),
+        "site",
     )
     assert result["errors"] == {CONF_PORT: "port_used_by_site"}
     assert result["description_placeholders"]["site"] == "Home"
@@ -685,6 +690,72 @@ async def test_charger_reconfigure_password_and_stored_values(
     assert "remove_password" not in [str(key) for key in result["data_schema"].schema]
 
 
+async def test_trees_saved_before_the_checks_stay_editable(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """A tree saved before these checks is reported on the item that is wrong.
+
+    The 32 A single-phase charger under a 25 A main breaker blocks neither the site's
+    form (unless its current per phase is changed) nor a case-only identity pair.
+    """
+    entry = _site_entry(
+        free_port,
+        [
+            _charger("HOME-2", max_a=32, **{CONF_PHASES: 1, CONF_GRID_PHASE: "L2"}),
+            _charger("gar-01"),
+            _charger("GAR-01"),
+        ],
+        **{CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
+    )
+    entry.add_to_hass(hass)
+    result = _checked(await entry.start_reconfigure_flow(hass), "site")
+    configure = hass.config_entries.flow.async_configure
+    site = {
+        **SITE,
+        CONF_PORT: free_port,
+        CONF_MAIN_BREAKER_KW: 17,
+        CONF_MAIN_PHASE_LIMIT_A: 25,
+    }
+    # Only the unrelated error: the stored current per phase is not blamed.
+    result = _checked(
+        await configure(result["flow_id"], {**site, CONF_TLS_CERT: "/x.pem"}), "site"
+    )
+    assert result["errors"] == {CONF_TLS_KEY: "tls_pair"}
+    result = _checked(
+        await configure(result["flow_id"], {**site, CONF_MAIN_PHASE_LIMIT_A: 24}),
+        "site",
+    )
+    assert result["errors"] == {CONF_MAIN_PHASE_LIMIT_A: "phase_limit_below_child"}
+
+    # The charger's own form says what is wrong, and takes the fix.
+    charger = {
+        **CHARGER,
+        CONF_CHARGER_ID: "HOME-2",
+        CONF_MAX_CURRENT: 32,
+        CONF_PHASES: "1",
+        CONF_GRID_PHASE: "l2",
+    }
+    _, configure_charger = await _subentry_flow(
+        hass, entry, SUBENTRY_CHARGER, "sub_HOME-2"
+    )
+    result = await configure_charger({**charger, CONF_PRIORITY: 5})
+    assert result["errors"] == {CONF_MAX_CURRENT: "above_panel_current"}
+    result = await configure_charger({**charger, CONF_MAX_CURRENT: 25})
+    assert result["reason"] == "reconfigure_successful"
+
+    # A pair differing by case stays editable; it cannot be made again.
+    _, configure_charger = await _subentry_flow(
+        hass, entry, SUBENTRY_CHARGER, "sub_gar-01"
+    )
+    result = await configure_charger({**CHARGER, CONF_CHARGER_ID: "Gar-01"})
+    assert result["errors"] == {CONF_CHARGER_ID: "duplicate_identity"}
+    result = await configure_charger(
+        {**CHARGER, CONF_CHARGER_ID: "gar-01", CONF_MAX_CURRENT: 10}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.subentries["sub_gar-01"].data[CONF_MAX_CURRENT] == 10.0
+
+
 # ------------------------------------------------------------------------ discovery
 
 
@@ -760,7 +831,7 @@ async def test_discovery_site_removed_before_adopting(
 async def test_ignore_is_per_site(hass: HomeAssistant, free_port: int) -> None:
     """Ignoring a charger on one site still offers it on another."""
     home = _site_entry(free_port, title="Home")
-    office = _site_entry(free_port + 1, title="Office")
+    office = _site_entry(_another_port(free_port), title="Office")
     home.add_to_hass(hass)
     office.add_to_hass(hass)
     result = await _discover(hass, home.entry_id, "CP-7")

@@ -390,15 +390,29 @@ def _loads(entry: ConfigEntry, own_subentry: str | None) -> list[_Load]:
     ]
 
 
+def _changed(
+    fields: Iterable[str], new: Mapping[str, Any], stored: Mapping[str, Any] | None
+) -> set[str]:
+    """Return the fields whose value differs from the stored one (all when new)."""
+    return {f for f in fields if stored is None or new.get(f) != stored.get(f)}
+
+
 def _breaker_errors(
-    problems: Iterable[_Problem], panel_id: str, kw_field: str, a_field: str
+    problems: Iterable[_Problem],
+    panel_id: str,
+    fields: tuple[str, str],
+    changed: Iterable[str],
 ) -> dict[str, str]:
-    """Key the problems of the breaker `panel_id` to its rating and current fields.
+    """Key the problems of the breaker `panel_id` to its (kW, A per phase) fields.
 
     Problems between other panels or chargers cannot be fixed on this form and are
-    left out, so no message lands on a field that is not wrong.
+    left out, so no message lands on a field that is not wrong. That something below
+    does not fit is reported only on a field the user changed: a tree saved before
+    these checks existed stays editable, and the item below says what is wrong on its
+    own form.
     """
     errors: dict[str, str] = {}
+    kw_field, a_field = fields
     for problem in problems:
         field = kw_field if problem.unit == "kw" else a_field
         if problem.child == panel_id == problem.parent:
@@ -410,7 +424,7 @@ def _breaker_errors(
                 if problem.unit == "kw"
                 else "phase_limit_exceeds_parent",
             )
-        elif problem.parent == panel_id:
+        elif problem.parent == panel_id and field in changed:
             errors.setdefault(
                 field,
                 "smaller_than_child"
@@ -453,12 +467,13 @@ async def _validate_site(
     panels = panels_of(entry) if entry else {}
     panels[ROOT_PANEL_ID] = root_panel(data, _site_name(user_input))
     loads = _loads(entry, None) if entry else []
+    fields = (CONF_MAIN_BREAKER_KW, CONF_MAIN_PHASE_LIMIT_A)
     errors.update(
         _breaker_errors(
             _limit_problems(panels, loads, data[CONF_VOLTAGE]),
             ROOT_PANEL_ID,
-            CONF_MAIN_BREAKER_KW,
-            CONF_MAIN_PHASE_LIMIT_A,
+            fields,
+            _changed(fields, data, entry.data if entry else None),
         )
     )
     cert, key = user_input.get(CONF_TLS_CERT), user_input.get(CONF_TLS_KEY)
@@ -823,7 +838,9 @@ class PanelSubentryFlow(ConfigSubentryFlow):
                 errors[CONF_NAME] = "name_required"
             if not errors:
                 data = _panel_data(name, user_input, budget)
-                errors = _panel_errors(entry, panel_id, data)
+                errors = _panel_errors(
+                    entry, panel_id, data, subentry.data if subentry else None
+                )
             if not errors:
                 if subentry is not None:
                     return self.async_update_and_abort(
@@ -877,7 +894,10 @@ def _panel_data(
 
 
 def _panel_errors(
-    entry: ConfigEntry, panel_id: str, data: Mapping[str, Any]
+    entry: ConfigEntry,
+    panel_id: str,
+    data: Mapping[str, Any],
+    stored: Mapping[str, Any] | None,
 ) -> dict[str, str]:
     """Return the errors of a panel that does not fit into the site's tree."""
     panels = panels_of(entry)
@@ -885,11 +905,12 @@ def _panel_errors(
     if (error := tree_error(panels)) in ("parent_missing", "panel_cycle"):
         return {CONF_PARENT: str(error)}
     voltage = float(entry.data.get(CONF_VOLTAGE, DEFAULT_VOLTAGE))
+    fields = (CONF_LIMIT_KW, CONF_PHASE_LIMIT_A)
     return _breaker_errors(
         _limit_problems(panels, _loads(entry, None), voltage),
         panel_id,
-        CONF_LIMIT_KW,
-        CONF_PHASE_LIMIT_A,
+        fields,
+        _changed(fields, data, stored),
     )
 
 
@@ -929,13 +950,21 @@ def _identity_taken(
 
 
 def _charger_errors(
-    data: Mapping[str, Any], entry: ConfigEntry, own_subentry: str | None
+    data: Mapping[str, Any], entry: ConfigEntry, own: ConfigSubentry | None
 ) -> dict[str, str]:
-    """Return the errors of a charger form (already range-checked), by field."""
+    """Return the errors of a charger form (already range-checked), by field.
+
+    A charger that keeps its identity is not checked for a duplicate: a pair that
+    differs only by case, saved before identities were compared by case, stays
+    editable (a new pair cannot be made).
+    """
     charger_id = data[CONF_CHARGER_ID]
     if not charger_id or "/" in charger_id or len(charger_id) > 48:
         return {CONF_CHARGER_ID: "invalid_identity"}
-    if _identity_taken(entry, charger_id, own_subentry):
+    kept = own is not None and own.data.get(CONF_CHARGER_ID) == charger_id
+    if not kept and _identity_taken(
+        entry, charger_id, own.subentry_id if own else None
+    ):
         return {CONF_CHARGER_ID: "duplicate_identity"}
     if data[CONF_MIN_CURRENT] > data[CONF_MAX_CURRENT]:
         return {CONF_MIN_CURRENT: "min_above_max"}
@@ -982,9 +1011,7 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
             errors = _range_errors(user_input, CHARGER_RANGES)
             if not errors:
                 data = _charger_data(user_input)
-                errors = _charger_errors(
-                    data, entry, subentry.subentry_id if subentry else None
-                )
+                errors = _charger_errors(data, entry, subentry)
             if user_input.get(CONF_REMOVE_PASSWORD) and user_input.get(CONF_PASSWORD):
                 errors[CONF_PASSWORD] = "password_conflict"
             if not errors:
