@@ -759,7 +759,9 @@ async def test_trees_saved_before_the_checks_stay_editable(
 # ------------------------------------------------------------------------ discovery
 
 
-async def test_discovery_adopts_charger(hass: HomeAssistant, free_port: int) -> None:
+async def test_discovery_adopts_charger(
+    hass: HomeAssistant, free_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     """The card and the form name the site; the adopt form checks its values."""
     entry = _site_entry(
         free_port,
@@ -812,6 +814,12 @@ async def test_discovery_adopts_charger(hass: HomeAssistant, free_port: int) -> 
         result = await _discover(hass, entry_id, charger_id)
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == reason
+    # Only the case-only twin is worth a word in the log.
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [w for w in warnings if "configured as" in w] == [
+        "Charger cp-7 connected to Home, which has it configured as CP-7; it stays "
+        "unmanaged until both spell its identity the same"
+    ]
 
 
 async def test_discovery_site_removed_before_adopting(

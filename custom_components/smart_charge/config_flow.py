@@ -87,6 +87,7 @@ from .const import (
     DEFAULT_VOLTAGE,
     DOMAIN,
     INCREASE_DEAD_BAND_A,
+    LOGGER,
     MIN_INCREASE_INTERVAL_S,
     ROOT_PANEL_ID,
     SOLAR_MODES,
@@ -678,6 +679,19 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
         if entry is None:
             return self.async_abort(reason="site_gone")
         if _identity_taken(entry, self._discovered_id, None):
+            configured = chargers_of(entry)
+            if self._discovered_id not in configured:
+                LOGGER.warning(
+                    "Charger %s connected to %s, which has it configured as %s; it "
+                    "stays unmanaged until both spell its identity the same",
+                    self._discovered_id,
+                    entry.title,
+                    ", ".join(
+                        cid
+                        for cid in configured
+                        if cid.casefold() == self._discovered_id.casefold()
+                    ),
+                )
             return self.async_abort(reason="already_configured")
         self.context["title_placeholders"] = {
             "charger_id": self._discovered_id,
