@@ -577,6 +577,8 @@ async def test_charger_subentry_errors_then_create(
         # Bug 5: a priority of 0 is an error on Priority, not the minimum's message.
         ({CONF_PRIORITY: 0}, {CONF_PRIORITY: "invalid_priority"}),
         ({CONF_PRIORITY: 1.5}, {CONF_PRIORITY: "invalid_priority"}),
+        ({CONF_PRIORITY: "nan"}, {CONF_PRIORITY: "invalid_priority"}),
+        ({CONF_MAX_CURRENT: "inf"}, {CONF_MAX_CURRENT: "invalid_current"}),
         ({CONF_STACK_LEVEL: 100}, {CONF_STACK_LEVEL: "invalid_stack_level"}),
         # Bug 6: 63 A on a site whose main breaker carries 25 A per phase.
         ({CONF_MAX_CURRENT: 63}, {CONF_MAX_CURRENT: "above_panel_current"}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+import math
 from pathlib import Path
 import socket
 import ssl
@@ -159,8 +160,8 @@ class _Range:
     whole: bool = False
 
     def accepts(self, value: float) -> bool:
-        """Return whether `value` is allowed."""
-        if self.whole and value != int(value):
+        """Return whether `value` is allowed (NaN and infinity never are)."""
+        if not math.isfinite(value) or (self.whole and value != int(value)):
             return False
         if self.above_minimum and value <= self.minimum:
             return False
