@@ -9,7 +9,7 @@ from pathlib import Path
 import socket
 import ssl
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import (
@@ -334,7 +334,7 @@ class _Problem(NamedTuple):
     for a current per phase that its own kW rating can never reach.
     """
 
-    unit: str
+    unit: Literal["kw", "a"]
     child: str
     parent: str
 
