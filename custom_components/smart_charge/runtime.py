@@ -59,6 +59,7 @@ from .coordinator import (
 from .csms import (
     BootReceived,
     CentralSystem,
+    ChargerDisconnected,
     ChargerEvent,
     ChargerState,
     ServerConfig,
@@ -96,6 +97,7 @@ class SiteRuntime:
         self.state = RuntimeState()
         self.timers = OverrideTimers(hass, self._override_expired)
         self._asked: set[str] = set()
+        self._configured = frozenset(chargers)
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
         self.budgets = PanelBudgets(
@@ -268,6 +270,9 @@ class SiteRuntime:
             self._asked.add(charger_id)
             LOGGER.info("Unknown charger %s connected", charger_id)
             async_start_discovery(self.hass, self.entry, charger_id)
+        if isinstance(event, ChargerDisconnected) and charger_id not in self.chargers:
+            # An unknown charger is offered again when it connects anew.
+            self._asked.discard(charger_id)
         if isinstance(event, BootReceived) and charger_id in self.chargers:
             self._update_device(event)
         if isinstance(event, TransactionStarted | TransactionStopped):
@@ -451,6 +456,11 @@ class SiteRuntime:
     def async_config_changed(self, *, panels_changed: bool) -> None:
         """Take panels or chargers added (or chargers removed) while running."""
         assert self.server is not None
+        # A charger removed while connected would be offered for adoption at its next
+        # message, right after the user removed it: it is not offered again before it
+        # has disconnected (then at its next connection, or the next restart).
+        self._asked |= self._configured.difference(self.chargers)
+        self._configured = frozenset(self.chargers)
         if panels_changed:
             self.budgets.async_stop()
             self.budgets.configure(self.panels, self._voltage)
