@@ -24,6 +24,7 @@ from .runtime import SiteRuntime
 from .runtime_state import RuntimeStore
 from .services import async_setup_services
 from .site_config import PanelConfig, chargers_of, panels_of, tree_error
+from .tags import async_remove_tag_stores, async_tags_update_listener
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -78,6 +79,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
     )
     _async_register_panels(hass, entry, panels)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    entry.async_on_unload(entry.add_update_listener(async_tags_update_listener))
     try:
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     except BaseException:
@@ -158,3 +160,4 @@ async def async_remove_entry(
 ) -> None:
     """Forget the site's runtime state (overrides, sessions) when the site is deleted."""
     await RuntimeStore(hass, entry.entry_id).async_remove()
+    await async_remove_tag_stores(hass, entry.entry_id)

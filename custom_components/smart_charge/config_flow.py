@@ -100,6 +100,8 @@ from .const import (
 from .engine import EngineConfigError
 from .engine.budgets import parse_time_of_use
 from .site_config import chargers_of, panel_from_data, panels_of, tree_error
+from .tag_config import CONF_TAG_ID, SUBENTRY_TAG
+from .tag_flow import TAG_OPTIONS_SCHEMA, TagDiscoveryMixin, TagSubentryFlow
 from .tls import server_ssl_context
 
 SECTION_BUDGET = "budget"
@@ -319,7 +321,7 @@ def _with_budget_section(data: Mapping[str, Any]) -> dict[str, Any]:
     return form
 
 
-class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
+class SmartChargeConfigFlow(TagDiscoveryMixin, ConfigFlow, domain=DOMAIN):
     """Create and reconfigure a Smart Charge site; adopt discovered chargers."""
 
     VERSION = 1
@@ -342,6 +344,7 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
         return {
             SUBENTRY_PANEL: PanelSubentryFlow,
             SUBENTRY_CHARGER: ChargerSubentryFlow,
+            SUBENTRY_TAG: TagSubentryFlow,
         }
 
     async def async_step_user(
@@ -402,6 +405,8 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, discovery_info: dict[str, Any]
     ) -> ConfigFlowResult:
         """Handle a charger identity that connected but is not configured."""
+        if CONF_TAG_ID in discovery_info:  # an unknown tag (tag_flow.py)
+            return await self.async_step_tag_discovery(discovery_info)
         self._discovered_id = str(discovery_info[CONF_CHARGER_ID])
         self._discovery_entry_id = str(discovery_info["entry_id"])
         await self.async_set_unique_id(f"charger_{self._discovered_id}")
@@ -466,7 +471,7 @@ OPTIONS_SCHEMA = vol.Schema(
             1, 120, 1, "s"
         ),
     }
-)
+).extend(TAG_OPTIONS_SCHEMA.schema)
 
 
 class SmartChargeOptionsFlow(OptionsFlow):
@@ -478,7 +483,10 @@ class SmartChargeOptionsFlow(OptionsFlow):
         """Show or save the options; the site reloads with them."""
         if user_input is not None:
             return self.async_create_entry(
-                data={key: float(value) for key, value in user_input.items()}
+                data={
+                    key: value if key in TAG_OPTIONS_SCHEMA.schema else float(value)
+                    for key, value in user_input.items()
+                }
             )
         return self.async_show_form(
             step_id="init",

@@ -72,6 +72,7 @@ from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
 from .runtime_state import RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig
+from .tags import SiteTags
 from .tls import server_ssl_context
 
 
@@ -98,6 +99,8 @@ class SiteRuntime:
         self._asked: set[str] = set()
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
+        # Tags: authorization and local lists.
+        self.tags = SiteTags(hass, entry)
         self.budgets = PanelBudgets(
             hass,
             entry.entry_id,
@@ -134,7 +137,10 @@ class SiteRuntime:
             known_ids=frozenset(self.chargers),
         )
         self.budgets.configure(self.panels, self._voltage)
-        self.server = CentralSystem(config, self._on_event)
+        self.server = CentralSystem(
+            config, self._on_event, authorize=self.tags.authorize
+        )
+        await self.tags.async_start(self.server)
         self.controller = SiteController(
             self.server,
             self._engine_site(),
@@ -184,6 +190,7 @@ class SiteRuntime:
             await self.controller.stop()
         if self.server is not None:
             await self.server.stop()
+        await self.tags.async_stop()
         await self.store.async_save(self.state)
 
     def _stored_state(self) -> dict[str, Any]:
@@ -270,6 +277,7 @@ class SiteRuntime:
             async_start_discovery(self.hass, self.entry, charger_id)
         if isinstance(event, BootReceived) and charger_id in self.chargers:
             self._update_device(event)
+        self.tags.handle_event(event, charger_id in self.chargers)
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)
