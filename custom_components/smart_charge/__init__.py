@@ -20,6 +20,7 @@ from .coordinator import (
 )
 from .csms import preload_schemas
 from .entity import panel_device_info
+from .history_services import async_setup_history_services
 from .runtime import SiteRuntime
 from .runtime_state import RuntimeStore
 from .services import async_setup_services
@@ -40,6 +41,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the services once for all sites."""
     async_setup_services(hass)
+    async_setup_history_services(hass)
     return True
 
 

@@ -13,6 +13,7 @@ from .const import CONF_PASSWORD, CONF_TLS_KEY
 from .coordinator import SmartChargeConfigEntry
 
 TO_REDACT = {CONF_PASSWORD, CONF_TLS_KEY, "id_tag", "idTag", "idToken"}
+LAST_SESSIONS = 20
 # id tags inside raw OCPP frames: "idTag":"ABC" and "idToken":{"idToken":"ABC",...}
 _FRAME_SECRET = re.compile(r'("id(?:Tag|Token)"\s*:\s*)"[^"]*"')
 
@@ -67,6 +68,10 @@ async def async_get_config_entry_diagnostics(
             "runtime_state": site.state.as_dict(),
             "site_data": asdict(entry.runtime_data.coordinator.data),
             "chargers": chargers,
+            # The last finished sessions (id tags redacted below).
+            "sessions": [
+                record.export() for record in site.history.sessions[-LAST_SESSIONS:]
+            ],
         },
         TO_REDACT,
     )

@@ -70,6 +70,7 @@ from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
+from .history import SessionHistory
 from .runtime_state import RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig
 from .tags import SiteTags
@@ -99,8 +100,9 @@ class SiteRuntime:
         self._asked: set[str] = set()
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
-        # Tags: authorization and local lists.
+        # Tags (authorization, local lists) and the session history.
         self.tags = SiteTags(hass, entry)
+        self.history = SessionHistory(hass, entry, self.tags)
         self.budgets = PanelBudgets(
             hass,
             entry.entry_id,
@@ -141,6 +143,7 @@ class SiteRuntime:
             config, self._on_event, authorize=self.tags.authorize
         )
         await self.tags.async_start(self.server)
+        await self.history.async_start()
         self.controller = SiteController(
             self.server,
             self._engine_site(),
@@ -191,6 +194,7 @@ class SiteRuntime:
         if self.server is not None:
             await self.server.stop()
         await self.tags.async_stop()
+        await self.history.async_stop()
         await self.store.async_save(self.state)
 
     def _stored_state(self) -> dict[str, Any]:
@@ -278,6 +282,7 @@ class SiteRuntime:
         if isinstance(event, BootReceived) and charger_id in self.chargers:
             self._update_device(event)
         self.tags.handle_event(event, charger_id in self.chargers)
+        self.history.handle_event(event)
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)

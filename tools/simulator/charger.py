@@ -166,6 +166,7 @@ class SimulatedCharger:
         ssl_context: ssl.SSLContext | None = None,
         subprotocols: Sequence[str] | None = None,
         local_list: bool = False,
+        message_clock: Callable[[], datetime] | None = None,
     ) -> None:
         """Describe the charger; nothing connects before `start()`."""
         if version not in VERSIONS:
@@ -200,6 +201,8 @@ class SimulatedCharger:
         self.stuck_at_a = stuck_at_a
         self.reboot_on_reset = reboot_on_reset
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        # The time written into its messages (meter values, transactions, status).
+        self.message_clock = message_clock
         self.password = password
         self.ssl_context = ssl_context
         self.subprotocols = (
@@ -726,7 +729,7 @@ class SimulatedCharger:
         else:
             await self._call(
                 self._call2x.StatusNotification(
-                    timestamp=ocpp_timestamp(),
+                    timestamp=self._timestamp(),
                     connector_status=status,
                     evse_id=connector_id,
                     connector_id=1,
@@ -823,7 +826,7 @@ class SimulatedCharger:
             connector.session = session
             await self.send_status(connector_id, "Preparing")
             meter_start = int(connector.energy_wh)
-            timestamp = ocpp_timestamp()
+            timestamp = self._timestamp()
 
             async def start() -> None:
                 unique_id = str(uuid.uuid4())
@@ -856,7 +859,7 @@ class SimulatedCharger:
                 id_token={"id_token": id_tag, "type": "ISO14443"},
                 meter_value=[
                     {
-                        "timestamp": ocpp_timestamp(),
+                        "timestamp": self._timestamp(),
                         "sampled_value": [self._energy_sample(connector)],
                     }
                 ],
@@ -878,7 +881,7 @@ class SimulatedCharger:
         seq_no, connector.seq_no = connector.seq_no, connector.seq_no + 1
         fields: dict[str, Any] = {
             "event_type": event_type,
-            "timestamp": ocpp_timestamp(),
+            "timestamp": self._timestamp(),
             "trigger_reason": trigger,
             "seq_no": seq_no,
             "transaction_info": info,
@@ -911,7 +914,7 @@ class SimulatedCharger:
         if session is not None:
             if self.version == "1.6":
                 meter_stop = int(connector.energy_wh)
-                timestamp = ocpp_timestamp()
+                timestamp = self._timestamp()
 
                 async def stop() -> None:
                     if session.transaction_id is None:
@@ -934,7 +937,7 @@ class SimulatedCharger:
                     stopped_reason=reason,
                     meter_value=[
                         {
-                            "timestamp": ocpp_timestamp(),
+                            "timestamp": self._timestamp(),
                             "sampled_value": [self._energy_sample(connector)],
                         }
                     ],
@@ -985,16 +988,31 @@ class SimulatedCharger:
         connector.energy_wh += self.power_w(connector_id) * elapsed / 3600
         connector.last_meter = now
 
-    async def send_meter_values(self, connector_id: int = 1) -> None:
-        """Send power, per-phase current, voltage and energy: what it really draws."""
+    def _timestamp(self) -> str:
+        return ocpp_timestamp(self.message_clock() if self.message_clock else None)
+
+    async def send_meter_values(
+        self,
+        connector_id: int = 1,
+        *,
+        energy_wh: float | None = None,
+        power_w: float | None = None,
+    ) -> None:
+        """Send power, per-phase current, voltage and energy: what it really draws.
+
+        `energy_wh` sets the meter register first (and `power_w` the power sent), for
+        tests that need exact readings.
+        """
         connector = self.connectors[connector_id]
         self._advance_energy(connector_id)
+        if energy_wh is not None:
+            connector.energy_wh = energy_wh
         if not self.connected:
             return
         samples: list[dict[str, Any]] = [
             {
                 "measurand": "Power.Active.Import",
-                "value": self.power_w(connector_id),
+                "value": self.power_w(connector_id) if power_w is None else power_w,
                 "unit": "W",
             },
             *(
@@ -1016,7 +1034,7 @@ class SimulatedCharger:
         if self.version == "1.6":
             for sample in samples:
                 sample["value"] = f"{sample['value']:.1f}"
-            meter_value = [{"timestamp": ocpp_timestamp(), "sampled_value": samples}]
+            meter_value = [{"timestamp": self._timestamp(), "sampled_value": samples}]
             await self._call(
                 call16.MeterValues(
                     connector_id=connector_id,
@@ -1030,7 +1048,7 @@ class SimulatedCharger:
         for sample in samples:
             sample["unit_of_measure"] = {"unit": sample.pop("unit")}
             sample["value"] = round(float(sample["value"]), 1)
-        meter_value = [{"timestamp": ocpp_timestamp(), "sampled_value": samples}]
+        meter_value = [{"timestamp": self._timestamp(), "sampled_value": samples}]
         if not connector.in_transaction:
             await self._call(
                 self._call2x.MeterValues(evse_id=connector_id, meter_value=meter_value)
