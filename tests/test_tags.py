@@ -67,6 +67,16 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.02)
 
 
+def _offers(hass: HomeAssistant) -> int:
+    return len(
+        [
+            f
+            for f in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+            if f["step_id"] == "tag_confirm"
+        ]
+    )
+
+
 async def _setup(hass: HomeAssistant, entry: Any) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -154,7 +164,20 @@ async def test_ask_offers_to_add_an_unknown_tag(
         # Added live: the same server answers, now with the new tag.
         assert entry.runtime_data.site.server is server
         assert await cp1.authorize("GUEST-7") == "Accepted"
-    added = next(s for s in entry.subentries.values() if s.subentry_type == "tag")
+
+        # An offer closes by itself when the tag is added another way.
+        assert await cp1.authorize("GUEST-8") == "Unknown"
+        await hass.async_block_till_done()
+        assert _offers(hass) == 1
+        result = await hass.config_entries.subentries.async_init(
+            (entry.entry_id, SUBENTRY_TAG), context={"source": SOURCE_USER}
+        )
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {CONF_TAG_NAME: "Guest 8", CONF_TAG_ID: "GUEST-8"}
+        )
+        await hass.async_block_till_done()
+        assert _offers(hass) == 0
+    added = next(s for s in entry.subentries.values() if s.title == "Guest")
     assert dict(added.data) == {
         CONF_TAG_NAME: "Guest",
         CONF_TAG_ID: "GUEST-7",

@@ -12,7 +12,7 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_PASSWORD, CONF_TLS_KEY
 from .coordinator import SmartChargeConfigEntry
 
-TO_REDACT = {CONF_PASSWORD, CONF_TLS_KEY, "id_tag", "idTag", "idToken"}
+TO_REDACT = {CONF_PASSWORD, CONF_TLS_KEY, "id_tag", "idTag", "idToken", "person"}
 LAST_SESSIONS = 20
 # id tags inside raw OCPP frames: "idTag":"ABC" and "idToken":{"idToken":"ABC",...}
 _FRAME_SECRET = re.compile(r'("id(?:Tag|Token)"\s*:\s*)"[^"]*"')

@@ -227,6 +227,8 @@ class TagDiscoveryMixin(_FlowBase):
             if problem := tag_error(data, entry, None):
                 errors[problem[0]] = problem[1]
             else:
+                # This flow adds the tag: the site must not close it as answered.
+                self.context["tag_adding"] = True  # type: ignore[typeddict-unknown-key]
                 self.hass.config_entries.async_add_subentry(
                     entry,
                     ConfigSubentry(

@@ -10,6 +10,7 @@ content changed; versions are kept per charger in a Store, so they only grow.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 import hashlib
 import json
@@ -86,6 +87,7 @@ class SiteTags:
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.tags"
         )
         self._asked: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def async_start(self, server: CentralSystem) -> None:
         """Load the list versions sent before."""
@@ -170,12 +172,21 @@ class SiteTags:
             return
         self.tags = tags
         self._asked = {key for key in self._asked if key not in self.tags}
+        self._abort_answered_flows()
         async_dispatcher_send(self.hass, tags_signal(self.entry.entry_id))
         if self.server is None:
             return
         for charger_id, state in self.server.chargers.items():
             if state.connected and state.boot is not None:
                 self._schedule_push(charger_id)
+
+    def _abort_answered_flows(self) -> None:
+        """Close the offers to add a tag that has been added meanwhile."""
+        wanted = {f"tag_{self.entry.entry_id}_{key}" for key in self.tags}
+        for flow in self.hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+            context = flow["context"]
+            if context.get("unique_id") in wanted and not context.get("tag_adding"):
+                self.hass.config_entries.flow.async_abort(flow["flow_id"])
 
     def _schedule_push(self, charger_id: str) -> None:
         self.entry.async_create_background_task(
@@ -186,6 +197,11 @@ class SiteTags:
 
     async def async_push(self, charger_id: str) -> bool:
         """Send a charger its local list if it has one and it differs; True if sent."""
+        lock = self._locks.setdefault(charger_id, asyncio.Lock())
+        async with lock:
+            return await self._async_push(charger_id)
+
+    async def _async_push(self, charger_id: str) -> bool:
         server = self.server
         if server is None:
             return False
