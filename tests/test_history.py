@@ -345,3 +345,67 @@ def test_tag_sensor_keys_are_translated() -> None:
     )
     for description in TAG_SENSORS:
         assert description.translation_key in strings["entity"]["sensor"]
+
+
+async def test_session_running_across_a_restart(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """Started before Home Assistant restarts, finished after: one session, priced.
+
+    0.30 EUR/kWh until 09:00, 0.50 from 09:00 (set while Home Assistant is down):
+    08:00 1000 Wh, 08:30 3000, 09:30 6000, 10:00 7000
+    2 kWh x 0.30 + 3 kWh x (0.30 + 0.50) / 2 + 1 kWh x 0.50 = 2.30
+    """
+    month_start = dt_util.start_of_local_day(dt_util.now().replace(day=1))
+    base = dt_util.as_utc(month_start + timedelta(days=1, hours=8))
+    _set_price(hass, 0.30, base)
+    entry = site_entry(
+        free_port,
+        [charger("CP-1"), tag("tagalice", "Alice", "ALICE-1")],
+        options={CONF_COST_SENSOR: PRICE},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    clock = Clock(base)
+    sim = SimulatedCharger(
+        "CP-1",
+        f"ws://127.0.0.1:{free_port}",
+        car_max_a=0.0,
+        message_clock=clock,
+    )
+    try:
+        await sim.start()
+        sim.connectors[1].energy_wh = 1000
+        await sim.plug_in(id_tag="ALICE-1")
+        await _until(lambda: len(entry.runtime_data.site.history.running) == 1)
+        clock.now = base + timedelta(minutes=30)
+        await sim.send_meter_values(1, energy_wh=3000, power_w=4000)
+        await hass.async_block_till_done()
+
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await _until(lambda: not sim.connected)
+        _set_price(hass, 0.50, base + timedelta(hours=1))
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        history = entry.runtime_data.site.history
+        assert len(history.running) == 1
+
+        await sim.start()
+        clock.now = base + timedelta(hours=1, minutes=30)
+        await sim.send_meter_values(1, energy_wh=6000, power_w=6000)
+        clock.now = base + timedelta(hours=2)
+        sim.connectors[1].energy_wh = 7000
+        await sim.unplug()
+        await _until(lambda: len(history.sessions) == 1)
+    finally:
+        await sim.stop()
+    record = history.sessions[0].export()
+    assert (record["energy_kwh"], record["peak_power_kw"], record["cost"]) == (
+        6.0,
+        6.0,
+        2.3,
+    )
+    assert record["started"] == base.isoformat()
+    assert history.running == {}
+    assert await hass.config_entries.async_unload(entry.entry_id)
