@@ -324,3 +324,54 @@ async def test_local_list_reaches_16_and_201_chargers(
     finally:
         for sim in (cp16, cp201, plain):
             await sim.stop()
+
+
+async def test_tag_priority_weights_its_sessions(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """Under the priority strategy a session gets its tag's priority (3 against 1)."""
+    garage = ConfigSubentryData(
+        data={
+            "name": "Garage",
+            "limit_kw": 22.0,
+            "parent": "main",
+            "strategy": "priority",
+        },
+        subentry_id="garage",
+        subentry_type="panel",
+        title="Garage",
+        unique_id=None,
+    )
+    entry = site_entry(
+        free_port,
+        [
+            garage,
+            charger("CP-1", "garage", max_a=32.0),
+            charger("CP-2", "garage", max_a=32.0),
+            tag("tagvip", "VIP", "VIP-1"),
+            tag("tagguest", "Guest", "GUEST-1"),
+        ],
+    )
+    await _setup(hass, entry)
+    # The VIP tag gets priority 3, live (the chargers keep their default 1).
+    vip = entry.subentries["tagvip"]
+    hass.config_entries.async_update_subentry(
+        entry, vip, data={**vip.data, "priority": 3}
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data.site.tags.session_priority("CP-1", "vip-1") == 3
+
+    def last(sim: SimulatedCharger) -> float | None:
+        tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
+        return tx[-1].limit if tx else None
+
+    async with chargers(free_port, "CP-1", "CP-2") as (cp1, cp2):
+        await cp1.plug_in(id_tag="VIP-1")
+        await cp2.plug_in(id_tag="GUEST-1")
+        await _until(
+            lambda: (a := last(cp1)) is not None
+            and (b := last(cp2)) is not None
+            and b > 0
+            and abs(a / b - 3) < 0.05
+        )
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -80,8 +80,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
         title=entry.title,
     )
     _async_register_panels(hass, entry, panels)
-    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    # Tags first: a rebalance the other listener starts already sees the new tags.
     entry.async_on_unload(entry.add_update_listener(async_tags_update_listener))
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     try:
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     except BaseException:

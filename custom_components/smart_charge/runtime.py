@@ -150,6 +150,7 @@ class SiteRuntime:
             self._charger_configs(),
             on_change=self._refresh,
             on_report=self._on_report,
+            session_priority=self.tags.session_priority,
             boot_default_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A)),
             increase_dead_band_a=float(
                 options.get(CONF_DEAD_BAND_A, INCREASE_DEAD_BAND_A)

@@ -118,6 +118,11 @@ class SiteTags:
         """Answer the server for a tag at a charger (runs inside a frame handler)."""
         return authorize(self.tags, self.policy, charger_id, id_tag, dt_util.utcnow())
 
+    def session_priority(self, charger_id: str, id_tag: str | None) -> int | None:
+        """Return the priority of a session started with a tag (None: the charger's)."""
+        tag = self.tag(id_tag)
+        return tag.priority if tag is not None else None
+
     @callback
     def handle_event(self, event: ChargerEvent, known_charger: bool) -> None:
         """React to what a charger said: tags seen, boots (push the local list)."""
