@@ -144,7 +144,10 @@ async def _run_sessions(
 
 
 async def test_sessions_energy_cost_restart_export(
-    hass: HomeAssistant, free_port: int, tmp_path: Path
+    hass: HomeAssistant,
+    free_port: int,
+    tmp_path: Path,
+    ha_reports: Callable[[], list[str]],
 ) -> None:
     hass.config.config_dir = str(tmp_path)  # CSV files go to a folder of this test
     # A day of this month (local time), so the monthly sensors count it.
@@ -286,6 +289,8 @@ async def test_sessions_energy_cost_restart_export(
     assert {s["id_tag"] for s in diagnostics["sessions"]} == {"**REDACTED**"}
     assert "ALICE-1" not in str(diagnostics)
     assert await hass.config_entries.async_unload(entry.entry_id)
+    # No blocking call on the loop (the CSV is written in the executor), nothing deprecated.
+    assert ha_reports() == []
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
