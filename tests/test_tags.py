@@ -18,6 +18,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
 from custom_components.smart_charge.const import DOMAIN
+from custom_components.smart_charge.diagnostics import (
+    async_get_config_entry_diagnostics,
+)
 from custom_components.smart_charge.tag_config import (
     CONF_ALLOWED_CHARGERS,
     CONF_PERSON,
@@ -297,6 +300,8 @@ async def test_local_list_reaches_16_and_201_chargers(
         )
         assert entry.runtime_data.site.server is server
         assert cp201.local_status("BOB-1") == "Accepted"
+        diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+        assert diagnostics["local_lists"] == {"CP-16": 2, "CP-201": 2}
         # A charger without a local list was asked, and is sent none.
         await plain.wait_for_call("GetConfiguration")
         assert not [f for f in plain.frames if f[0] == 2 and f[2] == "SendLocalList"]
@@ -374,4 +379,35 @@ async def test_tag_priority_weights_its_sessions(
             and b > 0
             and abs(a / b - 3) < 0.05
         )
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_options_set_the_tag_policy_and_history(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    entry = site_entry(free_port, [charger("CP-1")])
+    await _setup(hass, entry)
+    assert entry.runtime_data.site.tags.policy == "accept_any"
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "increase_dead_band_a": 0.5,
+            "min_increase_interval_s": 10,
+            "call_timeout_s": 10,
+            CONF_TAG_POLICY: "known_only",
+            "cost_price_sensor": "sensor.price",
+            "history_days": 31,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_TAG_POLICY] == "known_only"
+    assert entry.options["cost_price_sensor"] == "sensor.price"
+    await hass.async_block_till_done()
+    site = entry.runtime_data.site  # reloaded with the options
+    assert site.tags.policy == "known_only"
+    assert site.history.price_sensor == "sensor.price"
+    assert site.history.keep.days == 31
+    async with chargers(free_port, "CP-1") as (cp1,):
+        assert await cp1.authorize("STRANGER") == "Invalid"
     assert await hass.config_entries.async_unload(entry.entry_id)

@@ -68,7 +68,12 @@ async def async_get_config_entry_diagnostics(
             "runtime_state": site.state.as_dict(),
             "site_data": asdict(entry.runtime_data.coordinator.data),
             "chargers": chargers,
-            # The last finished sessions (id tags redacted below).
+            # The local list version each charger accepted, and the last finished
+            # sessions (id tags redacted below).
+            "local_lists": {
+                charger_id: list_state.version
+                for charger_id, list_state in site.tags.lists.items()
+            },
             "sessions": [
                 record.export() for record in site.history.sessions[-LAST_SESSIONS:]
             ],

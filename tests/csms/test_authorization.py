@@ -81,7 +81,7 @@ async def test_failing_hook_refuses(
     assert await sim.authorize(KNOWN) == "Invalid"
 
 
-@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize("version", ["1.6", "2.0.1", "2.1"])
 async def test_local_list_reaches_the_charger(
     make_charger: SimFactory, server: CentralSystem, version: str
 ) -> None:
