@@ -47,6 +47,7 @@ from .test_tags import tag
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 PRICE = "sensor.price"
+GRID = "sensor.grid_power"
 
 
 class Clock:
@@ -71,6 +72,12 @@ def _set_price(hass: HomeAssistant, price: float, moment: datetime) -> None:
         str(price),
         {"unit_of_measurement": "EUR/kWh"},
         timestamp=moment.timestamp(),
+    )
+
+
+def _set_power(hass: HomeAssistant, watts: float, moment: datetime) -> None:
+    hass.states.async_set(
+        GRID, str(watts), {"unit_of_measurement": "W"}, timestamp=moment.timestamp()
     )
 
 
@@ -370,6 +377,11 @@ async def test_session_running_across_a_restart(
         options={CONF_COST_SENSOR: PRICE},
     )
     entry.add_to_hass(hass)
+    # A grid meter: 1 kW import until 08:30, then 0.5 kW export.
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, "grid_sensor": GRID}
+    )
+    _set_power(hass, 1000, base)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     clock = Clock(base)
@@ -386,6 +398,7 @@ async def test_session_running_across_a_restart(
         await _until(lambda: len(entry.runtime_data.site.history.running) == 1)
         clock.now = base + timedelta(minutes=30)
         await sim.send_meter_values(1, energy_wh=3000, power_w=4000)
+        _set_power(hass, -500, base + timedelta(minutes=30))
         await hass.async_block_till_done()
 
         assert await hass.config_entries.async_unload(entry.entry_id)
@@ -411,6 +424,9 @@ async def test_session_running_across_a_restart(
         6.0,
         2.3,
     )
+    # Solar: 08:00-08:30 the car drew 4 kW with 1 kW imported (1.5 of 2 kWh), then
+    # the grid exported (4 kWh): 5.5 / 6.
+    assert record["solar_share"] == 0.917
     assert record["started"] == base.isoformat()
     assert history.running == {}
     assert await hass.config_entries.async_unload(entry.entry_id)

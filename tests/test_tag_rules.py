@@ -169,3 +169,35 @@ def test_csv_path_inside(tmp_path: Path) -> None:
     assert (
         csv_target(str(tmp_path), "exports/nov.CSV") == tmp_path / "exports" / "nov.CSV"
     )
+
+
+def test_solar_share_from_the_grid_meter() -> None:
+    """The car draws 4 kW; the grid imports 1 kW, then exports: 3/4, then all solar.
+
+    08:00-08:30 2 kWh with 1000 W import: 1.5 kWh solar; 08:30-09:00 2 kWh with
+    -2000 W (export): 2 kWh solar. Share 3.5 / 4 = 0.875.
+    """
+    grid = PriceSteps()
+    grid.add(_at(0), 1000.0)
+    grid.add(_at(30), -2000.0)
+    record = SessionRecord(
+        charger_id="CP-1",
+        connector_id=1,
+        transaction_id="1",
+        id_tag=None,
+        tag_name=None,
+        person=None,
+        started=_at(0),
+        solar_wh=0.0,
+    )
+    record.add_reading(_at(0), 0, None, grid)
+    record.add_reading(_at(30), 2000, None, grid)
+    record.add_reading(_at(60), 4000, None, grid)
+    assert record.solar_wh == pytest.approx(3500)
+    assert record.export()["solar_share"] == 0.875
+    assert record.cost is None  # no price sensor
+    # A grid that imports more than the car draws: nothing from the sun.
+    busy = PriceSteps()
+    busy.add(_at(0), 9000.0)
+    record.add_reading(_at(90), 6000, None, busy)
+    assert record.solar_wh == pytest.approx(3500)

@@ -6,7 +6,9 @@ Energy is the meter's (stop minus start). Cost integrates the tariff sensor over
 session's own meter readings: the energy between two readings is charged at the
 time-weighted average price between their timestamps (the charger's clock; the price
 steps at the times the sensor changed). A reading without a known price counts as
-unpriced energy and adds no cost.
+unpriced energy and adds no cost. With a grid meter (the main breaker's grid power
+sensor, import positive) the solar share is the part of each interval's energy the grid
+did not supply: the car's average power minus the average import, at least 0.
 
 Why a `Store` and not SQLite: a home or small fleet finishes a handful of sessions a
 day; a year is a few hundred kilobytes of JSON. The Store writes atomically, in the
@@ -26,19 +28,27 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.core import (
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_PRICE_SENSOR, DOMAIN, LOGGER
+from .const import CONF_GRID_INVERT, CONF_GRID_SENSOR, CONF_PRICE_SENSOR, DOMAIN, LOGGER
 from .csms import (
     ChargerEvent,
     MeterValuesReceived,
     TransactionStarted,
     TransactionStopped,
 )
+from .engine import EngineConfigError
+from .engine.budgets import power_kw
 from .tag_config import (
     CONF_COST_SENSOR,
     CONF_HISTORY_DAYS,
@@ -127,15 +137,23 @@ class SessionRecord:
     cost: float | None = None
     currency: str | None = None
     unpriced_wh: float = 0.0
+    solar_wh: float | None = None  # None: no grid meter
     stop_reason: str | None = None
     # The last reading: (timestamp, meter register in Wh).
     last_time: datetime | None = None
     last_energy_wh: float | None = None
 
     def add_reading(
-        self, moment: datetime, energy_wh: float, prices: PriceSteps | None
+        self,
+        moment: datetime,
+        energy_wh: float,
+        prices: PriceSteps | None,
+        grid: PriceSteps | None = None,
     ) -> None:
-        """Add a meter register reading; charge the energy since the last one."""
+        """Add a meter register reading; charge the energy since the last one.
+
+        `grid` is the grid meter's power in W (import positive), for the solar share.
+        """
         if self.meter_start_wh is None:
             self.meter_start_wh = energy_wh
         if self.last_energy_wh is not None and self.last_time is not None:
@@ -146,6 +164,10 @@ class SessionRecord:
                     self.unpriced_wh += delta
                 else:
                     self.cost = (self.cost or 0.0) + delta / 1000 * price
+            if grid is not None:
+                self.solar_wh = (self.solar_wh or 0.0) + delta * _solar_part(
+                    delta, self.last_time, moment, grid
+                )
         self.last_time, self.last_energy_wh = moment, energy_wh
         self.energy_wh = max(0.0, energy_wh - self.meter_start_wh)
 
@@ -183,6 +205,9 @@ class SessionRecord:
             else round(self.peak_power_w / 1000, 3),
             "cost": None if self.cost is None else round(self.cost, 4),
             "currency": self.currency,
+            "solar_share": None
+            if self.solar_wh is None or self.energy_wh <= 0
+            else round(min(1.0, self.solar_wh / self.energy_wh), 3),
         }
 
 
@@ -199,7 +224,20 @@ EXPORT_FIELDS: Final = (
     "peak_power_kw",
     "cost",
     "currency",
+    "solar_share",
 )
+
+
+def _solar_part(
+    delta_wh: float, start: datetime, end: datetime, grid: PriceSteps
+) -> float:
+    """Return the part (0..1) of an interval's energy the grid did not supply."""
+    seconds = (end - start).total_seconds()
+    import_w = grid.average(start, end)
+    if delta_wh <= 0 or seconds <= 0 or import_w is None:
+        return 0.0
+    car_w = delta_wh * 3600 / seconds
+    return min(1.0, max(0.0, (car_w - max(0.0, import_w)) / car_w))
 
 
 def _price_of(state_value: str, unit: str | None) -> float | None:
@@ -260,6 +298,10 @@ class SessionHistory:
             days=float(entry.options.get(CONF_HISTORY_DAYS, DEFAULT_HISTORY_DAYS))
         )
         self.currency: str | None = None
+        # The grid meter (W, import positive) for the solar share.
+        self.grid = PriceSteps()
+        self.grid_sensor: str | None = entry.data.get(CONF_GRID_SENSOR) or None
+        self.grid_invert = bool(entry.data.get(CONF_GRID_INVERT, False))
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.sessions"
         )
@@ -278,10 +320,11 @@ class SessionHistory:
                 (r.charger_id, r.transaction_id): r
                 for r in (SessionRecord.from_dict(s) for s in stored.get("running", []))
             }
-            for item in stored.get("prices", []):
-                moment = dt_util.parse_datetime(item[0])
-                if moment is not None:
-                    self.prices.add(moment, item[1])
+            for steps, name in ((self.prices, "prices"), (self.grid, "grid")):
+                for item in stored.get(name, []):
+                    moment = dt_util.parse_datetime(item[0])
+                    if moment is not None:
+                        steps.add(moment, item[1])
         except (KeyError, TypeError, ValueError) as err:
             LOGGER.warning("Session history could not be read, starting anew: %s", err)
             self.sessions, self.running = [], {}
@@ -289,16 +332,14 @@ class SessionHistory:
             str(k): float(v) for k, v in stored.get("lifetime_wh", {}).items()
         }
         self._prune(dt_util.utcnow())
-        if self.price_sensor:
+        followed = [e for e in (self.price_sensor, self.grid_sensor) if e]
+        if followed:
             self._unsub = async_track_state_change_event(
-                self.hass, [self.price_sensor], self._price_changed
+                self.hass, followed, self._price_changed
             )
-            if (state := self.hass.states.get(self.price_sensor)) is not None:
-                self._record_price(
-                    state.last_changed,
-                    state.state,
-                    state.attributes.get("unit_of_measurement"),
-                )
+        for entity_id in followed:
+            if (state := self.hass.states.get(entity_id)) is not None:
+                self._record(entity_id, state)
 
     async def async_stop(self) -> None:
         """Stop following the price and save now."""
@@ -319,6 +360,10 @@ class SessionHistory:
                 [t.isoformat(), p]
                 for t, p in zip(self.prices.times, self.prices.prices, strict=True)
             ],
+            "grid": [
+                [t.isoformat(), p]
+                for t, p in zip(self.grid.times, self.grid.prices, strict=True)
+            ],
             "lifetime_wh": self.lifetime_wh,
         }
 
@@ -330,18 +375,29 @@ class SessionHistory:
     @callback
     def _price_changed(self, event: Event[EventStateChangedData]) -> None:
         state = event.data["new_state"]
-        if state is None:
-            return
-        self._record_price(
-            state.last_changed, state.state, state.attributes.get("unit_of_measurement")
-        )
+        if state is not None:
+            self._record(event.data["entity_id"], state)
 
-    def _record_price(self, moment: datetime, value: str, unit: str | None) -> None:
-        self.prices.add(moment, _price_of(value, unit))
-        self.currency = _currency_of(unit) or self.currency
+    def _record(self, entity_id: str, state: State) -> None:
+        """Record a new price or grid power from a sensor's state."""
+        moment = state.last_changed
+        unit = state.attributes.get("unit_of_measurement")
+        if entity_id == self.price_sensor:
+            steps = self.prices
+            steps.add(moment, _price_of(state.state, unit))
+            self.currency = _currency_of(unit) or self.currency
+        else:
+            steps = self.grid
+            steps.add(moment, self._grid_w(state.state, unit))
         oldest = [r.last_time or r.started for r in self.running.values()]
-        self.prices.prune(min(oldest) if oldest else moment)
+        steps.prune(min(oldest) if oldest else moment)
         self._save()
+
+    def _grid_w(self, value: str, unit: str | None) -> float | None:
+        try:
+            return power_kw(float(value), unit, invert=self.grid_invert) * 1000
+        except (ValueError, EngineConfigError):
+            return None
 
     # -------------------------------------------------------------------- events
 
@@ -371,15 +427,22 @@ class SessionHistory:
             tag_name=tag.name if tag else None,
             person=tag.person if tag else None,
             started=event.timestamp,
+            solar_wh=0.0 if self.grid_sensor else None,
         )
         if event.meter_start_wh is not None:
-            record.add_reading(event.timestamp, event.meter_start_wh, self._pricing)
+            record.add_reading(
+                event.timestamp, event.meter_start_wh, self._pricing, self._grid
+            )
         self.running[key] = record
         self._save()
 
     @property
     def _pricing(self) -> PriceSteps | None:
         return self.prices if self.price_sensor else None
+
+    @property
+    def _grid(self) -> PriceSteps | None:
+        return self.grid if self.grid_sensor else None
 
     def _running_for(self, event: MeterValuesReceived) -> SessionRecord | None:
         if event.transaction_id is not None:
@@ -399,7 +462,9 @@ class SessionHistory:
         if event.power_w is not None:
             record.peak_power_w = max(record.peak_power_w or 0.0, event.power_w)
         if event.energy_wh is not None:
-            record.add_reading(event.timestamp, event.energy_wh, self._pricing)
+            record.add_reading(
+                event.timestamp, event.energy_wh, self._pricing, self._grid
+            )
         self._save()
 
     def _stopped(self, event: TransactionStopped) -> None:
@@ -407,7 +472,9 @@ class SessionHistory:
         if record is None:
             return
         if event.meter_stop_wh is not None:
-            record.add_reading(event.timestamp, event.meter_stop_wh, self._pricing)
+            record.add_reading(
+                event.timestamp, event.meter_stop_wh, self._pricing, self._grid
+            )
             record.meter_stop_wh = event.meter_stop_wh
         else:
             record.meter_stop_wh = record.last_energy_wh
