@@ -132,8 +132,11 @@ async def test_known_tag_accepted_unknown_refused(
 async def test_accept_any_is_the_default(hass: HomeAssistant, free_port: int) -> None:
     entry = site_entry(free_port, [charger("CP-1")])
     await _setup(hass, entry)
-    async with chargers(free_port, "CP-1", version="2.0.1") as (cp1,):
+    async with chargers(free_port, "CP-1", version="2.0.1", local_list=True) as (cp1,):
         assert await cp1.authorize("ANYONE") == "Accepted"
+        # No tags: the charger's own local list is left alone.
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert not [f for f in cp1.frames if f[0] == 2 and f[2] == "SendLocalList"]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -300,6 +303,11 @@ async def test_local_list_reaches_16_and_201_chargers(
         )
         assert entry.runtime_data.site.server is server
         assert cp201.local_status("BOB-1") == "Accepted"
+        lists = entry.runtime_data.site.tags.lists
+        await _until(
+            lambda: {c: s.version for c, s in lists.items()}
+            == {"CP-16": 2, "CP-201": 2}
+        )
         diagnostics = await async_get_config_entry_diagnostics(hass, entry)
         assert diagnostics["local_lists"] == {"CP-16": 2, "CP-201": 2}
         # A charger without a local list was asked, and is sent none.
@@ -307,15 +315,14 @@ async def test_local_list_reaches_16_and_201_chargers(
         assert not [f for f in plain.frames if f[0] == 2 and f[2] == "SendLocalList"]
 
         # A reconnect with the same list sends nothing new.
-        sent = len([f for f in cp16.frames if f[0] == 2 and f[2] == "SendLocalList"])
+        def calls(action: str) -> int:
+            return len([f for f in cp16.frames if f[0] == 2 and f[2] == action])
+
+        sent, asked = calls("SendLocalList"), calls("GetLocalListVersion")
         await cp16.reconnect()
-        await cp16.wait_for_call("GetLocalListVersion")
-        await hass.async_block_till_done()
-        await asyncio.sleep(0.2)
-        assert (
-            len([f for f in cp16.frames if f[0] == 2 and f[2] == "SendLocalList"])
-            == sent
-        )
+        await _until(lambda: calls("GetLocalListVersion") > asked)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        assert calls("SendLocalList") == sent
 
         # Home Assistant goes away: the chargers decide from their lists.
         assert await hass.config_entries.async_unload(entry.entry_id)

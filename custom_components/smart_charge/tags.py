@@ -211,6 +211,8 @@ class SiteTags:
         if server is None:
             return False
         entries = local_list(self.tags.values(), charger_id, dt_util.utcnow())
+        if not entries and charger_id not in self.lists:
+            return False  # no tags, and never sent a list: leave the charger's own
         digest = _digest(entries)
         known = self.lists.get(charger_id, LocalListState())
         try:
