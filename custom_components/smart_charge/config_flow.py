@@ -110,6 +110,8 @@ from .site_config import (
     root_panel,
     tree_error,
 )
+from .tag_config import CONF_TAG_ID, SUBENTRY_TAG
+from .tag_flow import TAG_OPTIONS_SCHEMA, TagDiscoveryMixin, TagSubentryFlow
 from .tls import server_ssl_context
 
 SECTION_BUDGET = "budget"
@@ -582,7 +584,7 @@ def _with_budget_section(data: Mapping[str, Any]) -> dict[str, Any]:
     return form
 
 
-class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
+class SmartChargeConfigFlow(TagDiscoveryMixin, ConfigFlow, domain=DOMAIN):
     """Create and reconfigure a Smart Charge site; adopt discovered chargers."""
 
     VERSION = 1
@@ -605,6 +607,7 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
         return {
             SUBENTRY_PANEL: PanelSubentryFlow,
             SUBENTRY_CHARGER: ChargerSubentryFlow,
+            SUBENTRY_TAG: TagSubentryFlow,
         }
 
     async def async_step_user(
@@ -665,11 +668,13 @@ class SmartChargeConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_integration_discovery(
         self, discovery_info: dict[str, Any]
     ) -> ConfigFlowResult:
-        """Handle a charger identity that connected but is not configured.
+        """Handle a charger identity (or a tag) that connected but is not configured.
 
         The unique id is per site and per identity (whatever its case), so ignoring
         the charger on one site leaves it to be offered on another.
         """
+        if CONF_TAG_ID in discovery_info:  # an unknown tag (tag_flow.py)
+            return await self.async_step_tag_discovery(discovery_info)
         self._discovered_id = str(discovery_info[CONF_CHARGER_ID])
         self._discovery_entry_id = str(discovery_info["entry_id"])
         await self.async_set_unique_id(
@@ -759,7 +764,7 @@ OPTIONS_SCHEMA = vol.Schema(
         ): _number(1, "s"),
         vol.Required(CONF_CALL_TIMEOUT, default=CALL_TIMEOUT_S): _number(1, "s"),
     }
-)
+).extend(TAG_OPTIONS_SCHEMA.schema)
 
 
 class SmartChargeOptionsFlow(OptionsFlow):
@@ -774,7 +779,10 @@ class SmartChargeOptionsFlow(OptionsFlow):
             errors = _range_errors(user_input, OPTIONS_RANGES)
             if not errors:
                 return self.async_create_entry(
-                    data={key: float(value) for key, value in user_input.items()}
+                    data={
+                        key: value if key in TAG_OPTIONS_SCHEMA.schema else float(value)
+                        for key, value in user_input.items()
+                    }
                 )
         return self.async_show_form(
             step_id="init",

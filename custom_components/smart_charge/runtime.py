@@ -71,8 +71,10 @@ from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
+from .history import SessionHistory
 from .runtime_state import RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig
+from .tags import SiteTags
 from .tls import server_ssl_context
 
 
@@ -100,6 +102,9 @@ class SiteRuntime:
         self._configured = frozenset(chargers)
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
+        # Tags (authorization, local lists) and the session history.
+        self.tags = SiteTags(hass, entry)
+        self.history = SessionHistory(hass, entry, self.tags)
         self.budgets = PanelBudgets(
             hass,
             entry.entry_id,
@@ -136,13 +141,18 @@ class SiteRuntime:
             known_ids=frozenset(self.chargers),
         )
         self.budgets.configure(self.panels, self._voltage)
-        self.server = CentralSystem(config, self._on_event)
+        self.server = CentralSystem(
+            config, self._on_event, authorize=self.tags.authorize
+        )
+        await self.tags.async_start(self.server)
+        await self.history.async_start()
         self.controller = SiteController(
             self.server,
             self._engine_site(),
             self._charger_configs(),
             on_change=self._refresh,
             on_report=self._on_report,
+            session_priority=self.tags.session_priority,
             boot_default_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A)),
             increase_dead_band_a=float(
                 options.get(CONF_DEAD_BAND_A, INCREASE_DEAD_BAND_A)
@@ -186,6 +196,8 @@ class SiteRuntime:
             await self.controller.stop()
         if self.server is not None:
             await self.server.stop()
+        await self.tags.async_stop()
+        await self.history.async_stop()
         await self.store.async_save(self.state)
 
     def _stored_state(self) -> dict[str, Any]:
@@ -275,6 +287,8 @@ class SiteRuntime:
             self._asked.discard(charger_id)
         if isinstance(event, BootReceived) and charger_id in self.chargers:
             self._update_device(event)
+        self.tags.handle_event(event, charger_id in self.chargers)
+        self.history.handle_event(event)
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)

@@ -163,8 +163,12 @@ class SiteController:
         verify_grace_s: float = 10.0,
         verify_samples: int = 3,
         verify_tolerance_a: float = 1.0,
+        session_priority: Callable[[str, str | None], int | None] | None = None,
     ) -> None:
         """Connect a server to a site; call `handle_event` from the server's subscriber.
+
+        `session_priority(charger_id, id_tag)` may give a session its own priority
+        (its tag's); None keeps the charger's.
 
         Chargers write profiles to flash, so an increase smaller than
         `increase_dead_band_a` is not sent, and a charger gets at most one increase per
@@ -187,6 +191,7 @@ class SiteController:
         self.verify_tolerance_a = verify_tolerance_a
         self._on_change = on_change
         self._on_report = on_report
+        self._session_priority = session_priority
         self.book = SessionBook()
         self.writer = ProfileWriter(
             server,
@@ -776,9 +781,14 @@ class SiteController:
             ceiling_a = session.ev_cap_a
             if session.suspended_ev:
                 ceiling_a = config.min_current_a
+            common = self._common(config, session.key, session.connector_id, sequence)
+            if self._session_priority is not None and (
+                priority := self._session_priority(session.charger_id, session.id_tag)
+            ):
+                common["priority"] = priority
             sessions.append(
                 Session(
-                    **self._common(config, session.key, session.connector_id, sequence),
+                    **common,
                     max_hardware_power_kw=self._kw(config, hardware),
                     max_ev_acceptance_power_kw=None
                     if ceiling_a is None

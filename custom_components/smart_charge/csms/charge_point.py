@@ -27,6 +27,7 @@ from ocpp.exceptions import InternalError, OCPPError, UnknownCallErrorCodeError
 from ocpp.messages import MessageType, get_validator
 from websockets.exceptions import ConnectionClosed
 
+from .authorization import ACCEPTED, AuthorizationResult, LocalListEntry
 from .errors import CallRejectedError, CallTimeoutError, ChargerNotConnectedError
 from .events import (
     BootReceived,
@@ -383,6 +384,8 @@ class HandlerContext:
     heartbeat_interval_s: int
     call_timeout_s: float
     pending_calls: set[str] = field(default_factory=set)
+    # The owner's answer for an id tag presented at this charger.
+    authorize: Callable[[str], AuthorizationResult] = lambda _id_tag: ACCEPTED
 
 
 class OcppChargePoint(Protocol):
@@ -453,6 +456,17 @@ class OcppChargePoint(Protocol):
 
     async def reset(self, *, hard: bool) -> str:
         """Send Reset."""
+
+    async def send_local_list(
+        self, version: int, entries: Sequence[LocalListEntry], *, full: bool
+    ) -> str:
+        """Send SendLocalList (Full or Differential); return the status."""
+
+    async def get_local_list_version(self) -> int:
+        """Send GetLocalListVersion; return the charger's list version."""
+
+    async def local_list_supported(self) -> bool:
+        """Return whether the charger has a local authorization list, enabled."""
 
 
 # ------------------------------------------------------------------- error codes
