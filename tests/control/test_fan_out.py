@@ -143,6 +143,11 @@ async def test_fan_out_keeps_a_window_and_decreases_first(
     for charger in chargers:
         await charger.plug_in()
     await rig.controller.rebalance()
+    # Every session has its first limit before the change (on a loaded machine a
+    # start may be handled after the first rebalance).
+    for charger in chargers:
+        await charger.wait_for_profile(lambda p: p.purpose == "TxProfile")
+    await rig.controller.rebalance()
     for charger in chargers:
         charger.profile_delay_s = 0.05
     sent = {id(charger): len(charger.received_profiles) for charger in chargers}
