@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from unittest.mock import patch
 
 from homeassistant.components.number import (
@@ -67,7 +68,7 @@ async def _number(hass: HomeAssistant, entity_id: str, value: float) -> None:
 
 
 async def test_grid_limit_number_reaches_the_chargers(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, ha_reports: Callable[[], list[str]]
 ) -> None:
     await _site(hass, free_port)
     async with chargers(free_port, "CP-1") as (cp1,):
@@ -82,6 +83,7 @@ async def test_grid_limit_number_reaches_the_chargers(
         with pytest.raises(ServiceValidationError) as err:
             await _number(hass, "number.garage_grid_limit", 12.0)
         assert err.value.translation_key == "out_of_range"
+    assert ha_reports() == []
 
 
 async def test_max_current_number_reaches_the_charger(
@@ -180,7 +182,7 @@ async def test_action_errors_are_translated(
 
 
 async def test_services_take_areas_floors_and_labels(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, ha_reports: Callable[[], list[str]]
 ) -> None:
     """Bug 8: an area, floor or label reaches the Smart Charge devices in it."""
     entry = await _site(hass, free_port)
@@ -234,3 +236,4 @@ async def test_services_take_areas_floors_and_labels(
             blocking=True,
         )
     assert err.value.translation_key == "no_panel_in_target"
+    assert ha_reports() == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -136,7 +138,10 @@ async def test_status_of_a_charger_that_has_not_told_it(
 
 
 async def test_device_info_survives_a_reload(
-    hass: HomeAssistant, free_port: int, hass_storage: dict
+    hass: HomeAssistant,
+    free_port: int,
+    hass_storage: dict,
+    ha_reports: Callable[[], list[str]],
 ) -> None:
     """Bug 7: what the charger said at boot stays on its device."""
     entry = await _site(hass, free_port, charger("CP-1", "garage"))
@@ -149,6 +154,7 @@ async def test_device_info_survives_a_reload(
     cp_1 = device(hass, entry.entry_id, "charger", "CP-1")
     assert (cp_1.manufacturer, cp_1.model) == ("SmartChargeSim", "Sim201")
     assert (cp_1.serial_number, cp_1.sw_version) == ("SN-CP-1", "1.0.0")
+    assert ha_reports() == []
 
 
 async def test_adopted_charger_shows_what_it_said_at_boot(
