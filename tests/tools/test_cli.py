@@ -65,16 +65,18 @@ async def test_refusal_is_contained_and_chargers_come_back_after_a_restart(
         f"SIM-02: cannot connect to ws://127.0.0.1:{port}: refused with HTTP 401"
     )
     logging.getLogger("simulate").addHandler(refused)
+    up = {sim.charger_id: asyncio.Event() for sim in (good, bad)}
     tasks = [
         asyncio.get_running_loop().create_task(
-            _stay_connected(sim, asyncio.Event(), 0.05, 0.2)
+            _stay_connected(sim, up[sim.charger_id], 0.05, 0.2)
         )
         for sim in (good, bad)
     ]
     try:
-        await first_log.wait_for(BootReceived, lambda e: e.charger_id == "SIM-01")
         async with asyncio.timeout(5):
+            await up["SIM-01"].wait()  # booted and told its status
             await refused.seen.wait()
+        up["SIM-01"].clear()
         assert not tasks[1].done()  # still trying
         # The server restarts (a reconfigure does that): the good charger is back.
         await first.stop()
@@ -83,6 +85,8 @@ async def test_refusal_is_contained_and_chargers_come_back_after_a_restart(
         await second.start()
         try:
             await second_log.wait_for(BootReceived, lambda e: e.charger_id == "SIM-01")
+            async with asyncio.timeout(5):
+                await up["SIM-01"].wait()
             assert good.connected
             assert not bad.connected
         finally:
