@@ -249,7 +249,13 @@ async def test_single_phase_current_on_its_grid_phase(
         await sim.plug_in()
         await sim.wait_for_profile(lambda p: p.purpose == "TxProfile")
         await sim.send_meter_values()
-        drawn = sim.current_a(1)
+        (drawn,) = [
+            float(sample["value"])
+            for sample in sim.sent_calls("MeterValues")[-1]["meterValue"][0][
+                "sampledValue"
+            ]
+            if sample["measurand"] == "Current.Import"
+        ]
         assert drawn > 0
         assert float(hass.states.get("sensor.home_2_current_l2").state) == drawn
     registry = er.async_get(hass)
