@@ -117,9 +117,13 @@ async def test_priority_number_and_strategy_select_share_the_panel(
             blocking=True,
         )
         assert hass.states.get("select.garage_strategy").state == "priority"
-        # Weights 3 : 1: CP-1 gets more than the equal share (7.5 A), CP-2 less.
-        high = await cp1.wait_for_profile(lambda p: _tx()(p) and p.limit > 8.0)
-        await cp2.wait_for_profile(lambda p: _tx()(p) and p.limit < high.limit)
+        # Weights 3 : 1 of 15.1 A: CP-2 would get 3.8 A, so it gets its minimum
+        # (first: decreases go out first), CP-1 the rest; equal share was 7.5 A each.
+        low = await cp2.wait_for_profile(lambda p: _tx()(p) and p.limit == 6.0)
+        high = await cp1.wait_for_profile(
+            lambda p: _tx()(p) and p.sequence > low.sequence and p.limit > 7.5
+        )
+        assert high.limit == pytest.approx(15.1 - 6.0, abs=0.11)
         with pytest.raises(ServiceValidationError):
             await hass.services.async_call(
                 SELECT_DOMAIN,
