@@ -140,7 +140,8 @@ HOME = DemoSite(
             version="2.0.1",
             phases=1,
             grid_phase="L2",
-            max_current_a=32.0,
+            # At most the main fuse's 25 A on its phase (the config flow checks it).
+            max_current_a=25.0,
             car_max_a=32.0,
         ),
     ),

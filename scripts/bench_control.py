@@ -340,7 +340,13 @@ def _clouds(seed: int) -> list[float]:
 
 
 async def _solar_day(
-    dead_band_a: float, interval_s: float, step_s: float, hours: float, chargers: int
+    dead_band_a: float,
+    interval_s: float,
+    step_s: float,
+    hours: float,
+    chargers: int,
+    versions: tuple[str, ...] = ("2.0.1", "1.6"),
+    dynamic: bool = True,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     assert isinstance(loop, _CompressedLoop)
@@ -368,9 +374,10 @@ async def _solar_day(
         SimulatedCharger(
             cid,
             f"ws://127.0.0.1:{server.port}",
-            version="1.6" if i % 2 else "2.0.1",
+            version=versions[i % len(versions)],
             car_max_a=16.0,
             meter_interval_s=60.0,
+            dynamic_profiles=dynamic,
         )
         for i, cid in enumerate(ids)
     ]
@@ -389,6 +396,7 @@ async def _solar_day(
             await sim.plug_in()
         await asyncio.sleep(30)
         before = [len(sim.received_profiles) for sim in sims]
+        updates_before = [len(sim.dynamic_updates) for sim in sims]
         steps = int(hours * 3600 / step_s)
         day0 = loop.time()
         for step in range(steps):
@@ -407,6 +415,10 @@ async def _solar_day(
                     if new.rate_unit == old.rate_unit and new.limit < old.limit
                 )
             )
+        updates = [
+            len(sim.dynamic_updates) - n
+            for sim, n in zip(sims, updates_before, strict=True)
+        ]
         disconnected = sum(not sim.connected for sim in sims)
     finally:
         logging.getLogger().removeHandler(counter)
@@ -417,6 +429,7 @@ async def _solar_day(
         await server.stop()
     return {
         "writes": writes,
+        "updates": updates,
         "decreases": decreases,
         "budget_changes": sum(
             1
@@ -500,6 +513,7 @@ def _report_day(label_results: list[tuple[str, dict[str, Any]]]) -> None:
                 str(min(totals)),
                 str(max(totals)),
                 f"{statistics.mean(r['decreases']):.0f}",
+                f"{statistics.mean(r['updates']):.0f}",
                 ", ".join(
                     f"{k} {v / len(totals):.0f}" for k, v in sorted(kinds.items())
                 ),
@@ -511,7 +525,7 @@ def _report_day(label_results: list[tuple[str, dict[str, Any]]]) -> None:
     first = label_results[0][1]
     _print_table(
         "(c) SetChargingProfile writes per charger in a simulated solar day: real server"
-        " and simulated chargers (1.6 / 2.0.1, car 16 A, 3 phases, meter values every"
+        " and simulated chargers (car 16 A, 3 phases, meter values every"
         f" 60 s), compressed clock; panel limit = PV with clouds, peak {first['peak_kw']:g}"
         f" kW, sampled every minute ({first['budget_changes']} changes of the limit)",
         (
@@ -521,6 +535,7 @@ def _report_day(label_results: list[tuple[str, dict[str, Any]]]) -> None:
             "min",
             "max",
             "of which lower",
+            "UpdateDynamicSchedule",
             "mean by purpose",
             "simulated",
             "warnings",
@@ -563,11 +578,21 @@ def main() -> None:
         options = ((0.5, 10.0),) if args.quick else ((0.5, 10.0), (0.0, 0.0))
         days = [
             (
-                f"dead band {band:g} A, {interval:g} s",
+                f"1.6 / 2.0.1, dead band {band:g} A, {interval:g} s",
                 _run_day(band, interval, 60.0, 24.0, 4),
             )
             for band, interval in options
         ]
+        # OCPP 2.1: one Dynamic TxProfile per session, its limit moved by updates
+        # (no flash write); and the same chargers refusing Dynamic profiles.
+        for dynamic in (True, False):
+            label = "2.1 Dynamic" if dynamic else "2.1 Absolute (Dynamic refused)"
+            days.append(
+                (
+                    f"{label}, dead band 0.5 A, 10 s",
+                    _run_day(0.5, 10.0, 60.0, 24.0, 4, ("2.1",), dynamic),
+                )
+            )
         _report_day(days)
 
 

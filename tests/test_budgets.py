@@ -47,7 +47,7 @@ KW_PER_A = 3 * 230 / 1000
 W = {"unit_of_measurement": "W"}
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)

@@ -183,8 +183,9 @@ async def test_unknown_charger_starts_discovery(
     async with chargers(free_port, "CP-NEW"):
         await hass.async_block_till_done()
         flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        # The Discovered card names the site the charger came to.
         assert [f["context"]["title_placeholders"] for f in flows] == [
-            {"charger_id": "CP-NEW"}
+            {"charger_id": "CP-NEW", "site": "Smart Charge"}
         ]
 
 

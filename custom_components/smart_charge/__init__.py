@@ -19,11 +19,13 @@ from .coordinator import (
     SmartChargeRuntimeData,
 )
 from .csms import preload_schemas
-from .entity import panel_device_info
+from .entity import charger_identifier, panel_device_info, panel_identifier
+from .history_services import async_setup_history_services
 from .runtime import SiteRuntime
 from .runtime_state import RuntimeStore
 from .services import async_setup_services
 from .site_config import PanelConfig, chargers_of, panels_of, tree_error
+from .tags import async_remove_tag_stores, async_tags_update_listener
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -39,6 +41,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the services once for all sites."""
     async_setup_services(hass)
+    async_setup_history_services(hass)
     return True
 
 
@@ -77,6 +80,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) 
         title=entry.title,
     )
     _async_register_panels(hass, entry, panels)
+    # Tags first: a rebalance the other listener starts already sees the new tags.
+    entry.async_on_unload(entry.add_update_listener(async_tags_update_listener))
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     try:
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -158,3 +163,21 @@ async def async_remove_entry(
 ) -> None:
     """Forget the site's runtime state (overrides, sessions) when the site is deleted."""
     await RuntimeStore(hass, entry.entry_id).async_remove()
+    await async_remove_tag_stores(hass, entry.entry_id)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SmartChargeConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Let the user delete a device that no panel or charger of the site owns any more.
+
+    Devices of configured panels and chargers go with their subentry; anything else
+    left under the site (a renamed identity, a panel removed by hand) is stale.
+    """
+    owned = {
+        panel_identifier(entry.entry_id, panel_id) for panel_id in panels_of(entry)
+    } | {
+        charger_identifier(entry.entry_id, charger_id)
+        for charger_id in chargers_of(entry)
+    }
+    return not device_entry.identifiers & owned

@@ -12,7 +12,8 @@ from homeassistant.core import HomeAssistant
 from .const import CONF_PASSWORD, CONF_TLS_KEY
 from .coordinator import SmartChargeConfigEntry
 
-TO_REDACT = {CONF_PASSWORD, CONF_TLS_KEY, "id_tag", "idTag", "idToken"}
+TO_REDACT = {CONF_PASSWORD, CONF_TLS_KEY, "id_tag", "idTag", "idToken", "person"}
+LAST_SESSIONS = 20
 # id tags inside raw OCPP frames: "idTag":"ABC" and "idToken":{"idToken":"ABC",...}
 _FRAME_SECRET = re.compile(r'("id(?:Tag|Token)"\s*:\s*)"[^"]*"')
 
@@ -67,6 +68,15 @@ async def async_get_config_entry_diagnostics(
             "runtime_state": site.state.as_dict(),
             "site_data": asdict(entry.runtime_data.coordinator.data),
             "chargers": chargers,
+            # The local list version each charger accepted, and the last finished
+            # sessions (id tags redacted below).
+            "local_lists": {
+                charger_id: list_state.version
+                for charger_id, list_state in site.tags.lists.items()
+            },
+            "sessions": [
+                record.export() for record in site.history.sessions[-LAST_SESSIONS:]
+            ],
         },
         TO_REDACT,
     )

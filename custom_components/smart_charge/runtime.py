@@ -61,6 +61,7 @@ from .coordinator import (
 from .csms import (
     BootReceived,
     CentralSystem,
+    ChargerDisconnected,
     ChargerEvent,
     ChargerState,
     ServerConfig,
@@ -85,8 +86,10 @@ from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
+from .history import SessionHistory
 from .runtime_state import ChargerInfo, RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig
+from .tags import SiteTags
 from .tls import server_ssl_context
 
 
@@ -111,8 +114,12 @@ class SiteRuntime:
         self.state = RuntimeState()
         self.timers = OverrideTimers(hass, self._override_expired)
         self._asked: set[str] = set()
+        self._configured = frozenset(chargers)
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
+        # Tags (authorization, local lists) and the session history.
+        self.tags = SiteTags(hass, entry)
+        self.history = SessionHistory(hass, entry, self.tags)
         self.budgets = PanelBudgets(
             hass,
             entry.entry_id,
@@ -149,13 +156,18 @@ class SiteRuntime:
             known_ids=frozenset(self.chargers),
         )
         self.budgets.configure(self.panels, self._voltage)
-        self.server = CentralSystem(config, self._on_event)
+        self.server = CentralSystem(
+            config, self._on_event, authorize=self.tags.authorize
+        )
+        await self.tags.async_start(self.server)
+        await self.history.async_start()
         self.controller = SiteController(
             self.server,
             self._engine_site(),
             self._charger_configs(),
             on_change=self._refresh,
             on_report=self._on_report,
+            session_priority=self.tags.session_priority,
             boot_default_a=float(data.get(CONF_FAILSAFE_A, DEFAULT_FAILSAFE_A)),
             increase_dead_band_a=float(
                 options.get(CONF_DEAD_BAND_A, INCREASE_DEAD_BAND_A)
@@ -203,6 +215,8 @@ class SiteRuntime:
             await self.controller.stop()
         if self.server is not None:
             await self.server.stop()
+        await self.tags.async_stop()
+        await self.history.async_stop()
         await self.store.async_save(self.state)
 
     def _stored_state(self) -> dict[str, Any]:
@@ -287,8 +301,13 @@ class SiteRuntime:
             self._asked.add(charger_id)
             LOGGER.info("Unknown charger %s connected", charger_id)
             async_start_discovery(self.hass, self.entry, charger_id)
+        if isinstance(event, ChargerDisconnected) and charger_id not in self.chargers:
+            # An unknown charger is offered again when it connects anew.
+            self._asked.discard(charger_id)
         if isinstance(event, BootReceived):
             self._boot_received(event)
+        self.tags.handle_event(event, charger_id in self.chargers)
+        self.history.handle_event(event)
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)
@@ -483,6 +502,11 @@ class SiteRuntime:
     def async_config_changed(self, *, panels_changed: bool) -> None:
         """Take panels or chargers added (or chargers removed) while running."""
         assert self.server is not None
+        # A charger removed while connected would be offered for adoption at its next
+        # message, right after the user removed it: it is not offered again before it
+        # has disconnected (then at its next connection, or the next restart).
+        self._asked |= self._configured.difference(self.chargers)
+        self._configured = frozenset(self.chargers)
         if panels_changed:
             self.budgets.async_stop()
             self.budgets.configure(self.panels, self._voltage)

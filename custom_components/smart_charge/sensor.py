@@ -27,6 +27,7 @@ from .coordinator import (
 )
 from .entity import ChargerEntity, PanelEntity, add_per_subentry, charger_unique_id
 from .site_config import ChargerSettings
+from .tag_sensor import async_setup_tag_sensors
 
 PARALLEL_UPDATES = 0
 
@@ -198,6 +199,7 @@ async def async_setup_entry(
             ChargerSensor(c, ch, d) for d in CHARGER_SENSORS if d.has_fn(ch)
         ),
     )
+    async_setup_tag_sensors(hass, entry, async_add_entities)
 
 
 class PanelSensor(PanelEntity, SensorEntity):

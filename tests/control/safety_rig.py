@@ -65,7 +65,11 @@ class ProbedCharger(SimulatedCharger):
     def call_handled(self, action: str, payload: dict[str, Any]) -> None:
         """Apply the request as the simulator does, then sample."""
         super().call_handled(action, payload)
-        if action in ("SetChargingProfile", "ClearChargingProfile"):
+        if action in (
+            "SetChargingProfile",
+            "ClearChargingProfile",
+            "UpdateDynamicSchedule",
+        ):
             detail = ""
             if action == "SetChargingProfile" and self.received_profiles:
                 received = self.received_profiles[-1]

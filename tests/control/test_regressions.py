@@ -484,3 +484,42 @@ async def test_refused_and_silent_defaults_are_lowered_once_the_chargers_heal(
         0.0,
         0.0,
     ]
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_one_probe_per_boot_and_no_orphaned_answer(
+    rig_factory: RigFactory, caplog: pytest.LogCaptureFixture, version: str
+) -> None:
+    """A rebalance that meets an unprobed charger before its boot: no orphaned answer.
+
+    The boot used to cancel the probe that the rebalance had started; the charger's
+    answer to the cancelled call then came back to a call nobody waited for (a warning
+    for every charger at every start).
+    """
+    rig = await rig_factory(22.0)
+    caplog.set_level(logging.INFO)
+    probes: list[str] = []
+
+    class Counting(ProbedCharger):
+        def call_handled(self, action: str, payload: dict[str, Any]) -> None:
+            if action in ("GetConfiguration", "GetVariables"):
+                probes.append(action)
+            super().call_handled(action, payload)
+
+    spec = ChargerSpec("CP1", "main", version=version)
+    rig.specs[spec.charger_id] = spec
+    rig.controller.update_site(rig.site, rig.configs())
+    charger = Counting(spec.charger_id, rig.url, version=version)
+    charger.probe = rig.sample
+    rig.chargers[spec.charger_id] = charger
+    await charger.start()
+    await rig.settle()
+    # One probe, or two in a row when the first finished before the boot arrived.
+    assert 1 <= len(probes) <= 2
+    assert charger.start_limit(1) == 6.0  # boot defaults and connector default written
+    noise = [
+        r.getMessage()
+        for r in caplog.records
+        if "never sent" in r.getMessage() or "unknown unique id" in r.getMessage()
+    ]
+    assert noise == []

@@ -313,3 +313,21 @@ def test_ocpp21_offline_duration_is_sent_and_valid() -> None:
     assert "maxOfflineDuration" not in plain
     with pytest.raises(ProfileError):
         build_ocpp21_profile(make_profile(), max_offline_duration_s=-1)
+
+
+def test_ocpp21_dynamic_profile_is_valid_and_2x_only() -> None:
+    """A Dynamic TxProfile (2.1): no startSchedule; 1.6 and 2.0.1 do not know the kind."""
+    payload = build_ocpp21_request(
+        make_profile(),
+        kind="Dynamic",
+        start_schedule=START,
+        max_offline_duration_s=60,
+        invalid_after_offline=True,
+    )
+    validate("2.1", payload)
+    body = payload["chargingProfile"]
+    assert body["chargingProfileKind"] == "Dynamic"
+    assert "startSchedule" not in body["chargingSchedule"][0]
+    for builder in (build_ocpp16_profile, build_ocpp201_profile):
+        with pytest.raises(ProfileError, match="kind"):
+            builder(make_profile(), kind="Dynamic")

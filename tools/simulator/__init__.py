@@ -57,7 +57,12 @@ Options (constructor keywords):
   "NotSupported" | "CallError"` (refuses everything), `ignore_actions` (a set: never answers
   those), `ignores_limits=True` (accepts, draws the car maximum), `stuck_at_a=9.0` (accepts,
   never draws below 9 A), `reboot_on_reset=True` (Reset reboots it).
-- time: `clock=` a callable returning an aware datetime (tests move it to expire profiles).
+- time: `clock=` a callable returning an aware datetime (tests move it to expire profiles);
+  `message_clock=` the time written into its messages (meter values, transactions).
+- authorization: `authorize(tag)` and `swipe(tag)` (Authorize, then charging if Accepted;
+  offline the local list decides); `authorizations` lists every answer. `local_list=True`:
+  LocalAuthListManagement (1.6) / LocalAuthListCtrlr (2.x), SendLocalList and
+  GetLocalListVersion kept in `local_list` / `local_list_version`.
 
 Offline and cut off: `disconnect()` (or the server going away) keeps charging on the installed
 profiles. `plug_in()`/`unplug()` while offline run locally: the transaction starts at

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -154,6 +161,7 @@ class SimulatedCharger:
         amps_only: bool = False,
         reject_purposes: Collection[str] = (),
         reject_first: int = 0,
+        dynamic_profiles: bool = True,
         smart_charging: bool = True,
         max_stack_level: int = 8,
         max_profiles: int = 8,
@@ -165,6 +173,8 @@ class SimulatedCharger:
         password: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         subprotocols: Sequence[str] | None = None,
+        local_list: bool = False,
+        message_clock: Callable[[], datetime] | None = None,
     ) -> None:
         """Describe the charger; nothing connects before `start()`."""
         if version not in VERSIONS:
@@ -191,6 +201,10 @@ class SimulatedCharger:
         self.rate_units = tuple(unit.strip() for unit in rate_units.split(","))
         self.reject_purposes = frozenset(reject_purposes)
         self.reject_first = reject_first
+        # 2.1: takes Dynamic profiles and UpdateDynamicSchedule (False: rejects both).
+        self.dynamic_profiles = dynamic_profiles
+        self.dynamic_updates: list[tuple[int, float]] = []  # accepted (profile, limit)
+        self._dynamic_update: tuple[int, float] | None = None  # answered, not applied
         self.smart_charging = smart_charging
         self.max_stack_level = max_stack_level
         self.max_profiles = max_profiles
@@ -199,13 +213,19 @@ class SimulatedCharger:
         self.stuck_at_a = stuck_at_a
         self.reboot_on_reset = reboot_on_reset
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        # The time written into its messages (meter values, transactions, status).
+        self.message_clock = message_clock
         self.password = password
         self.ssl_context = ssl_context
         self.subprotocols = (
             list(subprotocols) if subprotocols is not None else [VERSIONS[version]]
         )
         self.ignore_actions: set[str] = set()
-        features = "Core,RemoteTrigger" + (",SmartCharging" if smart_charging else "")
+        features = (
+            "Core,RemoteTrigger"
+            + (",SmartCharging" if smart_charging else "")
+            + (",LocalAuthListManagement" if local_list else "")
+        )
         self.configuration: dict[str, str] = {
             "ChargingScheduleAllowedChargingRateUnit": rate_units,
             "ChargeProfileMaxStackLevel": str(max_stack_level),
@@ -220,6 +240,23 @@ class SimulatedCharger:
             "SmartChargingCtrlr.PeriodsPerSchedule": "24",
             "SmartChargingCtrlr.Entries": str(max_profiles),
         }
+        if local_list:
+            self.configuration.update(
+                {
+                    "LocalAuthListEnabled": "true",
+                    "LocalAuthorizeOffline": "true",
+                    "LocalAuthListMaxLength": "100",
+                    "SendLocalListMaxLength": "100",
+                    "LocalAuthListCtrlr.Enabled": "true",
+                    "LocalAuthListCtrlr.Available": "true",
+                    "LocalAuthListCtrlr.Entries": "100",
+                }
+            )
+        # The local authorization list: id tag -> (status, expiry as sent).
+        self.local_list: dict[str, tuple[str, str | None]] = {}
+        self.local_list_version = 0
+        # What the central system answered per id tag: (action, status).
+        self.authorizations: list[tuple[str, str, str]] = []
         self.frames: list[list[Any]] = []
         self.sent: list[list[Any]] = []
         self.received_profiles: list[ReceivedProfile] = []
@@ -445,6 +482,11 @@ class SimulatedCharger:
                 if not future.done() and predicate(received):
                     future.set_result(received)
                     self._waiters.remove(waiter)
+        elif action == "UpdateDynamicSchedule" and self._dynamic_update is not None:
+            profile_id, limit = self._dynamic_update
+            self._dynamic_update = None
+            self.profiles.move_limit(profile_id, limit)
+            self.dynamic_updates.append((profile_id, limit))
         elif action == "Reset" and self.reboot_on_reset:
             self.spawn(self.reboot())
         self._frame_event.set()
@@ -508,9 +550,27 @@ class SimulatedCharger:
             return f"rate unit {received.rate_unit} not supported"
         if received.purpose in self.reject_purposes:
             return f"purpose {received.purpose} not supported"
+        if (
+            received.profile.get("chargingProfileKind") == "Dynamic"
+            and not self.dynamic_profiles
+        ):
+            return "Dynamic profiles not supported"
         if received.stack_level > self.max_stack_level:
             return f"stack level {received.stack_level} above {self.max_stack_level}"
         return self._strict_refusal(received) if self.strict else None
+
+    def answer_dynamic_update(self, profile_id: int, update: Mapping[str, Any]) -> str:
+        """Decide the answer to UpdateDynamicSchedule (applied once answered)."""
+        target = next((p for p in self.profiles if p.id == profile_id), None)
+        if (
+            not self.dynamic_profiles
+            or target is None
+            or target.kind != "Dynamic"
+            or "limit" not in update
+        ):
+            return "Rejected"
+        self._dynamic_update = (profile_id, float(update["limit"]))
+        return "Accepted"
 
     def _strict_refusal(self, received: ReceivedProfile) -> str | None:
         """Check as a charger that follows OCPP 1.6 §3.13 / 2.0.1 K01 to the letter."""
@@ -710,23 +770,79 @@ class SimulatedCharger:
         else:
             await self._call(
                 self._call2x.StatusNotification(
-                    timestamp=ocpp_timestamp(),
+                    timestamp=self._timestamp(),
                     connector_status=status,
                     evse_id=connector_id,
                     connector_id=1,
                 )
             )
 
-    async def authorize(self, id_tag: str) -> None:
-        """Send Authorize."""
+    async def authorize(self, id_tag: str) -> str:
+        """Send Authorize; return the status the central system answered."""
         if self.version == "1.6":
-            await self._call(call16.Authorize(id_tag=id_tag))
+            result = await self._call(call16.Authorize(id_tag=id_tag))
+            status = str(result.id_tag_info["status"])
         else:
-            await self._call(
+            result = await self._call(
                 self._call2x.Authorize(
                     id_token={"id_token": id_tag, "type": "ISO14443"}
                 )
             )
+            status = str(result.id_token_info["status"])
+        self.authorizations.append(("Authorize", id_tag, status))
+        return status
+
+    def local_status(self, id_tag: str) -> str:
+        """Return what the local list says about a tag (Unknown: not on it)."""
+        entry = self.local_list.get(id_tag)
+        if entry is None:
+            return "Unknown"
+        status, expiry = entry
+        if status == "Accepted" and expiry is not None:
+            until = datetime.fromisoformat(expiry)
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            if until <= self.clock():
+                return "Expired"
+        return status
+
+    async def swipe(self, id_tag: str, connector_id: int = 1) -> str:
+        """Present a card, then start charging if it is accepted; return the status.
+
+        Online the central system decides (Authorize). Offline the charger uses its
+        local authorization list (LocalAuthorizeOffline): a card that is not on it,
+        or not Accepted there, is refused.
+        """
+        if self.connected:
+            status = await self.authorize(id_tag)
+        else:
+            status = self.local_status(id_tag)
+            self.authorizations.append(("LocalList", id_tag, status))
+        if status == "Accepted":
+            await self.plug_in(connector_id, id_tag=id_tag)
+        return status
+
+    def set_local_list(
+        self, version: int, full: bool, entries: list[dict[str, Any]]
+    ) -> str:
+        """Apply a SendLocalList (snake_case entries of 1.6 or 2.x)."""
+        if not full and version <= self.local_list_version:
+            return "VersionMismatch"
+        if full:
+            self.local_list = {}
+        for entry in entries:
+            if "id_tag" in entry:  # 1.6
+                tag, info = entry["id_tag"], entry.get("id_tag_info")
+                expiry = (info or {}).get("expiry_date")
+            else:
+                tag, info = entry["id_token"]["id_token"], entry.get("id_token_info")
+                expiry = (info or {}).get("cache_expiry_date_time")
+            if info is None:
+                self.local_list.pop(tag, None)  # Differential: removed
+            else:
+                self.local_list[tag] = (str(info["status"]), expiry)
+        self.local_list_version = version
+        return "Accepted"
 
     def _energy_sample(self, connector: Connector) -> dict[str, Any]:
         if self.version == "1.6":
@@ -751,7 +867,7 @@ class SimulatedCharger:
             connector.session = session
             await self.send_status(connector_id, "Preparing")
             meter_start = int(connector.energy_wh)
-            timestamp = ocpp_timestamp()
+            timestamp = self._timestamp()
 
             async def start() -> None:
                 unique_id = str(uuid.uuid4())
@@ -766,6 +882,9 @@ class SimulatedCharger:
                     unique_id=unique_id,
                 )
                 session.transaction_id = str(result.transaction_id)
+                self.authorizations.append(
+                    ("StartTransaction", id_tag, str(result.id_tag_info["status"]))
+                )
 
             await self._send_or_queue(start)
             await self.send_status(connector_id, "Charging")
@@ -781,7 +900,7 @@ class SimulatedCharger:
                 id_token={"id_token": id_tag, "type": "ISO14443"},
                 meter_value=[
                     {
-                        "timestamp": ocpp_timestamp(),
+                        "timestamp": self._timestamp(),
                         "sampled_value": [self._energy_sample(connector)],
                     }
                 ],
@@ -803,7 +922,7 @@ class SimulatedCharger:
         seq_no, connector.seq_no = connector.seq_no, connector.seq_no + 1
         fields: dict[str, Any] = {
             "event_type": event_type,
-            "timestamp": ocpp_timestamp(),
+            "timestamp": self._timestamp(),
             "trigger_reason": trigger,
             "seq_no": seq_no,
             "transaction_info": info,
@@ -814,7 +933,15 @@ class SimulatedCharger:
             fields["offline"] = True
 
         async def send() -> None:
-            await self._call(self._call2x.TransactionEvent(**fields))
+            result = await self._call(self._call2x.TransactionEvent(**fields))
+            if result.id_token_info and "id_token" in fields:
+                self.authorizations.append(
+                    (
+                        "TransactionEvent",
+                        str(fields["id_token"]["id_token"]),
+                        str(result.id_token_info["status"]),
+                    )
+                )
 
         await self._send_or_queue(send)
 
@@ -828,7 +955,7 @@ class SimulatedCharger:
         if session is not None:
             if self.version == "1.6":
                 meter_stop = int(connector.energy_wh)
-                timestamp = ocpp_timestamp()
+                timestamp = self._timestamp()
 
                 async def stop() -> None:
                     if session.transaction_id is None:
@@ -851,7 +978,7 @@ class SimulatedCharger:
                     stopped_reason=reason,
                     meter_value=[
                         {
-                            "timestamp": ocpp_timestamp(),
+                            "timestamp": self._timestamp(),
                             "sampled_value": [self._energy_sample(connector)],
                         }
                     ],
@@ -902,16 +1029,31 @@ class SimulatedCharger:
         connector.energy_wh += self.power_w(connector_id) * elapsed / 3600
         connector.last_meter = now
 
-    async def send_meter_values(self, connector_id: int = 1) -> None:
-        """Send power, per-phase current, voltage and energy: what it really draws."""
+    def _timestamp(self) -> str:
+        return ocpp_timestamp(self.message_clock() if self.message_clock else None)
+
+    async def send_meter_values(
+        self,
+        connector_id: int = 1,
+        *,
+        energy_wh: float | None = None,
+        power_w: float | None = None,
+    ) -> None:
+        """Send power, per-phase current, voltage and energy: what it really draws.
+
+        `energy_wh` sets the meter register first (and `power_w` the power sent), for
+        tests that need exact readings.
+        """
         connector = self.connectors[connector_id]
         self._advance_energy(connector_id)
+        if energy_wh is not None:
+            connector.energy_wh = energy_wh
         if not self.connected:
             return
         samples: list[dict[str, Any]] = [
             {
                 "measurand": "Power.Active.Import",
-                "value": self.power_w(connector_id),
+                "value": self.power_w(connector_id) if power_w is None else power_w,
                 "unit": "W",
             },
             *(
@@ -933,7 +1075,7 @@ class SimulatedCharger:
         if self.version == "1.6":
             for sample in samples:
                 sample["value"] = f"{sample['value']:.1f}"
-            meter_value = [{"timestamp": ocpp_timestamp(), "sampled_value": samples}]
+            meter_value = [{"timestamp": self._timestamp(), "sampled_value": samples}]
             await self._call(
                 call16.MeterValues(
                     connector_id=connector_id,
@@ -947,7 +1089,7 @@ class SimulatedCharger:
         for sample in samples:
             sample["unit_of_measure"] = {"unit": sample.pop("unit")}
             sample["value"] = round(float(sample["value"]), 1)
-        meter_value = [{"timestamp": ocpp_timestamp(), "sampled_value": samples}]
+        meter_value = [{"timestamp": self._timestamp(), "sampled_value": samples}]
         if not connector.in_transaction:
             await self._call(
                 self._call2x.MeterValues(evse_id=connector_id, meter_value=meter_value)

@@ -19,7 +19,7 @@ Pure bookkeeping, no I/O, as OCPP 1.6 §3.13 and 2.0.1 K01/K08 describe a charge
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -251,6 +251,15 @@ class ProfileTable:
         removed = [p for p in self._profiles if matches(p)]
         self._profiles = [p for p in self._profiles if not matches(p)]
         return removed
+
+    def move_limit(self, profile_id: int, limit: float) -> None:
+        """UpdateDynamicSchedule: a Dynamic profile's (first) period takes `limit`."""
+        for index, profile in enumerate(self._profiles):
+            if profile.id == profile_id and profile.periods:
+                first = replace(profile.periods[0], limit=limit)
+                self._profiles[index] = replace(
+                    profile, periods=(first, *profile.periods[1:])
+                )
 
     def remove(self, profiles: Iterable[InstalledProfile]) -> None:
         """Remove these exact profiles."""

@@ -155,6 +155,30 @@ class _Sim16(_SimBase, _Lib16):
     def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> Any:
         return result16.DataTransfer(status="UnknownVendorId")
 
+    @on("SendLocalList")
+    def on_send_local_list(
+        self, list_version: int, update_type: str, **kwargs: Any
+    ) -> Any:
+        if "LocalAuthListManagement" not in self.sim.configuration.get(
+            "SupportedFeatureProfiles", ""
+        ):
+            return result16.SendLocalList(status="NotSupported")
+        status = self.sim.set_local_list(
+            list_version,
+            update_type == "Full",
+            kwargs.get("local_authorization_list") or [],
+        )
+        return result16.SendLocalList(status=status)
+
+    @on("GetLocalListVersion")
+    def on_get_local_list_version(self, **kwargs: Any) -> Any:
+        supported = "LocalAuthListManagement" in self.sim.configuration.get(
+            "SupportedFeatureProfiles", ""
+        )
+        return result16.GetLocalListVersion(
+            list_version=self.sim.local_list_version if supported else -1
+        )
+
 
 class _Handlers2x:
     """Handlers shared by 2.0.1 and 2.1 (same shapes); `_result` is the version's module."""
@@ -262,6 +286,25 @@ class _Handlers2x:
     def on_reset(self, type: str, **kwargs: Any) -> Any:  # noqa: A002
         return self._result.Reset(status="Accepted")
 
+    @on("SendLocalList")
+    def on_send_local_list(
+        self, version_number: int, update_type: str, **kwargs: Any
+    ) -> Any:
+        if self.sim.configuration.get("LocalAuthListCtrlr.Enabled") != "true":
+            return self._result.SendLocalList(status="Failed")
+        status = self.sim.set_local_list(
+            version_number,
+            update_type == "Full",
+            kwargs.get("local_authorization_list") or [],
+        )
+        return self._result.SendLocalList(status=status)
+
+    @on("GetLocalListVersion")
+    def on_get_local_list_version(self, **kwargs: Any) -> Any:
+        return self._result.GetLocalListVersion(
+            version_number=self.sim.local_list_version
+        )
+
 
 class _Sim201(_SimBase, _Handlers2x, _Lib201):
     """OCPP 2.0.1."""
@@ -270,9 +313,17 @@ class _Sim201(_SimBase, _Handlers2x, _Lib201):
 
 
 class _Sim21(_SimBase, _Handlers2x, _Lib21):
-    """OCPP 2.1 (the 2.0.1 handlers over the 2.1 schemas)."""
+    """OCPP 2.1 (the 2.0.1 handlers over the 2.1 schemas, and Dynamic profiles)."""
 
     _result = result21
+
+    @on("UpdateDynamicSchedule")
+    def on_update_dynamic_schedule(
+        self, charging_profile_id: int, schedule_update: dict[str, Any], **kwargs: Any
+    ) -> Any:
+        return result21.UpdateDynamicSchedule(
+            status=self.sim.answer_dynamic_update(charging_profile_id, schedule_update)
+        )
 
 
 CHARGE_POINTS: dict[str, type[Any]] = {"1.6": _Sim16, "2.0.1": _Sim201, "2.1": _Sim21}

@@ -60,7 +60,7 @@ from custom_components.smart_charge.engine import (
 from .acceptance import learn_acceptance
 from .config import STATION_MAX_PURPOSES, ChargerConfig
 from .persistence import export_state, import_state
-from .probe import probe_capabilities
+from .probe import after_boot, probe_capabilities
 from .reports import (
     CapabilitiesLearned,
     ChargerCompliant,
@@ -163,8 +163,12 @@ class SiteController:
         verify_grace_s: float = 10.0,
         verify_samples: int = 3,
         verify_tolerance_a: float = 1.0,
+        session_priority: Callable[[str, str | None], int | None] | None = None,
     ) -> None:
         """Connect a server to a site; call `handle_event` from the server's subscriber.
+
+        `session_priority(charger_id, id_tag)` may give a session its own priority
+        (its tag's); None keeps the charger's.
 
         Chargers write profiles to flash, so an increase smaller than
         `increase_dead_band_a` is not sent, and a charger gets at most one increase per
@@ -187,6 +191,7 @@ class SiteController:
         self.verify_tolerance_a = verify_tolerance_a
         self._on_change = on_change
         self._on_report = on_report
+        self._session_priority = session_priority
         self.book = SessionBook()
         self.writer = ProfileWriter(
             server,
@@ -203,6 +208,8 @@ class SiteController:
         self._dirty = False
         self._runner: asyncio.Task[None] | None = None
         self._booting: dict[str, asyncio.Task[None]] = {}
+        # Chargers that booted while a probe ran: that probe finishes as their boot.
+        self._boot_joined: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._send_window = asyncio.Semaphore(SEND_WINDOW)
         self._stopping = False
@@ -601,9 +608,12 @@ class SiteController:
     def _start_boot(self, charger_id: str, *, boot: bool) -> None:
         running = self._booting.get(charger_id)
         if running is not None and not running.done():
-            if not boot:
-                return
-            running.cancel()
+            # A boot while a probe runs (started by an earlier message): that probe
+            # counts as the boot's. Cancelling it would leave its answer to a call
+            # nobody waits for.
+            if boot:
+                self._boot_joined.add(charger_id)
+            return
         task = self._spawn(
             self._boot(charger_id, boot=boot), "Capability probe", charger_id
         )
@@ -613,6 +623,10 @@ class SiteController:
         """Read the capabilities, then (at boot) write the boot defaults."""
         previous = self.writer.capabilities.get(charger_id)
         learned = await probe_capabilities(self.server, charger_id, previous, boot=boot)
+        if charger_id in self._boot_joined:
+            self._boot_joined.discard(charger_id)
+            boot = True
+            learned = after_boot(learned)
         self.writer.capabilities[charger_id] = learned
         self._report(CapabilitiesLearned(charger_id, learned))
         config = self.chargers.get(charger_id)
@@ -767,9 +781,14 @@ class SiteController:
             ceiling_a = session.ev_cap_a
             if session.suspended_ev:
                 ceiling_a = config.min_current_a
+            common = self._common(config, session.key, session.connector_id, sequence)
+            if self._session_priority is not None and (
+                priority := self._session_priority(session.charger_id, session.id_tag)
+            ):
+                common["priority"] = priority
             sessions.append(
                 Session(
-                    **self._common(config, session.key, session.connector_id, sequence),
+                    **common,
                     max_hardware_power_kw=self._kw(config, hardware),
                     max_ev_acceptance_power_kw=None
                     if ceiling_a is None

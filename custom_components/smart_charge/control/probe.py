@@ -50,16 +50,22 @@ async def probe_capabilities(
             err,
         )
         learned = previous or ChargerCapabilities()
-    if boot and learned.rejects_profiles:
-        # Forget the refusal and the shape that seemed to work: start afresh.
-        learned = replace(
-            learned,
-            rejects_profiles=False,
-            working_purpose=None,
-            working_rate_unit=None,
-        )
+    if boot:
+        learned = after_boot(learned)
     _LOGGER.info("Charger %s capabilities: %s", charger_id, learned)
     return learned
 
 
-__all__ = ["probe_capabilities"]
+def after_boot(learned: ChargerCapabilities) -> ChargerCapabilities:
+    """Forget a refusal and the shape that seemed to work: a boot starts afresh."""
+    if not learned.rejects_profiles:
+        return learned
+    return replace(
+        learned,
+        rejects_profiles=False,
+        working_purpose=None,
+        working_rate_unit=None,
+    )
+
+
+__all__ = ["after_boot", "probe_capabilities"]

@@ -37,7 +37,12 @@ from custom_components.smart_charge.csms.capabilities import (
     RATE_WATTS,
     ChargerCapabilities,
 )
-from custom_components.smart_charge.csms.charge_point import OCPP16, OCPP21, utcnow
+from custom_components.smart_charge.csms.charge_point import (
+    OCPP16,
+    OCPP21,
+    LimitRecord,
+    utcnow,
+)
 from custom_components.smart_charge.csms.errors import (
     CallTimeoutError,
     ChargerNotConnectedError,
@@ -45,6 +50,7 @@ from custom_components.smart_charge.csms.errors import (
 )
 from custom_components.smart_charge.csms.server import CentralSystem
 from custom_components.smart_charge.engine import (
+    KIND_DYNAMIC,
     EngineError,
     SessionProfile,
     build_ocpp16_profile,
@@ -97,6 +103,8 @@ class Installed:
     limit_a: float | None
     transaction_id: str | None = None
     pending_a: float | None = None
+    # A 2.1 Dynamic profile's rate unit: its limit moves by UpdateDynamicSchedule.
+    dynamic_unit: str | None = None
 
     def worst(self, below: float) -> float:
         """Return the highest limit this slot may impose; `below` if it is empty."""
@@ -111,6 +119,7 @@ class Installed:
             "limit_a": self.limit_a,
             "transaction_id": self.transaction_id,
             "pending_a": self.pending_a,
+            "dynamic_unit": self.dynamic_unit,
         }
 
     @classmethod
@@ -122,12 +131,14 @@ class Installed:
             return None if value is None else float(value)
 
         transaction = data.get("transaction_id")
+        unit = data.get("dynamic_unit")
         return cls(
             purpose=str(data["purpose"]),
             stack_level=int(data["stack_level"]),
             limit_a=number("limit_a"),
             transaction_id=None if transaction is None else str(transaction),
             pending_a=number("pending_a"),
+            dynamic_unit=None if data.get("dynamic_unit") is None else str(unit),
         )
 
 
@@ -265,6 +276,9 @@ class ProfileWriter:
         self.held: set[str] = set()  # connector keys not answering: keep their reserve
         self.verified: set[tuple[str, str, str]] = set()  # (charger, purpose, unit)
         self.schedule_unsupported: set[str] = set()
+        # 2.1 chargers that refused a Dynamic profile or UpdateDynamicSchedule: they get
+        # Absolute profiles, rewritten at every change.
+        self.dynamic_refused: set[str] = set()
         self._distrusted: dict[str, set[tuple[str, str]]] = {}
 
     # ---------------------------------------------------------------- queries
@@ -311,6 +325,13 @@ class ProfileWriter:
                 purposes.insert(0, working)
         return purposes
 
+    def dynamic(self, charger_id: str) -> bool:
+        """Return whether a charger's session limits go as 2.1 Dynamic profiles."""
+        return (
+            self.server.ocpp_version(charger_id) == OCPP21
+            and charger_id not in self.dynamic_refused
+        )
+
     def session_slot(self, config: ChargerConfig) -> str:
         """Return the slot that carries this charger's session limits now."""
         return slot_of(self.session_purposes(config)[0])
@@ -350,6 +371,8 @@ class ProfileWriter:
                 "max_offline_duration_s": self.offline_duration_s,
                 "invalid_after_offline": True,
             }
+        if self.dynamic(target.charger_id) and purpose == TX_PROFILE:
+            options["kind"] = KIND_DYNAMIC
         return builder_for(version)(
             wire,
             purpose=purpose,
@@ -413,7 +436,12 @@ class ProfileWriter:
         current = book.slots.get(key)
         if status == "Accepted":
             book.slots[key] = replace(
-                current or book.slots[key], limit_a=target.limit_a, pending_a=None
+                current or book.slots[key],
+                limit_a=target.limit_a,
+                pending_a=None,
+                dynamic_unit=unit
+                if body.get("chargingProfileKind") == KIND_DYNAMIC
+                else None,
             )
         elif current is not None:
             if current.limit_a is None:
@@ -505,6 +533,16 @@ class ProfileWriter:
         key = f"{target.charger_id}#{target.connector_id}"
         timeouts = 0
         book = self.book(target.charger_id)
+        if still_running() and self.session_slot(config) == SLOT_TX:
+            try:
+                if await self.update_dynamic(target, config):
+                    return True
+            except ChargerNotConnectedError as err:
+                _LOGGER.warning("Limit for %s not applied: %s", key, err)
+                self.held.add(key)
+                return False
+            except CallTimeoutError:
+                timeouts += 1  # the update stays pending; a full profile goes next
         for purpose in self.session_purposes(config):
             for unit in self.units(target.charger_id):
                 if not still_running():
@@ -534,6 +572,22 @@ class ProfileWriter:
                         stack_level=stack,
                         record_limit=True,
                     )
+                    if (
+                        status != "Accepted"
+                        and purpose == TX_PROFILE
+                        and self.dynamic(target.charger_id)
+                    ):
+                        # A 2.1 charger without Dynamic profiles: the same limit as
+                        # an Absolute profile, and Absolute from now on.
+                        self._refuse_dynamic(target.charger_id, status)
+                        status = await self.write(
+                            target,
+                            config,
+                            purpose=purpose,
+                            unit=unit,
+                            stack_level=stack,
+                            record_limit=True,
+                        )
                 except ChargerNotConnectedError as err:
                     _LOGGER.warning("Limit for %s not applied: %s", key, err)
                     self.held.add(key)
@@ -573,6 +627,64 @@ class ProfileWriter:
         self.held.add(key)
         self.rejects_profiles(target.charger_id)
         return False
+
+    async def update_dynamic(self, target: WriteTarget, config: ChargerConfig) -> bool:
+        """Move the session's Dynamic TxProfile by UpdateDynamicSchedule (2.1).
+
+        Returns False when there is no Dynamic profile of this transaction to move or
+        the charger refused the update (then it gets Absolute profiles from now on).
+        Raises `ChargerNotConnectedError` and `CallTimeoutError` (the update stays
+        pending in the book: the charger may have applied it).
+        """
+        charger_id = target.charger_id
+        book = self.book(charger_id)
+        key = (target.connector_id, SLOT_TX)
+        installed = book.slots.get(key)
+        if (
+            not self.dynamic(charger_id)
+            or installed is None
+            or installed.dynamic_unit is None
+            or installed.limit_a is None
+            or installed.pending_a is not None
+            or installed.transaction_id != target.transaction_id
+        ):
+            return False
+        unit = installed.dynamic_unit
+        volts = self._voltage(config) * config.phases
+        limit = (
+            round(target.limit_a, 1)
+            if unit == RATE_AMPS
+            else float(int(target.limit_a * volts + 1e-6))
+        )
+        record = LimitRecord(limit, unit, TX_PROFILE, target.transaction_id)
+        book.slots[key] = replace(installed, pending_a=target.limit_a)
+        try:
+            status = await self.server.update_dynamic_schedule(
+                charger_id,
+                target.connector_id,
+                profile_id_for(TX_PROFILE, target.connector_id),
+                record,
+            )
+        except (ChargerNotConnectedError, CallTimeoutError):
+            raise
+        except CsmsError as err:
+            status = str(err)
+        current = book.slots.get(key, installed)
+        if status == "Accepted":
+            book.slots[key] = replace(current, limit_a=target.limit_a, pending_a=None)
+            return True
+        book.slots[key] = replace(current, pending_a=None)
+        self._refuse_dynamic(charger_id, status)
+        return False
+
+    def _refuse_dynamic(self, charger_id: str, status: str) -> None:
+        _LOGGER.warning(
+            "Charger %s refused a Dynamic profile or its update (%s); "
+            "sending Absolute profiles",
+            charger_id,
+            status,
+        )
+        self.dynamic_refused.add(charger_id)
 
     def remember(self, charger_id: str, purpose: str, unit: str) -> None:
         """Remember the shape a charger took."""

@@ -5,6 +5,13 @@ No Home Assistant imports: this package can run alone (`python -m ...csms`).
 
 from __future__ import annotations
 
+from .authorization import (
+    AuthorizationResult,
+    AuthorizationStatus,
+    Authorizer,
+    LocalListEntry,
+    accept_all,
+)
 from .capabilities import ChargerCapabilities
 from .charge_point import (
     BootInfo,
@@ -39,6 +46,7 @@ from .events import (
     ReportReceived,
     SecurityEventReceived,
     StatusChanged,
+    TagSeen,
     TransactionStarted,
     TransactionStopped,
     normalise_status,
@@ -47,6 +55,9 @@ from .schemas import preload_schemas
 from .server import CentralSystem, ServerConfig, ServerStartError
 
 __all__ = [
+    "AuthorizationResult",
+    "AuthorizationStatus",
+    "Authorizer",
     "BootInfo",
     "BootReceived",
     "CallRejectedError",
@@ -68,6 +79,7 @@ __all__ = [
     "FirmwareStatusChanged",
     "HeartbeatReceived",
     "LimitRecord",
+    "LocalListEntry",
     "MeterSample",
     "MeterValuesReceived",
     "MonitoringEventsReceived",
@@ -77,10 +89,12 @@ __all__ = [
     "ServerConfig",
     "ServerStartError",
     "StatusChanged",
+    "TagSeen",
     "TransactionStarted",
     "TransactionState",
     "TransactionStopped",
     "VariableResult",
+    "accept_all",
     "normalise_status",
     "preload_schemas",
 ]

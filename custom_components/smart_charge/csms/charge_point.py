@@ -27,6 +27,7 @@ from ocpp.exceptions import InternalError, OCPPError, UnknownCallErrorCodeError
 from ocpp.messages import MessageType, get_validator
 from websockets.exceptions import ConnectionClosed
 
+from .authorization import ACCEPTED, AuthorizationResult, LocalListEntry
 from .errors import CallRejectedError, CallTimeoutError, ChargerNotConnectedError
 from .events import (
     BootReceived,
@@ -405,6 +406,8 @@ class HandlerContext:
     heartbeat_interval_s: int
     call_timeout_s: float
     pending_calls: set[str] = field(default_factory=set)
+    # The owner's answer for an id tag presented at this charger.
+    authorize: Callable[[str], AuthorizationResult] = lambda _id_tag: ACCEPTED
 
 
 class OcppChargePoint(Protocol):
@@ -440,6 +443,9 @@ class OcppChargePoint(Protocol):
     ) -> str:
         """Send ClearChargingProfile; return the status."""
 
+    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+        """Send UpdateDynamicSchedule (2.1): a Dynamic profile's new limit."""
+
     async def get_composite_schedule(
         self, connector_id: int, duration_s: int, rate_unit: str | None
     ) -> CompositeSchedule:
@@ -472,6 +478,17 @@ class OcppChargePoint(Protocol):
 
     async def reset(self, *, hard: bool) -> str:
         """Send Reset."""
+
+    async def send_local_list(
+        self, version: int, entries: Sequence[LocalListEntry], *, full: bool
+    ) -> str:
+        """Send SendLocalList (Full or Differential); return the status."""
+
+    async def get_local_list_version(self) -> int:
+        """Send GetLocalListVersion; return the charger's list version."""
+
+    async def local_list_supported(self) -> bool:
+        """Return whether the charger has a local authorization list, enabled."""
 
 
 # ------------------------------------------------------------------- error codes

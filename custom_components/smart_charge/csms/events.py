@@ -203,6 +203,22 @@ class MonitoringEventsReceived:
     event_data: tuple[dict[str, object], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class TagSeen:
+    """A charger presented an id tag (2.x id token) and got the owner's answer.
+
+    `action` is the message it came with: Authorize, StartTransaction (1.6) or
+    TransactionEvent (2.x); `status` is the AuthorizationStatus answered.
+    """
+
+    charger_id: str
+    id_tag: str
+    accepted: bool
+    status: str
+    action: str
+    connector_id: int | None = None
+
+
 type ChargerEvent = (
     ChargerConnected
     | ChargerDisconnected
@@ -218,4 +234,5 @@ type ChargerEvent = (
     | DiagnosticsStatusChanged
     | SecurityEventReceived
     | MonitoringEventsReceived
+    | TagSeen
 )

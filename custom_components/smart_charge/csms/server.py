@@ -22,6 +22,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from .authorization import (
+    AuthorizationResult,
+    AuthorizationStatus,
+    Authorizer,
+    LocalListEntry,
+    accept_all,
+)
 from .charge_point import (
     OCPP16,
     OCPP21,
@@ -30,6 +37,7 @@ from .charge_point import (
     CompositeSchedule,
     ConfigurationResult,
     HandlerContext,
+    LimitRecord,
     OcppChargePoint,
     RecordingConnection,
     TransactionState,
@@ -162,11 +170,20 @@ class CentralSystem:
     """
 
     def __init__(
-        self, config: ServerConfig, on_event: Callable[[ChargerEvent], None]
+        self,
+        config: ServerConfig,
+        on_event: Callable[[ChargerEvent], None],
+        *,
+        authorize: Authorizer = accept_all,
     ) -> None:
-        """Prepare the server; nothing listens before `start()`."""
+        """Prepare the server; nothing listens before `start()`.
+
+        `authorize(charger_id, id_tag)` answers Authorize, StartTransaction and
+        TransactionEvent; by default every tag is accepted.
+        """
         self.config = config
         self._on_event = on_event
+        self._authorizer = authorize
         self._states: dict[str, ChargerState] = {}
         self._connections: dict[str, _Connection] = {}
         self._server: Server | None = None
@@ -370,6 +387,7 @@ class CentralSystem:
             next_transaction_id=lambda: next(self._transaction_ids),
             heartbeat_interval_s=self.config.heartbeat_interval_s,
             call_timeout_s=self.config.call_timeout_s,
+            authorize=lambda id_tag: self._authorize(charger_id, id_tag),
         )
         charge_point = _FACTORIES[version](
             RecordingConnection(websocket, state), context
@@ -456,6 +474,20 @@ class CentralSystem:
         except Exception:
             _LOGGER.exception("Charger %s: failed to handle %s", charger_id, text[:500])
 
+    def set_authorizer(self, authorize: Authorizer) -> None:
+        """Replace the authorization hook (connected chargers use it at once)."""
+        self._authorizer = authorize
+
+    def _authorize(self, charger_id: str, id_tag: str) -> AuthorizationResult:
+        """Ask the owner's hook; a failing hook refuses the tag (and is logged)."""
+        try:
+            return self._authorizer(charger_id, id_tag)
+        except Exception:
+            _LOGGER.exception(
+                "Charger %s: the authorization hook failed; tag refused", charger_id
+            )
+            return AuthorizationResult(AuthorizationStatus.INVALID)
+
     def _emit(self, event: ChargerEvent) -> None:
         state = self._states.get(event.charger_id)
         if state is not None:
@@ -521,6 +553,26 @@ class CentralSystem:
             connector_id, profile, prebuilt=prebuilt
         )
         if record is not None and status == "Accepted":
+            state.limit_acked[connector_id] = record
+        return status
+
+    async def update_dynamic_schedule(
+        self,
+        charger_id: str,
+        connector_id: int,
+        profile_id: int,
+        record: LimitRecord,
+    ) -> str:
+        """Move a Dynamic profile's limit (OCPP 2.1); return the charger's status.
+
+        `record` is the limit as sent (in the profile's unit), recorded like a
+        SetChargingProfile's. Other versions raise `NotSupportedByVersionError`.
+        """
+        charge_point = self._charge_point(charger_id)
+        state = self._states[charger_id]
+        state.limit_sent[connector_id] = record
+        status = await charge_point.update_dynamic_schedule(profile_id, record.limit)
+        if status == "Accepted":
             state.limit_acked[connector_id] = record
         return status
 
@@ -605,6 +657,27 @@ class CentralSystem:
     async def reset(self, charger_id: str, *, hard: bool = False) -> str:
         """Reset the charger."""
         return await self._charge_point(charger_id).reset(hard=hard)
+
+    async def send_local_list(
+        self,
+        charger_id: str,
+        version: int,
+        entries: Sequence[LocalListEntry],
+        *,
+        full: bool = True,
+    ) -> str:
+        """Send the charger its local authorization list (status: Accepted, ...)."""
+        return await self._charge_point(charger_id).send_local_list(
+            version, entries, full=full
+        )
+
+    async def get_local_list_version(self, charger_id: str) -> int:
+        """Return the version of the charger's local authorization list."""
+        return await self._charge_point(charger_id).get_local_list_version()
+
+    async def local_list_supported(self, charger_id: str) -> bool:
+        """Return whether the charger keeps a local authorization list (enabled)."""
+        return await self._charge_point(charger_id).local_list_supported()
 
 
 __all__ = ["CentralSystem", "ServerConfig", "ServerStartError"]

@@ -12,6 +12,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint as _LibChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from .authorization import LocalListEntry
 from .charge_point import (
     OCPP16,
     CompositeSchedule,
@@ -34,13 +35,15 @@ from .events import (
     HeartbeatReceived,
     MeterValuesReceived,
     StatusChanged,
+    TagSeen,
     TransactionStarted,
     TransactionStopped,
     normalise_status,
 )
 
 _LOGGER = logging.getLogger(__name__)
-_ACCEPTED = {"status": "Accepted"}
+KEY_FEATURE_PROFILES = "SupportedFeatureProfiles"
+KEY_LOCAL_LIST_ENABLED = "LocalAuthListEnabled"
 _KNOWN_ACTIONS = frozenset(str(action.value) for action in Action)
 
 
@@ -142,10 +145,27 @@ class ChargePoint16(_LibChargePoint):
         )
         return call_result.StatusNotification()
 
+    def _authorize(
+        self, id_tag: str, action: str, connector_id: int | None = None
+    ) -> dict[str, Any]:
+        """Ask the owner about a tag, report it, return the `idTagInfo`."""
+        result = self._ctx.authorize(id_tag)
+        self._ctx.emit(
+            TagSeen(
+                self._ctx.charger_id,
+                id_tag,
+                result.accepted,
+                str(result.status),
+                action,
+                connector_id,
+            )
+        )
+        return result.id_tag_info()
+
     @on(Action.authorize)
     def on_authorize(self, id_tag: str, **kwargs: Any) -> call_result.Authorize:
-        """Accept every id tag (authorisation policy belongs to the site)."""
-        return call_result.Authorize(id_tag_info=_ACCEPTED)
+        """Answer from the owner's authorization hook (default: accept)."""
+        return call_result.Authorize(id_tag_info=self._authorize(id_tag, "Authorize"))
 
     @on(Action.start_transaction)
     def on_start_transaction(
@@ -157,7 +177,12 @@ class ChargePoint16(_LibChargePoint):
         call_unique_id: str,
         **kwargs: Any,
     ) -> call_result.StartTransaction:
-        """Assign a transaction id; it is reported once the charger has it."""
+        """Assign a transaction id; it is reported once the charger has it.
+
+        A refused tag still gets its transaction id (the charger then stops it, 1.6
+        §5.11); the `idTagInfo` says why.
+        """
+        id_tag_info = self._authorize(id_tag, "StartTransaction", connector_id)
         transaction_id = self._ctx.next_transaction_id()
         # Frames of one connection are handled one after the other, so at most one
         # start waits for its conf; a start whose conf was never sent is forgotten.
@@ -172,7 +197,7 @@ class ChargePoint16(_LibChargePoint):
             )
         }
         return call_result.StartTransaction(
-            transaction_id=transaction_id, id_tag_info=_ACCEPTED
+            transaction_id=transaction_id, id_tag_info=id_tag_info
         )
 
     @after(Action.start_transaction)
@@ -205,8 +230,10 @@ class ChargePoint16(_LibChargePoint):
                 parse_timestamp(timestamp),
             )
         )
-        if kwargs.get("id_tag"):
-            return call_result.StopTransaction(id_tag_info=_ACCEPTED)
+        if id_tag := kwargs.get("id_tag"):
+            return call_result.StopTransaction(
+                id_tag_info=self._ctx.authorize(str(id_tag)).id_tag_info()
+            )
         return call_result.StopTransaction()
 
     @on(Action.meter_values)
@@ -276,6 +303,12 @@ class ChargePoint16(_LibChargePoint):
             prebuilt=prebuilt,
         )
         return status_of(result)
+
+    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+        """UpdateDynamicSchedule is 2.1 only."""
+        raise NotSupportedByVersionError(
+            self._ctx.charger_id, "UpdateDynamicSchedule", OCPP16
+        )
 
     async def clear_charging_profile(
         self,
@@ -374,3 +407,33 @@ class ChargePoint16(_LibChargePoint):
         return status_of(
             await self._send_call(call.Reset(type="Hard" if hard else "Soft"))
         )
+
+    async def send_local_list(
+        self, version: int, entries: Sequence[LocalListEntry], *, full: bool
+    ) -> str:
+        """Send SendLocalList with `listVersion` (1.6 §5.15)."""
+        return status_of(
+            await self._send_call(
+                call.SendLocalList(
+                    list_version=version,
+                    update_type="Full" if full else "Differential",
+                    local_authorization_list=[entry.as_16() for entry in entries],
+                )
+            )
+        )
+
+    async def get_local_list_version(self) -> int:
+        """Send GetLocalListVersion (-1: no list support, 0: empty list)."""
+        result = await self._send_call(call.GetLocalListVersion())
+        return int(result.list_version)
+
+    async def local_list_supported(self) -> bool:
+        """LocalAuthListManagement in SupportedFeatureProfiles, and the list enabled."""
+        config = await self.get_configuration(
+            [KEY_FEATURE_PROFILES, KEY_LOCAL_LIST_ENABLED]
+        )
+        profiles = str(config.values.get(KEY_FEATURE_PROFILES) or "")
+        if "LocalAuthListManagement" not in profiles:
+            return False
+        enabled = config.values.get(KEY_LOCAL_LIST_ENABLED)
+        return enabled is None or str(enabled).strip().lower() == "true"

@@ -18,7 +18,9 @@ from ocpp.v21.enums import Action as Action21
 from ocpp.v201 import ChargePoint as _LibChargePoint201
 from ocpp.v201.enums import Action
 
+from .authorization import LocalListEntry
 from .charge_point import (
+    OCPP21,
     CompositeSchedule,
     ConfigurationResult,
     HandlerContext,
@@ -43,13 +45,14 @@ from .events import (
     ReportReceived,
     SecurityEventReceived,
     StatusChanged,
+    TagSeen,
     TransactionStarted,
     TransactionStopped,
     normalise_status,
 )
 
 _LOGGER = logging.getLogger(__name__)
-_ACCEPTED = {"status": "Accepted"}
+LOCAL_AUTH_LIST_CTRLR = "LocalAuthListCtrlr"
 _remote_start_ids = count(1)
 
 
@@ -168,10 +171,30 @@ class _ChargePoint2x:
         )
         return self._call_result.StatusNotification()
 
+    def _authorize(
+        self, id_token: dict[str, Any], action: str, evse_id: int | None = None
+    ) -> dict[str, Any]:
+        """Ask the owner about a token, report it, return the `idTokenInfo`."""
+        token = str(id_token.get("id_token", ""))
+        result = self._ctx.authorize(token)
+        self._ctx.emit(
+            TagSeen(
+                self._ctx.charger_id,
+                token,
+                result.accepted,
+                str(result.status),
+                action,
+                evse_id,
+            )
+        )
+        return result.id_token_info()
+
     @on(Action.authorize)
     def on_authorize(self, id_token: dict[str, Any], **kwargs: Any) -> Any:
-        """Accept every token (authorisation policy belongs to the site)."""
-        return self._call_result.Authorize(id_token_info=_ACCEPTED)
+        """Answer from the owner's authorization hook (default: accept)."""
+        return self._call_result.Authorize(
+            id_token_info=self._authorize(id_token, "Authorize")
+        )
 
     @on(Action.transaction_event)
     def on_transaction_event(
@@ -223,7 +246,9 @@ class _ChargePoint2x:
                 )
             )
         if id_token:
-            return self._call_result.TransactionEvent(id_token_info=_ACCEPTED)
+            return self._call_result.TransactionEvent(
+                id_token_info=self._authorize(id_token, "TransactionEvent", evse_id)
+            )
         return self._call_result.TransactionEvent()
 
     @on(Action.meter_values)
@@ -347,6 +372,19 @@ class _ChargePoint2x:
                 evse_id=connector_id, charging_profile=dict(profile)
             ),
             prebuilt=prebuilt,
+        )
+        return status_of(result)
+
+    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+        """Send UpdateDynamicSchedule: the new limit of a Dynamic profile (2.1 only)."""
+        if self._ocpp_version != OCPP21:
+            raise NotSupportedByVersionError(
+                self._ctx.charger_id, "UpdateDynamicSchedule", self._ocpp_version
+            )
+        result = await self._send_call(
+            self._call.UpdateDynamicSchedule(
+                charging_profile_id=profile_id, schedule_update={"limit": limit}
+            )
         )
         return status_of(result)
 
@@ -488,6 +526,38 @@ class _ChargePoint2x:
                 self._call.Reset(type="Immediate" if hard else "OnIdle")
             )
         )
+
+    async def send_local_list(
+        self, version: int, entries: Sequence[LocalListEntry], *, full: bool
+    ) -> str:
+        """Send SendLocalList with `versionNumber` (2.0.1 D01/D02)."""
+        return status_of(
+            await self._send_call(
+                self._call.SendLocalList(
+                    version_number=version,
+                    update_type="Full" if full else "Differential",
+                    local_authorization_list=[entry.as_2x() for entry in entries]
+                    or None,
+                )
+            )
+        )
+
+    async def get_local_list_version(self) -> int:
+        """Send GetLocalListVersion (0: no list)."""
+        result = await self._send_call(self._call.GetLocalListVersion())
+        return int(result.version_number)
+
+    async def local_list_supported(self) -> bool:
+        """LocalAuthListCtrlr.Enabled is true (not Available=false)."""
+        results = await self.get_variables(
+            [(LOCAL_AUTH_LIST_CTRLR, "Enabled"), (LOCAL_AUTH_LIST_CTRLR, "Available")]
+        )
+        values = {
+            entry.variable: str(entry.value).strip().lower()
+            for entry in results
+            if entry.status == "Accepted" and entry.value is not None
+        }
+        return values.get("Enabled") == "true" and values.get("Available") != "false"
 
 
 class ChargePoint201(_ChargePoint2x, _LibChargePoint201):

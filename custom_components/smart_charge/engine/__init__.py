@@ -30,6 +30,7 @@ from .model import (
     TimeOfUseWindow,
 )
 from .profiles import (
+    KIND_DYNAMIC,
     STATION_MAX_2X,
     STATION_MAX_16,
     TX_DEFAULT_PROFILE,
@@ -45,6 +46,7 @@ from .profiles import (
 from .transitions import LimitChange, TransitionPlan, plan_transition
 
 __all__ = [
+    "KIND_DYNAMIC",
     "STATION_MAX_2X",
     "STATION_MAX_16",
     "TX_DEFAULT_PROFILE",

@@ -28,6 +28,7 @@ STATION_MAX_16 = "ChargePointMaxProfile"
 STATION_MAX_2X = "ChargingStationMaxProfile"
 _STATION_MAX = {STATION_MAX_16, STATION_MAX_2X}
 _PURPOSES = {TX_PROFILE, TX_DEFAULT_PROFILE, *_STATION_MAX}
+KIND_DYNAMIC = "Dynamic"  # OCPP 2.1: the limit moves by UpdateDynamicSchedule
 _KINDS = {"Absolute", "Relative"}
 _PURPOSE_BASE_ID = {
     STATION_MAX_16: 1000,
@@ -115,7 +116,12 @@ def _periods(
 
 
 def _check_common(
-    profile: SessionProfile, purpose: str, stack_level: int, kind: str
+    profile: SessionProfile,
+    purpose: str,
+    stack_level: int,
+    kind: str,
+    *,
+    dynamic_allowed: bool = False,
 ) -> None:
     """Check purpose, stack level, kind and the transaction rules."""
     if purpose not in _PURPOSES:
@@ -126,7 +132,7 @@ def _check_common(
         or stack_level < 0
     ):
         raise ProfileError(f"stack level must be an integer ≥ 0, got {stack_level!r}")
-    if kind not in _KINDS:
+    if kind not in _KINDS and not (dynamic_allowed and kind == KIND_DYNAMIC):
         raise ProfileError(
             f"charging profile kind must be Absolute or Relative, got {kind!r}"
         )
@@ -141,6 +147,8 @@ def _check_common(
 
 def _schedule(kind: str, start_schedule: datetime | None) -> dict[str, Any]:
     """Return the startSchedule part of a schedule (Absolute only)."""
+    if kind == KIND_DYNAMIC:
+        return {}  # 2.1: startSchedule belongs to Absolute and Recurring schedules
     if kind == "Relative":
         if start_schedule is not None:
             raise ProfileError("a Relative profile must not have a startSchedule")
@@ -215,11 +223,12 @@ def _build_2x(
     kind: str,
     schedule_id: int | None,
     discharge_limit: float | None,
+    dynamic_allowed: bool = False,
 ) -> dict[str, Any]:
-    """Build an OCPP 2.0.1 / 2.1 chargingProfile object."""
+    """Build an OCPP 2.0.1 / 2.1 chargingProfile object (Dynamic: 2.1 only)."""
     if purpose == STATION_MAX_16:
         purpose = STATION_MAX_2X
-    _check_common(profile, purpose, stack_level, kind)
+    _check_common(profile, purpose, stack_level, kind, dynamic_allowed=dynamic_allowed)
     identifier = (
         default_profile_id(profile, purpose) if profile_id is None else profile_id
     )
@@ -316,6 +325,7 @@ def build_ocpp21_profile(
         kind=kind,
         schedule_id=schedule_id,
         discharge_limit=discharge_limit,
+        dynamic_allowed=True,
     )
     if max_offline_duration_s is not None:
         body["maxOfflineDuration"] = int(max_offline_duration_s)
