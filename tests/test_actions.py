@@ -108,6 +108,10 @@ async def test_priority_number_and_strategy_select_share_the_panel(
     async with chargers(free_port, "CP-1", "CP-2") as (cp1, cp2):
         await cp1.plug_in()
         await cp2.plug_in()
+        # Equal share first: 7.5 A each; what follows comes from the actions below.
+        for sim in (cp1, cp2):
+            await sim.wait_for_profile(lambda p: _tx()(p) and p.limit == 7.5)
+        mark = max(p.sequence for p in cp1.received_profiles + cp2.received_profiles)
         await _number(hass, "number.cp_1_priority", 3)
         assert hass.states.get("number.cp_1_priority").state == "3"
         await hass.services.async_call(
@@ -119,7 +123,9 @@ async def test_priority_number_and_strategy_select_share_the_panel(
         assert hass.states.get("select.garage_strategy").state == "priority"
         # Weights 3 : 1 of 15.1 A: CP-2 would get 3.8 A, so it gets its minimum
         # (first: decreases go out first), CP-1 the rest; equal share was 7.5 A each.
-        low = await cp2.wait_for_profile(lambda p: _tx()(p) and p.limit == 6.0)
+        low = await cp2.wait_for_profile(
+            lambda p: _tx()(p) and p.sequence > mark and p.limit == 6.0
+        )
         high = await cp1.wait_for_profile(
             lambda p: _tx()(p) and p.sequence > low.sequence and p.limit > 7.5
         )
