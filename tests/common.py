@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from homeassistant.config_entries import ConfigSubentryData
-from homeassistant.core import HomeAssistant
+from homeassistant.core import (
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.event import async_track_state_change_event
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.compat import async_get_device
 from custom_components.smart_charge.const import (
     CONF_CHARGER_ID,
     CONF_FAILSAFE_A,
+    CONF_GRID_PHASE,
     CONF_LIMIT_KW,
     CONF_MAIN_BREAKER_KW,
     CONF_MANAGED,
@@ -62,6 +71,7 @@ def charger(
     managed: bool = True,
     max_a: float = 16.0,
     phases: int = 3,
+    grid_phase: str | None = None,
 ) -> Any:
     """Return a charger subentry."""
     return ConfigSubentryData(
@@ -72,6 +82,7 @@ def charger(
             CONF_MIN_CURRENT: 6.0,
             CONF_MAX_CURRENT: max_a,
             CONF_PHASES: phases,
+            **({CONF_GRID_PHASE: grid_phase} if grid_phase else {}),
         },
         subentry_id=f"sub{charger_id.replace('-', '')}",
         subentry_type=SUBENTRY_CHARGER,
@@ -123,3 +134,29 @@ async def chargers(
     finally:
         for sim in sims:
             await sim.stop()
+
+
+async def state_when(
+    hass: HomeAssistant,
+    entity_id: str,
+    predicate: Callable[[State], bool],
+    timeout: float = 5.0,
+) -> State:
+    """Return the entity's state once `predicate` holds: now or at a later change."""
+    future: asyncio.Future[State] = asyncio.get_running_loop().create_future()
+
+    def check(state: State | None) -> None:
+        if state is not None and not future.done() and predicate(state):
+            future.set_result(state)
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        check(event.data["new_state"])
+
+    check(hass.states.get(entity_id))
+    unsubscribe = async_track_state_change_event(hass, [entity_id], changed)
+    try:
+        async with asyncio.timeout(timeout):
+            return await future
+    finally:
+        unsubscribe()

@@ -95,20 +95,32 @@ BUDGET_REASONS: Final = (
     REASON_OVERRIDE,
 )
 
-# Charger status sensor options (snake_case of the OCPP status vocabulary).
-CHARGER_STATUSES: Final = (
-    "available",
-    "preparing",
-    "charging",
-    "suspended_ev",
-    "suspended_evse",
-    "finishing",
-    "reserved",
-    "unavailable",
-    "faulted",
-    "occupied",
-    "unknown",
-)
+
+class ChargerStatus(StrEnum):
+    """The charger status sensor's options.
+
+    The OCPP status vocabulary in snake_case, except where it would collide with
+    Home Assistant's own states: OCPP "Unavailable" (taken out of service) is
+    `out_of_service`, a charger that is not connected is `offline`, and a status the
+    charger has not told yet is no option at all (the sensor is unknown then). `paused`:
+    a car is plugged in with a running transaction but its allocated limit is 0 A.
+    """
+
+    AVAILABLE = "available"
+    PREPARING = "preparing"
+    CHARGING = "charging"
+    PAUSED = "paused"
+    SUSPENDED_EV = "suspended_ev"
+    SUSPENDED_EVSE = "suspended_evse"
+    FINISHING = "finishing"
+    RESERVED = "reserved"
+    OUT_OF_SERVICE = "out_of_service"
+    FAULTED = "faulted"
+    OCCUPIED = "occupied"
+    OFFLINE = "offline"
+
+
+CHARGER_STATUSES: Final = tuple(status.value for status in ChargerStatus)
 
 # Energy-aware budgets (panel subentry data, and the site entry for the main breaker).
 CONF_LOAD_INVERT: Final = "load_invert"

@@ -48,7 +48,7 @@ class ChargerData:
     """What the entities of one charger show."""
 
     connected: bool
-    status: str
+    status: str | None
     managed: bool
     priority: int
     max_current_a: float
@@ -57,6 +57,8 @@ class ChargerData:
     power_w: float | None
     current_a: tuple[float | None, float | None, float | None]
     session_energy_wh: float | None
+    # When the session started: the last reset of its energy (None: no session).
+    session_started: datetime | None
     lifetime_energy_wh: float | None
     transaction_id: str | None
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
+from functools import wraps
+from typing import TYPE_CHECKING, Any, Concatenate
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -18,7 +21,52 @@ from .coordinator import (
     SmartChargeConfigEntry,
     SmartChargeCoordinator,
 )
+from .csms import (
+    CallRejectedError,
+    CallTimeoutError,
+    ChargerNotConnectedError,
+    CsmsError,
+)
+from .engine import EngineError
+from .runtime_state import ChargerInfo
 from .site_config import ChargerSettings, PanelConfig
+
+if TYPE_CHECKING:
+    from .runtime import SiteRuntime
+
+
+def translated_error(err: CsmsError | EngineError, target: str) -> HomeAssistantError:
+    """Return a server or engine error as a translated error about `target`."""
+    placeholders = {"charger_id": target}
+    match err:
+        case ChargerNotConnectedError():
+            key = "charger_offline"
+        case CallTimeoutError():
+            key = "charger_timeout"
+        case CallRejectedError() | CsmsError():
+            key, placeholders = "charger_rejected", {**placeholders, "reason": str(err)}
+        case _:
+            key, placeholders = "action_failed", {"target": target, "error": str(err)}
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders,
+    )
+
+
+def async_action[_E: "PanelEntity | ChargerEntity", **_P](
+    func: Callable[Concatenate[_E, _P], Coroutine[Any, Any, None]],
+) -> Callable[Concatenate[_E, _P], Coroutine[Any, Any, None]]:
+    """Turn the engine's and the server's errors of an entity action into translated ones."""
+
+    @wraps(func)
+    async def action(self: _E, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            await func(self, *args, **kwargs)
+        except (CsmsError, EngineError) as err:
+            raise translated_error(err, self.target_id) from err
+
+    return action
 
 
 def panel_identifier(entry_id: str, panel_id: str) -> tuple[str, str]:
@@ -49,18 +97,32 @@ def panel_device_info(
 
 
 def charger_device_info(
-    hass: HomeAssistant, entry_id: str, charger: ChargerSettings
+    hass: HomeAssistant,
+    entry_id: str,
+    charger: ChargerSettings,
+    info: ChargerInfo | None,
 ) -> DeviceInfo:
-    """Return the device of a charger, below its panel."""
+    """Return the device of a charger, below its panel.
+
+    It shows what the charger told at its last boot (kept across restarts); only a
+    charger that never booted shows the placeholder.
+    """
     return device_info(
         hass,
         entry_id,
         identifier=charger_identifier(entry_id, charger.charger_id),
         name=charger.name,
-        manufacturer="Smart Charge",
-        model="OCPP charger",
+        manufacturer=info.vendor if info else "Smart Charge",
+        model=info.model if info else "OCPP charger",
         via=panel_identifier(entry_id, charger.panel_id),
+        serial_number=info.serial if info else None,
+        sw_version=info.firmware if info else None,
     )
+
+
+def charger_unique_id(entry_id: str, charger_id: str, key: str) -> str:
+    """Return the unique id of a charger's entity."""
+    return f"{entry_id}_charger_{charger_id}_{key}"
 
 
 type PanelEntities = Callable[[SmartChargeCoordinator, PanelConfig], Iterable[Entity]]
@@ -115,6 +177,7 @@ class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):
         super().__init__(coordinator)
         self.entity_description = description
         self.panel_id = panel.panel_id
+        self.target_id = panel.panel_id
         entry_id = coordinator.config_entry.entry_id
         self._attr_unique_id = f"{entry_id}_panel_{panel.panel_id}_{description.key}"
         self._attr_device_info = panel_device_info(coordinator.hass, entry_id, panel)
@@ -147,12 +210,14 @@ class ChargerEntity(CoordinatorEntity[SmartChargeCoordinator]):
         super().__init__(coordinator)
         self.entity_description = description
         self.charger_id = charger.charger_id
+        self.target_id = charger.charger_id
         entry_id = coordinator.config_entry.entry_id
-        self._attr_unique_id = (
-            f"{entry_id}_charger_{charger.charger_id}_{description.key}"
+        self._attr_unique_id = charger_unique_id(
+            entry_id, charger.charger_id, description.key
         )
+        site: SiteRuntime = coordinator.config_entry.runtime_data.site
         self._attr_device_info = charger_device_info(
-            coordinator.hass, entry_id, charger
+            coordinator.hass, entry_id, charger, site.charger_info(charger.charger_id)
         )
 
     @property

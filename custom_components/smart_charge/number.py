@@ -22,7 +22,7 @@ from .coordinator import (
     SmartChargeConfigEntry,
     SmartChargeCoordinator,
 )
-from .entity import ChargerEntity, PanelEntity, add_per_subentry
+from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
 from .site_config import ChargerSettings, PanelConfig
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class PanelNumber(PanelEntity, NumberEntity):
         data = self.panel_data
         return None if data is None else self.entity_description.value_fn(data)
 
+    @async_action
     async def async_set_native_value(self, value: float) -> None:
         """Set the limit at runtime (no reload)."""
         await self.entity_description.set_value_fn(
@@ -157,6 +158,7 @@ class ChargerNumber(ChargerEntity, NumberEntity):
         data = self.charger_data
         return None if data is None else self.entity_description.value_fn(data)
 
+    @async_action
     async def async_set_native_value(self, value: float) -> None:
         """Set the value and rebalance."""
         await self.entity_description.set_value_fn(

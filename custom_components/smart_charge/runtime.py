@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 import ssl
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import (
@@ -31,9 +31,11 @@ from .const import (
     DEFAULT_FAILSAFE_A,
     DEFAULT_VOLTAGE,
     DOMAIN,
+    GRID_PHASES,
     INCREASE_DEAD_BAND_A,
     LOGGER,
     MIN_INCREASE_INTERVAL_S,
+    ChargerStatus,
     UnknownChargerPolicy,
 )
 from .control import (
@@ -65,14 +67,27 @@ from .csms import (
     ServerConfig,
     ServerStartError,
     TransactionStarted,
+    TransactionState,
     TransactionStopped,
+)
+from .csms.events import (
+    STATUS_AVAILABLE,
+    STATUS_CHARGING,
+    STATUS_FAULTED,
+    STATUS_FINISHING,
+    STATUS_OCCUPIED,
+    STATUS_PREPARING,
+    STATUS_RESERVED,
+    STATUS_SUSPENDED_EV,
+    STATUS_SUSPENDED_EVSE,
+    STATUS_UNAVAILABLE,
 )
 from .engine import Panel, Phase, Site, Strategy
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
 from .history import SessionHistory
-from .runtime_state import RuntimeState, RuntimeStore
+from .runtime_state import ChargerInfo, RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig
 from .tags import SiteTags
 from .tls import server_ssl_context
@@ -163,6 +178,10 @@ class SiteRuntime:
         )
         if self.state.controller:
             self.controller.import_state(self.state.controller)
+        # Solve once before any charger is back: the budgets and the reserves of the
+        # restored sessions show at once, not 0 kW until the first charger event.
+        # Nothing is connected yet, so nothing is written.
+        await self.controller.rebalance()
         try:
             await self.server.start()
         except ServerStartError as err:
@@ -285,8 +304,8 @@ class SiteRuntime:
         if isinstance(event, ChargerDisconnected) and charger_id not in self.chargers:
             # An unknown charger is offered again when it connects anew.
             self._asked.discard(charger_id)
-        if isinstance(event, BootReceived) and charger_id in self.chargers:
-            self._update_device(event)
+        if isinstance(event, BootReceived):
+            self._boot_received(event)
         self.tags.handle_event(event, charger_id in self.chargers)
         self.history.handle_event(event)
         if isinstance(event, TransactionStarted | TransactionStopped):
@@ -348,22 +367,37 @@ class SiteRuntime:
                 pass
         self._refresh()
 
-    def _update_device(self, boot: BootReceived) -> None:
-        """Show what the charger said about itself on its device."""
-        registry = dr.async_get(self.hass)
+    def _boot_received(self, boot: BootReceived) -> None:
+        """Keep what the charger said about itself and show it on its device."""
+        info = ChargerInfo(
+            vendor=boot.vendor,
+            model=boot.model,
+            serial=boot.serial,
+            firmware=boot.firmware,
+        )
+        if self.state.charger_info.get(boot.charger_id) == info:
+            return
+        # Stored with the next save: the next session, any runtime change, or unload.
+        self.state.charger_info[boot.charger_id] = info
+        if boot.charger_id not in self.chargers:
+            return  # its device is made with this info when it is adopted
         device = async_get_device(
             self.hass,
             charger_identifier(self.entry.entry_id, boot.charger_id),
             self.entry.entry_id,
         )
         if device is not None:
-            registry.async_update_device(
+            dr.async_get(self.hass).async_update_device(
                 device.id,
-                manufacturer=boot.vendor,
-                model=boot.model,
-                serial_number=boot.serial,
-                sw_version=boot.firmware,
+                manufacturer=info.vendor,
+                model=info.model,
+                serial_number=info.serial,
+                sw_version=info.firmware,
             )
+
+    def charger_info(self, charger_id: str) -> ChargerInfo | None:
+        """Return what a charger told about itself at its last boot, if it ever did."""
+        return self.state.charger_info.get(charger_id)
 
     @callback
     def _refresh(self) -> None:
@@ -380,13 +414,13 @@ class SiteRuntime:
         for panel_id, panel in self.panels.items():
             result = allocation.panels.get(panel_id) if allocation else None
             panel_data[panel_id] = PanelData(
-                limit_kw=active_limit_kw(panel, self.state),
-                rating_kw=panel.limit_kw,
+                limit_kw=_kw(active_limit_kw(panel, self.state)),
+                rating_kw=_kw(panel.limit_kw),
                 strategy=self.state.strategies.get(panel_id, panel.strategy),
-                allocated_kw=result.allocated_kw if result else 0.0,
-                measured_kw=self.controller.measured_kw(panel_id),
-                headroom_kw=result.headroom_kw if result else 0.0,
-                budget_kw=result.budget_kw if result else 0.0,
+                allocated_kw=_kw(result.allocated_kw if result else 0.0),
+                measured_kw=_kw(self.controller.measured_kw(panel_id)),
+                headroom_kw=_kw(result.headroom_kw if result else 0.0),
+                budget_kw=_kw(result.budget_kw if result else 0.0),
                 active_sessions=self.controller.session_count(panel_id),
                 budget_reason=self._budget_reason(panel_id),
             )
@@ -405,30 +439,28 @@ class SiteRuntime:
         state: ChargerState | None,
     ) -> ChargerData:
         charger_id = charger.charger_id
-        connector = 1
-        transaction = None
-        if state is not None and state.transactions:
-            transaction = next(iter(state.transactions.values()))
-            connector = transaction.connector_id
+        # The current transaction of the charger (one per connector; a new one on a
+        # connector replaces what ran there before), else connector 1.
+        transaction = state.current_transaction() if state is not None else None
+        connector = transaction.connector_id if transaction else 1
         meter = state.meter.get(connector) if state else None
-        currents = tuple(meter.current_a) if meter else ()
         limit = self.controller.limit_for(charger_id) if self.controller else None
+        allocated_a = _rounded(limit.allocated_amps_per_phase if limit else None, 2)
         return ChargerData(
             connected=bool(state and state.connected),
-            status=_status_key(state, connector),
+            status=_status(state, connector, transaction, allocated_a),
             managed=config.managed,
             priority=int(config.priority),
             max_current_a=config.max_current_a,
-            allocated_current_a=limit.allocated_amps_per_phase if limit else None,
-            allocated_power_w=float(limit.allocated_w) if limit else None,
-            power_w=meter.power_w if meter else None,
-            current_a=(
-                currents[0] if len(currents) > 0 else None,
-                currents[1] if len(currents) > 1 else None,
-                currents[2] if len(currents) > 2 else None,
+            allocated_current_a=allocated_a,
+            allocated_power_w=_rounded(float(limit.allocated_w) if limit else None, 1),
+            power_w=_rounded(meter.power_w if meter else None, 1),
+            current_a=_phase_currents(charger, meter.current_a if meter else ()),
+            session_energy_wh=_rounded(
+                transaction.energy_wh if transaction else None, 1
             ),
-            session_energy_wh=transaction.energy_wh if transaction else None,
-            lifetime_energy_wh=meter.energy_wh if meter else None,
+            session_started=transaction.started if transaction else None,
+            lifetime_energy_wh=_rounded(meter.energy_wh if meter else None, 1),
             transaction_id=transaction.transaction_id if transaction else None,
         )
 
@@ -559,13 +591,79 @@ class SiteRuntime:
             await self.server.remote_stop(charger_id, transaction_id)
 
 
-def _status_key(state: ChargerState | None, connector: int) -> str:
-    """Return the status sensor option of a connector."""
+# What the OCPP status vocabulary shows as; Unknown (not told yet) shows nothing.
+_STATUS_OPTIONS: Final = {
+    STATUS_AVAILABLE: ChargerStatus.AVAILABLE,
+    STATUS_PREPARING: ChargerStatus.PREPARING,
+    STATUS_CHARGING: ChargerStatus.CHARGING,
+    STATUS_SUSPENDED_EV: ChargerStatus.SUSPENDED_EV,
+    STATUS_SUSPENDED_EVSE: ChargerStatus.SUSPENDED_EVSE,
+    STATUS_FINISHING: ChargerStatus.FINISHING,
+    STATUS_RESERVED: ChargerStatus.RESERVED,
+    STATUS_UNAVAILABLE: ChargerStatus.OUT_OF_SERVICE,
+    STATUS_FAULTED: ChargerStatus.FAULTED,
+    STATUS_OCCUPIED: ChargerStatus.OCCUPIED,
+}
+# Statuses of a plugged-in car that a limit of 0 A turns into "paused".
+_PAUSABLE: Final = frozenset(
+    {
+        None,
+        ChargerStatus.PREPARING,
+        ChargerStatus.CHARGING,
+        ChargerStatus.SUSPENDED_EV,
+        ChargerStatus.SUSPENDED_EVSE,
+        ChargerStatus.OCCUPIED,
+    }
+)
+
+
+def _status(
+    state: ChargerState | None,
+    connector: int,
+    transaction: TransactionState | None,
+    allocated_a: float | None,
+) -> ChargerStatus | None:
+    """Return the status sensor option of a connector (None: not known yet)."""
     if state is None or not state.connected:
-        return "unavailable"
+        return ChargerStatus.OFFLINE
     raw = state.connectors.get(connector)
-    status = raw.status if raw else "Unknown"
-    return {
-        "SuspendedEV": "suspended_ev",
-        "SuspendedEVSE": "suspended_evse",
-    }.get(status, status.lower())
+    status = _STATUS_OPTIONS.get(raw.status) if raw else None
+    if transaction is None:
+        return status
+    if allocated_a == 0 and status in _PAUSABLE:
+        return ChargerStatus.PAUSED
+    # A transaction restored from before a restart runs, and the reconnected charger
+    # has not repeated its status: it charges (it says otherwise when it changes).
+    return ChargerStatus.CHARGING if status is None else status
+
+
+def _kw(value: float) -> float:
+    """Return kW to the watt, without float noise or -0."""
+    return round(value, 3) + 0.0
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    """Round away float noise (9.76000000000001, -1.8e-15); never show -0."""
+    if value is None:
+        return None
+    return round(value, digits) + 0.0
+
+
+def _phase_currents(
+    charger: ChargerSettings, currents: tuple[float, ...]
+) -> tuple[float | None, float | None, float | None]:
+    """Return the current on grid phases L1-L3.
+
+    A single-phase charger's one current is on the grid phase it is wired to,
+    whatever phase label its meter uses (its own L1 is the site's L2 on an L2 line).
+    """
+    if charger.phases == 1:
+        shown: list[float | None] = [None, None, None]
+        index = GRID_PHASES.index(charger.grid_phase or GRID_PHASES[0])
+        shown[index] = _rounded(max(currents), 2) if currents else None
+        return shown[0], shown[1], shown[2]
+    return (
+        _rounded(currents[0], 2) if len(currents) > 0 else None,
+        _rounded(currents[1], 2) if len(currents) > 1 else None,
+        _rounded(currents[2], 2) if len(currents) > 2 else None,
+    )

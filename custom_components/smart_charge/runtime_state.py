@@ -41,6 +41,35 @@ class GridLimitOverride:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChargerInfo:
+    """What a charger said about itself in its last BootNotification."""
+
+    vendor: str
+    model: str
+    serial: str | None = None
+    firmware: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "vendor": self.vendor,
+            "model": self.model,
+            "serial": self.serial,
+            "firmware": self.firmware,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChargerInfo:
+        """Read the JSON form."""
+        return cls(
+            vendor=str(data["vendor"]),
+            model=str(data["model"]),
+            serial=None if data.get("serial") is None else str(data["serial"]),
+            firmware=None if data.get("firmware") is None else str(data["firmware"]),
+        )
+
+
 @dataclass(kw_only=True)
 class RuntimeState:
     """What users and automations changed at runtime, and the sessions in flight."""
@@ -51,6 +80,8 @@ class RuntimeState:
     managed: dict[str, bool] = field(default_factory=dict)
     max_current_a: dict[str, float] = field(default_factory=dict)
     controller: dict[str, Any] = field(default_factory=dict)
+    # By charger identity, also of chargers not adopted yet: their device shows it.
+    charger_info: dict[str, ChargerInfo] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form stored on disk."""
@@ -61,6 +92,7 @@ class RuntimeState:
             "managed": self.managed,
             "max_current_a": self.max_current_a,
             "controller": self.controller,
+            "charger_info": {k: v.as_dict() for k, v in self.charger_info.items()},
         }
 
     @classmethod
@@ -78,7 +110,20 @@ class RuntimeState:
                 k: float(v) for k, v in data.get("max_current_a", {}).items()
             },
             controller=dict(data.get("controller", {})),
+            charger_info=_charger_info(data.get("charger_info")),
         )
+
+
+def _charger_info(data: Any) -> dict[str, ChargerInfo]:
+    """Read the stored charger infos; one that cannot be read is left out."""
+    infos: dict[str, ChargerInfo] = {}
+    if isinstance(data, dict):
+        for charger_id, info in data.items():
+            try:
+                infos[str(charger_id)] = ChargerInfo.from_dict(info)
+            except (KeyError, TypeError, AttributeError):
+                continue
+    return infos
 
 
 class RuntimeStore:

@@ -9,7 +9,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import STRATEGIES
 from .coordinator import SmartChargeConfigEntry
-from .entity import PanelEntity, add_per_subentry
+from .entity import PanelEntity, add_per_subentry, async_action
 
 PARALLEL_UPDATES = 0
 
@@ -43,6 +43,7 @@ class StrategySelect(PanelEntity, SelectEntity):
         data = self.panel_data
         return None if data is None else data.strategy
 
+    @async_action
     async def async_select_option(self, option: str) -> None:
         """Change the strategy at runtime."""
         await self.coordinator.config_entry.runtime_data.site.async_set_strategy(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from homeassistant.components.sensor import (
+    DOMAIN as SENSOR_DOMAIN,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -13,16 +15,17 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import UnitOfElectricCurrent, UnitOfEnergy, UnitOfPower
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import BUDGET_REASONS, CHARGER_STATUSES
+from .const import BUDGET_REASONS, CHARGER_STATUSES, DOMAIN, GRID_PHASES
 from .coordinator import (
     ChargerData,
     PanelData,
     SmartChargeConfigEntry,
     SmartChargeCoordinator,
 )
-from .entity import ChargerEntity, PanelEntity, add_per_subentry
+from .entity import ChargerEntity, PanelEntity, add_per_subentry, charger_unique_id
 from .site_config import ChargerSettings
 from .tag_sensor import async_setup_tag_sensors
 
@@ -43,6 +46,7 @@ class ChargerSensorDescription(SensorEntityDescription):
     value_fn: Callable[[ChargerData], float | int | str | None]
     has_fn: Callable[[ChargerSettings], bool] = lambda _: True
     available_offline: bool = False
+    last_reset_fn: Callable[[ChargerData], datetime | None] | None = None
 
 
 def _kw_sensor(
@@ -81,16 +85,17 @@ PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
 
 
 def _phase_current(index: int) -> ChargerSensorDescription:
+    phase = GRID_PHASES[index]
     return ChargerSensorDescription(
-        key=f"current_l{index + 1}",
-        translation_key=f"current_l{index + 1}",
+        key=f"current_{phase.lower()}",
+        translation_key=f"current_{phase.lower()}",
         device_class=SensorDeviceClass.CURRENT,
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         suggested_display_precision=1,
         value_fn=lambda c: c.current_a[index],
-        # Phase 2 and 3 only on three-phase chargers.
-        has_fn=lambda s: index == 0 or s.phases == 3,
+        # A single-phase charger has the one of the grid phase it is wired to.
+        has_fn=lambda s: s.phases == 3 or (s.grid_phase or GRID_PHASES[0]) == phase,
     )
 
 
@@ -139,11 +144,17 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
         key="session_energy",
         translation_key="session_energy",
         device_class=SensorDeviceClass.ENERGY,
+        # A total that starts again with every session: its last reset is the
+        # session's start, so long-term statistics begin a new cycle there instead
+        # of recording the drop to 0 as negative energy (total_increasing would read
+        # any dip of the charger's meter as a reset; the start is known exactly, and
+        # stays the same across restarts because it comes from the charger).
         state_class=SensorStateClass.TOTAL,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda c: c.session_energy_wh,
+        last_reset_fn=lambda c: c.session_started,
     ),
     ChargerSensorDescription(
         key="lifetime_energy",
@@ -163,7 +174,23 @@ async def async_setup_entry(
     entry: SmartChargeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of every panel and charger, each to its subentry."""
+    """Add the sensors of every panel and charger, each to its subentry.
+
+    A charger's sensors that its settings no longer give (a phase current after a
+    change of phases or grid phase) leave the registry instead of staying unavailable.
+    """
+    registry = er.async_get(hass)
+    for settings in entry.runtime_data.chargers.values():
+        for description in CHARGER_SENSORS:
+            unique_id = charger_unique_id(
+                entry.entry_id, settings.charger_id, description.key
+            )
+            if not description.has_fn(settings) and (
+                entity_id := registry.async_get_entity_id(
+                    SENSOR_DOMAIN, DOMAIN, unique_id
+                )
+            ):
+                registry.async_remove(entity_id)
     add_per_subentry(
         entry,
         async_add_entities,
@@ -207,3 +234,12 @@ class ChargerSensor(ChargerEntity, SensorEntity):
         """Return the sensor value."""
         data = self.charger_data
         return None if data is None else self.entity_description.value_fn(data)
+
+    @property
+    def last_reset(self) -> datetime | None:
+        """Return when the value last started again from 0 (the session start)."""
+        data = self.charger_data
+        last_reset_fn = self.entity_description.last_reset_fn
+        if data is None or last_reset_fn is None:
+            return None
+        return last_reset_fn(data)

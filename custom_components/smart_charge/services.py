@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     config_validation as cv,
     device_registry as dr,
@@ -18,14 +18,11 @@ from homeassistant.helpers import (
 )
 import voluptuous as vol
 
+from .compat import async_devices_and_entities_of_groups
 from .const import DOMAIN, STRATEGIES
 from .coordinator import SmartChargeConfigEntry
-from .csms import (
-    CallRejectedError,
-    CallTimeoutError,
-    ChargerNotConnectedError,
-    CsmsError,
-)
+from .csms import CsmsError
+from .entity import translated_error
 
 ATTR_LIMIT_KW = "limit_kw"
 ATTR_DURATION = "duration"
@@ -50,19 +47,26 @@ class Target:
     kind: str  # "panel" or "charger"
     key: str  # panel id or charger identity
     name: str
+    # Named in the call (a device or entity), not reached through an area, floor or
+    # label: a wrong kind is then an error, not skipped.
+    explicit: bool = True
 
 
 def _targets(hass: HomeAssistant, call: ServiceCall) -> list[Target]:
-    """Resolve the call's devices (or entities) to panels and chargers."""
+    """Resolve the call's devices, entities, areas, floors and labels to targets.
+
+    Devices and entities named in the call must be panels or chargers; of what an
+    area, floor or label reaches, only the Smart Charge devices count.
+    """
     device_ids: set[str] = set(cv.ensure_list(call.data.get("device_id")))
     ent_reg = er.async_get(hass)
     for entity_id in cv.ensure_list(call.data.get("entity_id")):
         if (entity := ent_reg.async_get(entity_id)) and entity.device_id:
             device_ids.add(entity.device_id)
-    if not device_ids:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="no_target"
-        )
+    grouped, grouped_entities = async_devices_and_entities_of_groups(hass, call)
+    for entity_id in grouped_entities:
+        if (entity := ent_reg.async_get(entity_id)) and entity.device_id:
+            grouped.add(entity.device_id)
     dev_reg = dr.async_get(hass)
     targets: list[Target] = []
     for device_id in sorted(device_ids):
@@ -77,6 +81,14 @@ def _targets(hass: HomeAssistant, call: ServiceCall) -> list[Target]:
                 },
             )
         targets.append(target)
+    for device_id in sorted(grouped - device_ids):
+        device = dev_reg.async_get(device_id)
+        if device is not None and (target := _target_of(hass, device)) is not None:
+            targets.append(replace(target, explicit=False))
+    if not targets:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="no_target"
+        )
     return targets
 
 
@@ -97,15 +109,25 @@ def _target_of(hass: HomeAssistant, device: dr.DeviceEntry) -> Target | None:
 
 
 def _only(targets: list[Target], kind: str) -> list[Target]:
-    """Return the targets, all of the wanted kind, or raise a translated error."""
+    """Return the targets of the wanted kind, or raise a translated error.
+
+    A device named in the call of the other kind is an error; one reached through an
+    area, floor or label is left out (an area holds panels and chargers alike).
+    """
     for target in targets:
-        if target.kind != kind:
+        if target.kind != kind and target.explicit:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key=f"not_a_{kind}",
                 translation_placeholders={"target": target.name},
             )
-    return targets
+    wanted = [target for target in targets if target.kind == kind]
+    if not wanted:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key=f"no_{kind}_in_target",
+        )
+    return wanted
 
 
 async def _set_grid_limit(hass: HomeAssistant, call: ServiceCall) -> None:
@@ -179,27 +201,10 @@ async def _stop_charging(hass: HomeAssistant, call: ServiceCall) -> None:
 
 async def _charger_call(target: Target, call: Awaitable[Any]) -> None:
     """Await a call to a charger and translate what can go wrong."""
-    placeholders = {"charger_id": target.key}
     try:
         await call
-    except ChargerNotConnectedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="charger_offline",
-            translation_placeholders=placeholders,
-        ) from err
-    except CallTimeoutError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="charger_timeout",
-            translation_placeholders=placeholders,
-        ) from err
-    except (CallRejectedError, CsmsError) as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="charger_rejected",
-            translation_placeholders={**placeholders, "reason": str(err)},
-        ) from err
+    except CsmsError as err:
+        raise translated_error(err, target.key) from err
 
 
 TARGET_SCHEMA = vol.Schema(cv.TARGET_SERVICE_FIELDS)

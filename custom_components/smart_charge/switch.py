@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import SmartChargeConfigEntry
-from .entity import ChargerEntity, add_per_subentry
+from .entity import ChargerEntity, add_per_subentry, async_action
 
 PARALLEL_UPDATES = 0
 
@@ -43,13 +43,15 @@ class ManagedSwitch(ChargerEntity, SwitchEntity):
         data = self.charger_data
         return None if data is None else data.managed
 
-    async def async_turn_on(self, **kwargs: Any) -> None:
+    @async_action
+    async def async_turn_on(self, /, **kwargs: Any) -> None:
         """Manage the charger."""
         await self.coordinator.config_entry.runtime_data.site.async_set_managed(
             self.charger_id, True
         )
 
-    async def async_turn_off(self, **kwargs: Any) -> None:
+    @async_action
+    async def async_turn_off(self, /, **kwargs: Any) -> None:
         """Stop managing the charger."""
         await self.coordinator.config_entry.runtime_data.site.async_set_managed(
             self.charger_id, False

@@ -334,6 +334,12 @@ class SimulatedCharger:
             self._websocket = self._reader = None
             self.offline_since = self.clock()
 
+    async def wait_closed(self) -> None:
+        """Return once the connection is gone (at once when not connected)."""
+        reader = self._reader
+        if reader is not None:
+            await asyncio.shield(reader)
+
     async def reconnect(self) -> None:
         """Open a new connection first, then drop the old one (a flaky network).
 

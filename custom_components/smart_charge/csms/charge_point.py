@@ -170,8 +170,20 @@ class ChargerState:
 
     def transaction_on(self, connector_id: int) -> TransactionState | None:
         """Return the transaction running on a connector, if any."""
+        connector = self.connectors.get(connector_id)
+        if connector is not None and connector.transaction_id in self.transactions:
+            return self.transactions[connector.transaction_id]
         for transaction in self.transactions.values():
             if transaction.connector_id == connector_id:
+                return transaction
+        return None
+
+    def current_transaction(self) -> TransactionState | None:
+        """Return the transaction of the lowest connector that runs one, if any."""
+        for connector_id in sorted(
+            {t.connector_id for t in self.transactions.values()}
+        ):
+            if (transaction := self.transaction_on(connector_id)) is not None:
                 return transaction
         return None
 
@@ -191,6 +203,16 @@ class ChargerState:
                 connector.status = status
                 connector.error_code = error
             case TransactionStarted():
+                # A connector runs one transaction at a time: a new one there means
+                # the previous one ended unheard (a charger that restarted, or a
+                # session restored from before our own restart that it never ended).
+                for stale in [
+                    t.transaction_id
+                    for t in self.transactions.values()
+                    if t.connector_id == event.connector_id
+                    and t.transaction_id != event.transaction_id
+                ]:
+                    del self.transactions[stale]
                 self.transactions[event.transaction_id] = TransactionState(
                     transaction_id=event.transaction_id,
                     connector_id=event.connector_id,
