@@ -158,17 +158,23 @@ async def test_fan_out_keeps_a_window_and_decreases_first(
     rig.controller.update_site(rig.site, configs)
     await rig.controller.rebalance()
 
-    spans: list[tuple[float, float, float]] = []  # (received, answered, limit)
+    # (received, answered, limit, the limit it replaced)
+    spans: list[tuple[float, float, float, float]] = []
     for charger in chargers:
+        before = charger.received_profiles[: sent[id(charger)]]
+        previous = next(p.limit for p in reversed(before) if p.purpose == "TxProfile")
         for profile in charger.received_profiles[sent[id(charger)] :]:
             answered = charger.profile_answered_at[profile.sequence]
-            spans.append((profile.received_at, answered, profile.limit))
+            spans.append((profile.received_at, answered, profile.limit, previous))
+            previous = profile.limit
     assert len(spans) == count
     in_flight = max(
-        sum(1 for start, end, _ in spans if start <= moment < end)
-        for moment, _, _ in spans
+        sum(1 for start, end, _, _ in spans if start <= moment < end)
+        for moment, _, _, _ in spans
     )
     assert 1 < in_flight <= SEND_WINDOW
-    last_decrease_answered = max(end for _, end, limit in spans if limit == 8.0)
-    first_increase = min(start for start, _, limit in spans if limit > 8.0)
-    assert first_increase >= last_decrease_answered
+    decreases = [end for _, end, limit, old in spans if limit < old]
+    increases = [start for start, _, limit, old in spans if limit > old]
+    assert decreases
+    assert increases
+    assert min(increases) >= max(decreases)
