@@ -80,7 +80,7 @@ UNIT_A = 0.1
 SLOT_MINUTES = (15, 60)
 _EPS = 1e-9
 _ENERGY_EPS = 1e-6
-_MAX_MOVES_PER_SESSION = 2000
+_MAX_ROUNDS = 20
 
 
 @dataclass(slots=True)
@@ -469,31 +469,37 @@ def _shave(state: _State, car: _Car, chosen: list[int]) -> None:
 
 
 def _improve(state: _State, car: _Car) -> None:
-    """Move energy from car's dearest slot to a cheaper one while that saves money."""
+    """Move energy from car's dearest slots to cheaper ones while that saves money.
+
+    Rounds over the car's slots, dearest first, each tried against the cheaper slots with
+    room, cheapest first; it stops after a round without a move (or _MAX_ROUNDS).
+    """
     steps = state.steps[car.position]
-    for _ in range(_MAX_MOVES_PER_SESSION):
-        used = [t for t, s in enumerate(steps) if s > 0]
-        if not used:
-            return
-        window = [t for t, h in enumerate(car.hours) if h > 0]
+    hours = car.hours
+    window = [t for t, h in enumerate(hours) if h > 0]
+    for _ in range(_MAX_ROUNDS):
         moved = False
-        for u in sorted(used, key=lambda t: (-state.remove_value(car, t), -t)):
+        targets = sorted(window, key=lambda t: (state.add_cost(car, t), t))
+        used = [t for t in window if steps[t] > 0]
+        used.sort(key=lambda t: (-state.remove_value(car, t), -t))
+        for u in used:
             value = state.remove_value(car, u)
-            for v in sorted(window, key=lambda t: (state.add_cost(car, t), t)):
-                if state.add_cost(car, v) >= value - _EPS:
+            for v in targets:
+                if steps[u] == 0 or state.add_cost(car, v) >= value - _EPS:
                     break
-                if v == u or car.hours[v] != car.hours[u]:
+                if v == u or hours[v] != hours[u]:
                     continue
-                if _move(state, car, u, v):
+                room = state.room(car, v)
+                if room <= 0 or steps[v] + min(steps[u], room) < car.min_u:
+                    continue
+                if _move(state, car, u, v, room):
                     moved = True
-                    break
-            if moved:
-                break
+                    value = state.remove_value(car, u)
         if not moved:
             return
 
 
-def _move(state: _State, car: _Car, u: int, v: int) -> bool:
+def _move(state: _State, car: _Car, u: int, v: int, room: int) -> bool:
     """Move steps of car from slot u to slot v if that lowers the site's cost.
 
     Tried amounts: everything in u, what fits in v, and what stays within the surplus
@@ -501,7 +507,6 @@ def _move(state: _State, car: _Car, u: int, v: int) -> bool:
     amount that lowers the cost most is kept.
     """
     steps = state.steps[car.position]
-    room = state.room(car, v)
     tries = {
         steps[u],
         min(steps[u], room),
