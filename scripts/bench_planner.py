@@ -117,10 +117,16 @@ def bench(cars: int) -> None:
         times.append((time.perf_counter() - start) * 1000.0)
     assert plan is not None
     met = sum(1 for s in plan.sessions.values() if s.goal_met)
+    solar_short = sum(
+        1
+        for s in plan.sessions.values()
+        if not s.goal_met and s.mode is PlanMode.SOLAR_ONLY
+    )
     periods = max(len(s.periods()) for s in plan.sessions.values())
     print(
         f"  {cars:>3} cars x {SLOTS} slots: {statistics.median(times):8.1f} ms"
-        f" (min {min(times):7.1f})  goals met {met}/{cars},"
+        f" (min {min(times):7.1f})  goals met {met}/{cars}"
+        f" (short: {solar_short} solar only),"
         f" most periods {periods}, cost {plan.cost:,.0f}"
     )
 

@@ -434,3 +434,55 @@ def test_invalid_input_is_refused() -> None:
             hourly([1]),
             slot_minutes=60,
         )
+
+
+def test_repair_frees_the_only_slot_a_later_car_can_use() -> None:
+    # A (departs 02:00, on the main fuse) takes 00:00, the cheapest; B (departs 03:00)
+    # sits under a sub-panel that is off (time-of-use factor 0) after 00:00, so 00:00 is
+    # its only slot. The repair moves A to 01:00 and gives 00:00 to B: both goals met.
+    site = Site(
+        panels=[
+            Panel(id="main", limit_kw=100, phase_limit_a=16, safety_margin_pct=0),
+            Panel(id="sub", limit_kw=100, safety_margin_pct=0, parent_id="main"),
+        ]
+    )
+    slots = [
+        PlanSlot(start=hour(0), price=10),
+        PlanSlot(start=hour(1), price=20, multiplier={"sub": 0.0}),
+        PlanSlot(start=hour(2), price=30, multiplier={"sub": 0.0}),
+    ]
+    requests = [
+        PlanRequest(
+            session=car("A", 1),
+            goal=ChargingGoal(energy_kwh=11.04, departure=hour(2)),
+        ),
+        PlanRequest(
+            session=car("B", 2, panel_id="sub"),
+            goal=ChargingGoal(energy_kwh=11.04, departure=hour(3)),
+        ),
+    ]
+    plan = plan_charging(site, requests, slots, slot_minutes=60)
+    a, b = plan.sessions["A"], plan.sessions["B"]
+    assert amps(b.slots) == [16, 0, 0]
+    assert amps(a.slots) == [0, 16, 0]
+    assert a.goal_met and b.goal_met
+    assert plan.cost == pytest.approx(11.04 * 30)
+
+
+def test_exchange_reaches_the_optimum_with_car_maxima_below_the_fuse() -> None:
+    # 16 A fuse, two 10 A cars (minimum 1 A), prices 1, 2, 3. A: 10 A·h by 02:00, B:
+    # 20 A·h by 03:00. Greedy: A 10 A at 00:00, B 6 + 10 + 4 -> 48 A·h-price units. The
+    # optimum 44: B 10 + 10, A 6 + 4 (A leaves B the cheap hour it cannot fill alone).
+    requests = [
+        PlanRequest(
+            session=car(tx, seq),
+            goal=ChargingGoal(energy_kwh=ah * KW_PER_A, departure=hour(dep)),
+            min_current_a=1,
+            max_current_a=10,
+        )
+        for tx, seq, ah, dep in (("A", 1, 10, 2), ("B", 2, 20, 3))
+    ]
+    plan = plan_charging(ONE_FUSE, requests, hourly([1, 2, 3]), slot_minutes=60)
+    assert amps(plan.sessions["A"].slots) == [6, 4, 0]
+    assert amps(plan.sessions["B"].slots) == [10, 10, 0]
+    assert plan.cost == pytest.approx(44 * KW_PER_A)
