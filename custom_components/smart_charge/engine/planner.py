@@ -46,15 +46,18 @@ the first slot, one binding fuse, minimums that do not bind and car maxima at le
 fuse's room, the cost depends only on how much energy each slot holds, and serving the
 earliest departure first from its cheapest slots is optimal: by an exchange argument, a
 slot the earlier car takes is also in every later car's window, so giving it to a later
-car instead cannot make anything cheaper. Car maxima below the fuse break that (two
-cars of 10 A on a 16 A fuse: the greedy alone costs 48, the optimum 44;
-`test_exchange_reaches_the_optimum_with_car_maxima_below_the_fuse`), which is what the
-exchange step repairs. The table tests (two cars on one fuse with hourly prices, a solar
-day, a goal that cannot be met) match their hand-computed optima. **Where it is a
-heuristic:** trees where different cars are bound by different sub-panels or phases,
-minimums that make slots all-or-nothing, surplus valued differently by different modes,
-partial slots at a departure. The result is then a local optimum for single moves and
-pairwise exchanges, not a proven global one (that needs a mixed-integer program).
+car instead cannot make anything cheaper. Car maxima below the fuse break that for the
+greedy alone (two cars of 10 A on a 16 A fuse: 48 instead of the optimum 44,
+`test_exchange_reaches_the_optimum_with_car_maxima_below_the_fuse`); the repair and
+exchange steps fix such cases. `test_one_fuse_matches_the_min_cost_flow_optimum` checks
+one-fuse sites without minimums, maxima above or below the fuse, against an exact
+min-cost flow (most energy, then least cost). The table tests (two cars on one fuse with
+hourly prices, a solar day, a goal that cannot be met) match their hand-computed optima.
+**Where it is a heuristic:** trees where different cars are bound by different
+sub-panels or phases, minimums that make slots all-or-nothing, surplus valued differently
+by different modes, partial slots at a departure, and the trial caps. The result is then
+a local optimum for single moves, displacements and pairwise exchanges, not a proven
+global one (that needs a mixed-integer program).
 
 Every charging slot carries a reason: `as_fast_as_possible`, `solar`, `cheapest`, or
 `needed_for_departure` (a cheaper slot was full, so a dearer one had to be used).
@@ -498,8 +501,8 @@ def _repair(state: _State, ranked: list[_Car]) -> None:
 
     For a car short of its goal and a slot in its window where a breaker (not its own
     maximum) stops it, each other car charging there under a shared breaker is tried:
-    its energy in that slot is taken out, the short car fills the slot, and the other car
-    refills elsewhere. The trial is kept only when the short car gets more and the other
+    its energy in that slot is taken out and placed elsewhere where possible, and the
+    short car fills the room that is left (see _try_displace). The trial is kept only when the short car gets more and the other
     car's goal is no worse; else everything is put back. At most _MAX_REPAIRS trials.
     """
     trials = 0
@@ -534,20 +537,31 @@ def _repair(state: _State, ranked: list[_Car]) -> None:
 
 
 def _try_displace(state: _State, car: _Car, other: _Car, t: int) -> bool:
-    """Move other's energy out of slot t so that car can use it; undo unless better."""
-    saved = state.save(car, other)
+    """Move other's energy out of slot t so that car can use it; undo unless better.
+
+    Two variants, the first that helps is kept: (1) other moves what it can elsewhere,
+    takes back in t only what it still lacks, and car fills the rest of t; (2) car fills
+    t first and other refills wherever it can.
+    """
     need, other_need = car.need, other.need
-    state.apply(other, t, -state.steps[other.position][t])
-    state.reasons[other.position][t] = PlanReason.IDLE
-    _fill(state, car, only=t)
-    _fill(state, other, skip=t)
-    if (
-        car.need < need - _ENERGY_EPS
-        and other.need <= max(other_need, 0.0) + _ENERGY_EPS
-    ):
-        return True
-    state.restore(saved, car, other)
-    car.need, other.need = need, other_need
+    for variant in (1, 2):
+        saved = state.save(car, other)
+        state.apply(other, t, -state.steps[other.position][t])
+        state.reasons[other.position][t] = PlanReason.IDLE
+        if variant == 1:
+            _fill(state, other, skip=t)
+            _fill(state, other, only=t)
+            _fill(state, car, only=t)
+        else:
+            _fill(state, car, only=t)
+            _fill(state, other)
+        if (
+            car.need < need - _ENERGY_EPS
+            and other.need <= max(other_need, 0.0) + _ENERGY_EPS
+        ):
+            return True
+        state.restore(saved, car, other)
+        car.need, other.need = need, other_need
     return False
 
 
