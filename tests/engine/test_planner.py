@@ -21,8 +21,10 @@ from custom_components.smart_charge.engine import (
     Site,
     Strategy,
     TimeOfUseWindow,
+    build_ocpp201_profile,
     plan_charging,
 )
+from custom_components.smart_charge.engine.allocate import make_profile
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KW_PER_A = 0.69  # three-phase, 230 V
@@ -486,3 +488,26 @@ def test_exchange_reaches_the_optimum_with_car_maxima_below_the_fuse() -> None:
     assert amps(plan.sessions["A"].slots) == [6, 4, 0]
     assert amps(plan.sessions["B"].slots) == [10, 10, 0]
     assert plan.cost == pytest.approx(44 * KW_PER_A)
+
+
+def test_schedule_feeds_the_ocpp_profile_builder() -> None:
+    request = PlanRequest(
+        session=car("7", connector_id=1),
+        goal=ChargingGoal(energy_kwh=5.52, departure=hour(3)),
+    )
+    plan = plan_charging(ONE_FUSE, [request], hourly(PRICES), slot_minutes=60)
+    sp = plan.sessions["7"]
+    start, periods = sp.schedule()
+    assert start == hour(0)
+    assert periods == [(0, 0.0), (3600, 8.0), (7200, 0.0)]
+    assert sp.schedule(rate_unit="W")[1][1] == (3600, 5520.0)
+    body = build_ocpp201_profile(
+        make_profile(request.session, 0.0, paused=True),
+        start_schedule=start,
+        periods=periods,
+    )
+    schedule = body["chargingSchedule"][0]
+    assert schedule["startSchedule"].startswith("2026-01-01T00:00:00")
+    assert [p["limit"] for p in schedule["chargingSchedulePeriod"]] == [0.0, 8.0, 0.0]
+    with pytest.raises(EngineConfigError):
+        sp.schedule(rate_unit="kW")

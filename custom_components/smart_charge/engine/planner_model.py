@@ -252,6 +252,33 @@ class SessionPlan:
             for s, e, a in zip(starts_t, ends_t, amps, strict=True)
         )
 
+    def schedule(
+        self, max_periods: int | None = None, *, rate_unit: str = "A"
+    ) -> tuple[datetime | None, list[tuple[int, float]]]:
+        """Return `(startSchedule, [(startPeriod seconds, limit)])` for the profile builders.
+
+        The periods of `periods(max_periods)` as offsets from the first one's absolute
+        start, limits in A per phase or, with `rate_unit="W"`, whole watts (rounded down);
+        the schedule ends with the departure (0 A from then on, where the charger's lower
+        profiles take over). `(None, [])` when the session has no time left.
+        """
+        if rate_unit not in ("A", "W"):
+            raise EngineConfigError(f"rate unit must be 'A' or 'W', got {rate_unit!r}")
+        periods = self.periods(max_periods)
+        if not periods:
+            return None, []
+        start = periods[0].start
+        out: list[tuple[int, float]] = []
+        for period in periods:
+            offset = int((period.start - start).total_seconds())
+            limit = (
+                period.amps_per_phase
+                if rate_unit == "A"
+                else float(math.floor(period.power_kw * 1000.0 + 1e-6))
+            )
+            out.append((offset, limit))
+        return start, out
+
 
 def _merge_down(
     starts: list[datetime], ends: list[datetime], amps: list[float], limit: int
