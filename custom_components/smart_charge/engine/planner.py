@@ -787,6 +787,10 @@ def _try_exchange(state: _State, a: _Car, b: _Car, c: int, d: int, u: int) -> bo
     move_b = min(steps_b[u], state.room(b, c))
     if 0 < steps_b[u] - move_b < b.min_u:
         move_b = steps_b[u] - b.min_u
+    if move_b <= 0 or steps_b[c] + move_b < b.min_u:  # float noise changed the room
+        state.apply(a, d, -best)
+        state.apply(a, c, best)
+        return False
     state.apply(b, u, -move_b)
     state.apply(b, c, move_b)
     for car, slot in ((a, d), (b, c)):
