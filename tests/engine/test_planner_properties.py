@@ -35,6 +35,7 @@ class Case:
     slots: list[PlanSlot]
     minutes: int
     feed_in: float
+    now: datetime | None = None
 
 
 @st.composite
@@ -119,7 +120,8 @@ def cases(draw: st.DrawFn, *, max_sessions: int = 8) -> Case:
                 max_current_a=draw(st.none() | st.floats(0, 32)),
             )
         )
-    return Case(site, requests, slots, minutes, draw(st.sampled_from([0.0, 8.0])))
+    now = draw(st.none() | st.floats(0, 1.5).map(lambda f: T0 + f * step))
+    return Case(site, requests, slots, minutes, draw(st.sampled_from([0.0, 8.0])), now)
 
 
 def plan_of(case: Case) -> ChargingPlan:
@@ -129,6 +131,7 @@ def plan_of(case: Case) -> ChargingPlan:
         case.slots,
         slot_minutes=case.minutes,
         feed_in_price=case.feed_in,
+        now=case.now,
     )
 
 
@@ -202,6 +205,7 @@ def check_plan(case: Case, plan: ChargingPlan) -> None:
                 assert a == 0 and slot.energy_kwh == 0
             if slot.energy_kwh > 0:
                 assert slot.end <= departure
+                assert case.now is None or slot.start >= case.now
             energy += slot.energy_kwh
         assert math.isclose(energy, sp.energy_kwh, abs_tol=TOL)
         if math.isinf(sp.needed_kwh):
@@ -270,7 +274,8 @@ def alone_capacity(case: Case, request: PlanRequest) -> float:
         panel_id = panel.parent_id
     total = 0.0
     for t, slot in enumerate(case.slots):
-        hours = (min(slot.start + step, departure) - slot.start).total_seconds() / 3600
+        begin = slot.start if case.now is None else max(slot.start, case.now)
+        hours = (min(slot.start + step, departure) - begin).total_seconds() / 3600
         if hours <= 0:
             continue
         room = high_u
