@@ -3,6 +3,8 @@
 Public API: the data model (`Session`, `Panel`, `Site`, `TimeOfUseWindow`, `Strategy`,
 `Phase`), the site solver `allocate_site`, the seed-compatible `SmartChargingEngine`,
 transition planning (`plan_transition`) and OCPP profile builders.
+Charging plans: `plan_charging` with `PlanRequest`/`ChargingGoal`/`PlanSlot` in and a
+`ChargingPlan` out.
 """
 
 from __future__ import annotations
@@ -29,6 +31,20 @@ from .model import (
     Strategy,
     TimeOfUseWindow,
 )
+from .planner import plan_charging
+from .planner_model import (
+    ChargingGoal,
+    ChargingPeriod,
+    ChargingPlan,
+    PanelPlan,
+    PlanMode,
+    PlanReason,
+    PlanRequest,
+    PlanSlot,
+    SessionPlan,
+    ShortfallReason,
+    SlotPlan,
+)
 from .profiles import (
     KIND_DYNAMIC,
     STATION_MAX_2X,
@@ -51,6 +67,9 @@ __all__ = [
     "STATION_MAX_16",
     "TX_DEFAULT_PROFILE",
     "TX_PROFILE",
+    "ChargingGoal",
+    "ChargingPeriod",
+    "ChargingPlan",
     "ClearDispatcher",
     "CustomStrategy",
     "DispatchFailure",
@@ -61,13 +80,21 @@ __all__ = [
     "LimitChange",
     "Panel",
     "PanelAllocation",
+    "PanelPlan",
     "Phase",
+    "PlanMode",
+    "PlanReason",
+    "PlanRequest",
+    "PlanSlot",
     "ProfileError",
     "Session",
     "SessionKey",
+    "SessionPlan",
     "SessionProfile",
+    "ShortfallReason",
     "Site",
     "SiteAllocation",
+    "SlotPlan",
     "SmartChargingEngine",
     "Strategy",
     "TimeOfUseWindow",
@@ -79,6 +106,7 @@ __all__ = [
     "build_ocpp21_request",
     "build_ocpp201_profile",
     "build_ocpp201_request",
+    "plan_charging",
     "plan_transition",
     "profile_id_for",
 ]

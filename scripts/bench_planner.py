@@ -1,0 +1,147 @@
+"""Benchmark the charging planner: prints timings, never asserts.
+
+Run: .venv/bin/python scripts/bench_planner.py [runs]   (default 5 runs per figure)
+A three-level tree (main 50 kW / 4 sub-panels with a current limit per phase / 2 leaves
+each), 192 quarter-hour slots (48 h) with varying prices, household load and a solar day,
+cars in the four modes with departures spread over the horizon.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+import importlib.util
+import math
+from pathlib import Path
+import random
+import statistics
+import sys
+import time
+import types
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+if "custom_components.smart_charge" not in sys.modules:
+    # Load the engine without the Home Assistant package __init__ (the engine needs none).
+    package = types.ModuleType("custom_components.smart_charge")
+    package.__path__ = [str(ROOT / "custom_components" / "smart_charge")]
+    if importlib.util.find_spec("custom_components") is not None:
+        sys.modules["custom_components.smart_charge"] = package
+
+from custom_components.smart_charge.engine import (  # noqa: E402
+    ChargingGoal,
+    Panel,
+    Phase,
+    PlanMode,
+    PlanRequest,
+    PlanSlot,
+    Session,
+    Site,
+    plan_charging,
+)
+
+T0 = datetime(2026, 6, 1, 18, tzinfo=UTC)
+SLOTS = 192
+RUNS = 5
+
+
+def tree(cars: int) -> tuple[Site, list[str]]:
+    """Main breaker, 4 sub-panels (A per phase), 2 leaves each: 13 panels."""
+    scale = max(1.0, cars / 10)
+    panels = [Panel(id="main", limit_kw=50.0 * scale, phase_limit_a=80.0 * scale)]
+    leaves = []
+    for a in range(4):
+        panels.append(
+            Panel(
+                id=f"sub{a}",
+                limit_kw=22.0 * scale,
+                phase_limit_a=32.0 * scale,
+                parent_id="main",
+            )
+        )
+        for b in range(2):
+            leaf = f"sub{a}.{b}"
+            panels.append(Panel(id=leaf, limit_kw=16.0 * scale, parent_id=f"sub{a}"))
+            leaves.append(leaf)
+    return Site(panels=panels), leaves
+
+
+def forecast(rng: random.Random, panel_ids: list[str]) -> list[PlanSlot]:
+    """48 h of quarter hours: day/night prices with noise, evening load, a solar bump."""
+    slots = []
+    for t in range(SLOTS):
+        start = T0 + timedelta(minutes=15 * t)
+        hour = start.hour + start.minute / 60
+        price = 25 + 10 * math.sin((hour - 12) / 24 * 2 * math.pi) + rng.uniform(-3, 3)
+        solar = (
+            max(0.0, 12 * math.sin((hour - 6) / 14 * math.pi)) if 6 < hour < 20 else 0
+        )
+        load = {"main": 2 + (3 if 17 <= hour < 21 else 0)}
+        load[rng.choice(panel_ids)] = rng.uniform(0, 2)
+        slots.append(PlanSlot(start=start, price=price, solar_kw=solar, load_kw=load))
+    return slots
+
+
+def requests(count: int, leaves: list[str], rng: random.Random) -> list[PlanRequest]:
+    """Cars: a mix of phases and modes, 10-50 kWh, departures 6-48 h out."""
+    out = []
+    modes = list(PlanMode)
+    for i in range(count):
+        phases = rng.choice([1, 3, 3])
+        session = Session(
+            transaction_id=f"car-{i}",
+            max_hardware_power_kw=11.04 if phases == 3 else 7.36,
+            phases=phases,
+            grid_phase=rng.choice(list(Phase)) if phases == 1 else None,
+            panel_id=leaves[i % len(leaves)],
+            sequence=i,
+        )
+        departure = T0 + timedelta(minutes=15 * rng.randint(24, SLOTS))
+        mode = modes[i % len(modes)]
+        goal = ChargingGoal(
+            mode=mode, energy_kwh=rng.uniform(10, 50), departure=departure
+        )
+        out.append(PlanRequest(session=session, goal=goal))
+    return out
+
+
+def bench(cars: int) -> None:
+    rng = random.Random(cars)
+    site, leaves = tree(cars)
+    slots = forecast(rng, [p.id for p in site.panels])
+    reqs = requests(cars, leaves, rng)
+    times = []
+    plan = None
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        plan = plan_charging(site, reqs, slots, slot_minutes=15, feed_in_price=8.0)
+        times.append((time.perf_counter() - start) * 1000.0)
+    assert plan is not None
+    met = sum(1 for s in plan.sessions.values() if s.goal_met)
+    solar_short = sum(
+        1
+        for s in plan.sessions.values()
+        if not s.goal_met and s.mode is PlanMode.SOLAR_ONLY
+    )
+    periods = max(len(s.periods()) for s in plan.sessions.values())
+    print(
+        f"  {cars:>3} cars x {SLOTS} slots: {statistics.median(times):8.1f} ms"
+        f" (min {min(times):7.1f})  goals met {met}/{cars}"
+        f" (short: {solar_short} solar only),"
+        f" most periods {periods}, cost {plan.cost:,.0f}"
+    )
+
+
+def main() -> None:
+    global RUNS  # noqa: PLW0603 - set once from the command line
+    if len(sys.argv) > 1:
+        RUNS = int(sys.argv[1])
+    print(
+        f"plan_charging, 3-level tree (13 panels), quarter-hour slots,"
+        f" median of {RUNS} runs (Python {sys.version.split()[0]}):"
+    )
+    for cars in (10, 100):
+        bench(cars)
+
+
+if __name__ == "__main__":
+    main()
