@@ -148,7 +148,9 @@ async def test_solar_surplus_with_hysteresis(
         # Surplus = export 6 kW (the car drew nothing yet), less the safety margin.
         assert _limit(cp1) <= 6.0 * 0.95 / KW_PER_A
 
-        # The car now draws its limit; the meter shows that much less export.
+        # The car now draws its limit (once the charger applied it: it is received
+        # before it is in force); the meter shows that much less export.
+        await _until(lambda: cp1.limit_in_force(1) == _limit(cp1))
         drawn = _limit(cp1) * KW_PER_A
         hass.states.async_set("sensor.grid", str(-(6.0 - drawn) * 1000), W)
         cp1.car_max_a = 32
