@@ -1,7 +1,8 @@
 """Smart Charge load-management engine: pure Python, no Home Assistant imports.
 
 Public API: the data model (`Session`, `Panel`, `Site`, `TimeOfUseWindow`, `Strategy`,
-`Phase`), the site solver `allocate_site`, the seed-compatible `SmartChargingEngine`,
+`Phase`), the vocabularies of why (`LimitReason` with `SessionLimit` per session,
+`BudgetReason` per panel), the site solver `allocate_site`, the seed-compatible `SmartChargingEngine`,
 transition planning (`plan_transition`) and OCPP profile builders.
 """
 
@@ -18,11 +19,14 @@ from .engine import (
 )
 from .errors import EngineConfigError, EngineError, ProfileError
 from .model import (
+    BudgetReason,
+    LimitReason,
     Panel,
     PanelAllocation,
     Phase,
     Session,
     SessionKey,
+    SessionLimit,
     SessionProfile,
     Site,
     SiteAllocation,
@@ -49,6 +53,7 @@ __all__ = [
     "STATION_MAX_16",
     "TX_DEFAULT_PROFILE",
     "TX_PROFILE",
+    "BudgetReason",
     "ClearDispatcher",
     "CustomStrategy",
     "DispatchFailure",
@@ -57,12 +62,14 @@ __all__ = [
     "EngineError",
     "GridOverCommitted",
     "LimitChange",
+    "LimitReason",
     "Panel",
     "PanelAllocation",
     "Phase",
     "ProfileError",
     "Session",
     "SessionKey",
+    "SessionLimit",
     "SessionProfile",
     "Site",
     "SiteAllocation",
