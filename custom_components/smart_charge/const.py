@@ -6,10 +6,12 @@ from enum import StrEnum
 import logging
 from typing import Final
 
+from .engine import LimitReason
 from .engine.budgets import (
     REASON_LIMIT,
     REASON_LOAD,
     REASON_OVERRIDE,
+    REASON_PHASE,
     REASON_SOLAR,
     REASON_TARIFF,
     REASON_TIME_OF_USE,
@@ -93,7 +95,11 @@ BUDGET_REASONS: Final = (
     REASON_TARIFF,
     REASON_TIME_OF_USE,
     REASON_OVERRIDE,
+    REASON_PHASE,
 )
+
+# What holds a charger's session where it is (charger "limit reason" sensor).
+LIMIT_REASONS: Final = tuple(str(reason) for reason in LimitReason)
 
 # Charger status sensor options (snake_case of the OCPP status vocabulary).
 CHARGER_STATUSES: Final = (

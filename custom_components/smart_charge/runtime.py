@@ -66,7 +66,15 @@ from .csms import (
     TransactionStarted,
     TransactionStopped,
 )
-from .engine import Panel, Phase, Site, Strategy
+from .engine import (
+    BudgetReason,
+    LimitReason,
+    Panel,
+    Phase,
+    SessionLimit,
+    Site,
+    Strategy,
+)
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
@@ -213,6 +221,10 @@ class SiteRuntime:
                     unmanaged_phase_a=inputs.unmanaged_phase_a if inputs else None,
                     parent_id=panel.parent_id,
                     time_of_use_windows=panel.budget.time_of_use,
+                    # Solar and tariff budgets name themselves in the limit reasons.
+                    budget_reason=BudgetReason(inputs.reason)
+                    if inputs
+                    else BudgetReason.LIMIT,
                 )
             )
         return Site(
@@ -369,7 +381,10 @@ class SiteRuntime:
                 headroom_kw=result.headroom_kw if result else 0.0,
                 budget_kw=result.budget_kw if result else 0.0,
                 active_sessions=self.controller.session_count(panel_id),
-                budget_reason=self._budget_reason(panel_id),
+                budget_reason=BudgetReason.PHASE
+                if result is not None and result.budget_reason is BudgetReason.PHASE
+                else self._budget_reason(panel_id),
+                full_phases=tuple(str(p) for p in result.full_phases) if result else (),
             )
         configs = self._charger_configs()
         charger_data: dict[str, ChargerData] = {}
@@ -394,6 +409,11 @@ class SiteRuntime:
         meter = state.meter.get(connector) if state else None
         currents = tuple(meter.current_a) if meter else ()
         limit = self.controller.limit_for(charger_id) if self.controller else None
+        why = _limit_reason(
+            self.controller.limit_reason_for(charger_id) if self.controller else None,
+            connected=bool(state and state.connected),
+            managed=config.managed,
+        )
         return ChargerData(
             connected=bool(state and state.connected),
             status=_status_key(state, connector),
@@ -411,6 +431,11 @@ class SiteRuntime:
             session_energy_wh=transaction.energy_wh if transaction else None,
             lifetime_energy_wh=meter.energy_wh if meter else None,
             transaction_id=transaction.transaction_id if transaction else None,
+            limit_reason=why.reason if why else None,
+            limit_panel=self.panels[why.panel_id].name
+            if why and why.panel_id in self.panels
+            else None,
+            limit_phase=str(why.phase) if why and why.phase else None,
         )
 
     def _budget_reason(self, panel_id: str) -> str:
@@ -533,6 +558,19 @@ class SiteRuntime:
             )
         for transaction_id in list(state.transactions):
             await self.server.remote_stop(charger_id, transaction_id)
+
+
+def _limit_reason(
+    limit: SessionLimit | None, *, connected: bool, managed: bool
+) -> SessionLimit | None:
+    """Return the engine's reason for the session; without one, offline or not managed."""
+    if limit is not None:
+        return limit
+    if not connected:
+        return SessionLimit(reason=LimitReason.OFFLINE)
+    if not managed:
+        return SessionLimit(reason=LimitReason.NOT_MANAGED)
+    return None  # no car: nothing is limited
 
 
 def _status_key(state: ChargerState | None, connector: int) -> str:
