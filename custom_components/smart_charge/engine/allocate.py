@@ -335,13 +335,16 @@ def allocate_site(
         panels=panel_results,
         paused=paused_keys,
         over_committed=bool(paused_keys) or negative,
-        limits=_limits(all_sessions, managed, why, blocked, site, n_panels, kw_reason),
+        limits=_limits(
+            all_sessions, managed, ceil_kw, why, blocked, site, n_panels, kw_reason
+        ),
     )
 
 
 def _limits(
     all_sessions: list[Session],
     managed: list[Session],
+    ceil_kw: list[float],
     why: list[int],
     blocked: dict[int, tuple[int, bool]],
     site: Site,
@@ -379,24 +382,35 @@ def _limits(
             LimitReason.USER_CAP,
         )
     }
-    limits: dict[SessionKey, SessionLimit] = {}
-    for i, (session, c) in enumerate(zip(managed, why, strict=True)):
+    for c in set(why):
         if c >= 0:
-            limits[session.transaction_id] = bound(c)
-            continue
-        stop = blocked.get(i)
-        if stop is None:
-            limits[session.transaction_id] = ceilings[session.ceiling_reason]
-            continue
-        where = bound(stop[0])
-        for_priority = stop[1]
+            bound(c)
+    # One comprehension over the sessions (the hot path), then the few paused ones.
+    # Most ceilings are the charger's maximum: checked first without the property.
+    charger_maximum = ceilings[LimitReason.CHARGER_MAXIMUM]
+    limits: dict[SessionKey, SessionLimit] = dict(
+        zip(
+            [session.transaction_id for session in managed],
+            [
+                made[c]
+                if c >= 0
+                else charger_maximum
+                if session.max_hardware_power_kw == cap
+                else ceilings[session.ceiling_reason]
+                for session, c, cap in zip(managed, why, ceil_kw, strict=True)
+            ],
+            strict=True,
+        )
+    )
+    for i, (stop, for_priority) in blocked.items():
+        where = bound(stop)
         if for_priority:
             reason = LimitReason.PAUSED_PRIORITY
         elif where.reason in (LimitReason.BREAKER, LimitReason.PHASE):
             reason = LimitReason.PAUSED_NO_ROOM
         else:
             reason = where.reason  # solar, tariff or time of use left no room
-        limits[session.transaction_id] = SessionLimit(
+        limits[managed[i].transaction_id] = SessionLimit(
             reason=reason, panel_id=where.panel_id, phase=where.phase
         )
     if len(managed) != len(all_sessions):
