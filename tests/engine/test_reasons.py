@@ -387,8 +387,32 @@ budget_reasons = st.sampled_from(
 )
 
 
+@st.composite
+def roomy_sites(draw: st.DrawFn) -> tuple[Site, list[Session]]:
+    """The random trees of the invariant tests, but with budgets that let most cars
+    charge, so that breakers, phases and priorities bind more often than "no room"."""
+    site, sessions = draw(sites())
+    panels = [
+        replace(
+            panel,
+            limit_kw=draw(st.floats(5, 80)),
+            phase_limit_a=None
+            if panel.phase_limit_a is None
+            else draw(st.floats(16, 100)),
+            unmanaged_load_kw=min(panel.unmanaged_load_kw, 2.0),
+            unmanaged_phase_a=None,
+        )
+        for panel in site.panels
+    ]
+    return Site(panels=panels), sessions
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sites(), st.lists(budget_reasons, min_size=8, max_size=8), st.booleans())
+@given(
+    sites() | roomy_sites(),
+    st.lists(budget_reasons, min_size=8, max_size=8),
+    st.booleans(),
+)
 def test_reasons_name_a_tight_constraint(
     case: tuple[Site, list[Session]],
     reasons: list[BudgetReason],
