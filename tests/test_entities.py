@@ -19,7 +19,7 @@ import pytest
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from .common import charger, panel, site_entry
+from .common import charger, chargers, panel, site_entry
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -107,4 +107,57 @@ async def test_entities(
     for entity_id, registered, shown in entities:
         assert registered == snapshot(name=f"{entity_id}-entry")
         assert shown == snapshot(name=f"{entity_id}-state")
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_limit_reason_names_the_binding_phase(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    """Issue 14: a car held by one phase of its breaker says so, and so does the panel."""
+    for phase, amps in (("l1", "8"), ("l2", "0"), ("l3", "0")):
+        hass.states.async_set(
+            f"sensor.house_{phase}", amps, {"unit_of_measurement": "A"}
+        )
+    home = panel("home", "Home", 11.0)
+    home["data"] = {
+        **home["data"],
+        "phase_limit_a": 16.0,
+        **{f"load_current_{p}": f"sensor.house_{p}" for p in ("l1", "l2", "l3")},
+    }
+    entry = site_entry(
+        free_port,
+        [
+            home,
+            charger("CP-1", "home", phases=1),
+            charger("VIP-1", "home", managed=False),
+            charger("GONE-1", "home"),
+        ],
+        options={"min_increase_interval_s": 0.0},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    async with chargers(free_port, "CP-1", "VIP-1", phases=1) as (cp1, _vip):
+        state = hass.states.get("sensor.cp_1_limit_reason")
+        assert state is not None and state.state == "unknown"  # no car yet
+        await cp1.plug_in()
+        # L1 keeps 16 A x 0.95 = 15.2 A; the house takes 8 A of it.
+        await cp1.wait_for_profile(
+            lambda p: p.purpose == "TxProfile" and p.limit == 7.2
+        )
+        await hass.async_block_till_done()
+        state = hass.states.get("sensor.cp_1_limit_reason")
+        assert state is not None
+        assert state.state == "phase"
+        assert state.attributes["panel"] == "Home"
+        assert state.attributes["phase"] == "L1"
+        assert "breaker" in state.attributes["options"]
+        budget = hass.states.get("sensor.home_budget_reason")
+        assert budget is not None
+        assert budget.state == "phase"
+        assert budget.attributes["phases"] == ["L1"]
+        vip = hass.states.get("sensor.vip_1_limit_reason")
+        assert vip is not None and vip.state == "not_managed"
+        gone = hass.states.get("sensor.gone_1_limit_reason")
+        assert gone is not None and gone.state == "offline"
     assert await hass.config_entries.async_unload(entry.entry_id)

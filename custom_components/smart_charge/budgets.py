@@ -58,7 +58,7 @@ from .const import (
     LOGGER,
     STALE_REPAIR_AFTER_S,
 )
-from .engine import EngineConfigError, TimeOfUseWindow
+from .engine import BudgetReason, EngineConfigError, TimeOfUseWindow
 from .engine.budgets import (
     REASON_LIMIT,
     REASON_LOAD,
@@ -294,7 +294,7 @@ class PanelBudgets:
         self, panel_id: str, state: _PanelState, now: datetime
     ) -> PanelInputs:
         config = state.config
-        candidates: list[tuple[float, str]] = []
+        candidates: list[tuple[float, BudgetReason]] = []
         hold = False
         unmanaged = 0.0
         phase_a: tuple[float, float, float] | None = None

@@ -6,10 +6,12 @@ from enum import StrEnum
 import logging
 from typing import Final
 
+from .engine import LimitReason
 from .engine.budgets import (
     REASON_LIMIT,
     REASON_LOAD,
     REASON_OVERRIDE,
+    REASON_PHASE,
     REASON_SOLAR,
     REASON_TARIFF,
     REASON_TIME_OF_USE,
@@ -93,6 +95,7 @@ BUDGET_REASONS: Final = (
     REASON_TARIFF,
     REASON_TIME_OF_USE,
     REASON_OVERRIDE,
+    REASON_PHASE,
 )
 
 
@@ -121,6 +124,9 @@ class ChargerStatus(StrEnum):
 
 
 CHARGER_STATUSES: Final = tuple(status.value for status in ChargerStatus)
+
+# What holds a charger's session where it is (charger "limit reason" sensor).
+LIMIT_REASONS: Final = tuple(str(reason) for reason in LimitReason)
 
 # Energy-aware budgets (panel subentry data, and the site entry for the main breaker).
 CONF_LOAD_INVERT: Final = "load_invert"

@@ -41,6 +41,8 @@ class PanelData:
     budget_kw: float
     active_sessions: int
     budget_reason: str
+    # The phases whose current budget is used up (budget reason "phase").
+    full_phases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +63,11 @@ class ChargerData:
     session_started: datetime | None
     lifetime_energy_wh: float | None
     transaction_id: str | None
+    # Why the session gets what it gets (engine.LimitReason), and the panel (its name)
+    # and phase that bind it, where there is one.
+    limit_reason: str | None = None
+    limit_panel: str | None = None
+    limit_phase: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -82,7 +82,15 @@ from .csms.events import (
     STATUS_SUSPENDED_EVSE,
     STATUS_UNAVAILABLE,
 )
-from .engine import Panel, Phase, Site, Strategy
+from .engine import (
+    BudgetReason,
+    LimitReason,
+    Panel,
+    Phase,
+    SessionLimit,
+    Site,
+    Strategy,
+)
 from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
@@ -246,6 +254,10 @@ class SiteRuntime:
                     unmanaged_phase_a=inputs.unmanaged_phase_a if inputs else None,
                     parent_id=panel.parent_id,
                     time_of_use_windows=panel.budget.time_of_use,
+                    # Solar and tariff budgets name themselves in the limit reasons.
+                    budget_reason=BudgetReason(inputs.reason)
+                    if inputs
+                    else BudgetReason.LIMIT,
                 )
             )
         return Site(
@@ -422,7 +434,10 @@ class SiteRuntime:
                 headroom_kw=_kw(result.headroom_kw if result else 0.0),
                 budget_kw=_kw(result.budget_kw if result else 0.0),
                 active_sessions=self.controller.session_count(panel_id),
-                budget_reason=self._budget_reason(panel_id),
+                budget_reason=BudgetReason.PHASE
+                if result is not None and result.budget_reason is BudgetReason.PHASE
+                else self._budget_reason(panel_id),
+                full_phases=tuple(str(p) for p in result.full_phases) if result else (),
             )
         configs = self._charger_configs()
         charger_data: dict[str, ChargerData] = {}
@@ -446,6 +461,11 @@ class SiteRuntime:
         meter = state.meter.get(connector) if state else None
         limit = self.controller.limit_for(charger_id) if self.controller else None
         allocated_a = _rounded(limit.allocated_amps_per_phase if limit else None, 2)
+        why = _limit_reason(
+            self.controller.limit_reason_for(charger_id) if self.controller else None,
+            connected=bool(state and state.connected),
+            managed=config.managed,
+        )
         return ChargerData(
             connected=bool(state and state.connected),
             status=_status(state, connector, transaction, allocated_a),
@@ -462,6 +482,11 @@ class SiteRuntime:
             session_started=transaction.started if transaction else None,
             lifetime_energy_wh=_rounded(meter.energy_wh if meter else None, 1),
             transaction_id=transaction.transaction_id if transaction else None,
+            limit_reason=why.reason if why else None,
+            limit_panel=self.panels[why.panel_id].name
+            if why and why.panel_id in self.panels
+            else None,
+            limit_phase=str(why.phase) if why and why.phase else None,
         )
 
     def _budget_reason(self, panel_id: str) -> str:
@@ -589,6 +614,19 @@ class SiteRuntime:
             )
         for transaction_id in list(state.transactions):
             await self.server.remote_stop(charger_id, transaction_id)
+
+
+def _limit_reason(
+    limit: SessionLimit | None, *, connected: bool, managed: bool
+) -> SessionLimit | None:
+    """Return the engine's reason for the session; without one, offline or not managed."""
+    if limit is not None:
+        return limit
+    if not connected:
+        return SessionLimit(reason=LimitReason.OFFLINE)
+    if not managed:
+        return SessionLimit(reason=LimitReason.NOT_MANAGED)
+    return None  # no car: nothing is limited
 
 
 # What the OCPP status vocabulary shows as; Unknown (not told yet) shows nothing.

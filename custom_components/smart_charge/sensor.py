@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     DOMAIN as SENSOR_DOMAIN,
@@ -18,7 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import BUDGET_REASONS, CHARGER_STATUSES, DOMAIN, GRID_PHASES
+from .const import BUDGET_REASONS, CHARGER_STATUSES, DOMAIN, GRID_PHASES, LIMIT_REASONS
 from .coordinator import (
     ChargerData,
     PanelData,
@@ -37,6 +38,7 @@ class PanelSensorDescription(SensorEntityDescription):
     """A panel sensor and how to read it."""
 
     value_fn: Callable[[PanelData], float | int | str | None]
+    attr_fn: Callable[[PanelData], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +49,7 @@ class ChargerSensorDescription(SensorEntityDescription):
     has_fn: Callable[[ChargerSettings], bool] = lambda _: True
     available_offline: bool = False
     last_reset_fn: Callable[[ChargerData], datetime | None] | None = None
+    attr_fn: Callable[[ChargerData], dict[str, Any]] | None = None
 
 
 def _kw_sensor(
@@ -80,6 +83,7 @@ PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=list(BUDGET_REASONS),
         value_fn=lambda p: p.budget_reason,
+        attr_fn=lambda p: {"phases": list(p.full_phases)} if p.full_phases else {},
     ),
 )
 
@@ -166,6 +170,19 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
         suggested_display_precision=2,
         value_fn=lambda c: c.lifetime_energy_wh,
     ),
+    ChargerSensorDescription(
+        key="limit_reason",
+        translation_key="limit_reason",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(LIMIT_REASONS),
+        value_fn=lambda c: c.limit_reason,
+        attr_fn=lambda c: {
+            key: value
+            for key, value in (("panel", c.limit_panel), ("phase", c.limit_phase))
+            if value is not None
+        },
+        available_offline=True,
+    ),
 )
 
 
@@ -213,6 +230,12 @@ class PanelSensor(PanelEntity, SensorEntity):
         data = self.panel_data
         return None if data is None else self.entity_description.value_fn(data)
 
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return what the description adds to the state (e.g. the full phases)."""
+        data, attr_fn = self.panel_data, self.entity_description.attr_fn
+        return None if data is None or attr_fn is None else attr_fn(data)
+
 
 class ChargerSensor(ChargerEntity, SensorEntity):
     """A sensor of a charger."""
@@ -243,3 +266,9 @@ class ChargerSensor(ChargerEntity, SensorEntity):
         if data is None or last_reset_fn is None:
             return None
         return last_reset_fn(data)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Return what the description adds to the state (e.g. the binding panel)."""
+        data, attr_fn = self.charger_data, self.entity_description.attr_fn
+        return None if data is None or attr_fn is None else attr_fn(data)

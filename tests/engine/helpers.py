@@ -37,6 +37,8 @@ def panel_of(site: Site, session: Session) -> str:
 def loads(session: Session) -> tuple[bool, bool, bool]:
     if session.phases == 3:
         return (True, True, True)
+    if session.phases == 2:  # split phase: both legs
+        return (True, True, False)
     index = int((session.grid_phase or "L1")[1]) - 1
     return tuple(i == index for i in range(3))  # type: ignore[return-value]
 

@@ -294,11 +294,12 @@ def test_panel_validation(kwargs: dict[str, Any]) -> None:
     [
         {"transaction_id": 1.5},
         {"transaction_id": True},
-        {"phases": 2},
+        {"phases": 4},
         {"max_hardware_power_kw": -1},
         {"voltage_v": 0},
-        {"priority": 0},
+        {"priority": -1},
         {"priority": True},
+        {"offline": True},  # an offline session needs managed=False
         {"grid_phase": "L4"},
         {"connector_id": -1},
         {"user_cap_kw": float("nan")},

@@ -141,7 +141,14 @@ def test_minimum_pauses_newest_and_reports_over_commitment() -> None:
     assert all(profiles[i].allocated_kw >= 1.4 for i in range(3))
     assert events == [
         GridOverCommitted(
-            site_id="SITE", paused=(3,), available_kw=5.0, required_kw=5.6
+            site_id="SITE",
+            paused=(3,),
+            available_kw=5.0,
+            required_kw=5.6,
+            feasible=True,
+            requested_kw=5.6,
+            effective_limit_kw=5.0,
+            starved_sessions=(engine.get_session(3),),  # type: ignore[arg-type]
         )
     ]
     # Priority beats age.
@@ -485,7 +492,7 @@ async def test_session_lifecycle_and_events() -> None:
             Session(transaction_id="b", max_hardware_power_kw=1), priority=2
         )
     with pytest.raises(EngineConfigError):
-        engine.add_session(transaction_id="c")  # no hardware limit
+        engine.add_session(transaction_id="c", max_hardware_power_kw="11")
     engine.add_session(
         Session(transaction_id="b", max_hardware_power_kw=7, panel_id="elsewhere")
     )
@@ -498,7 +505,7 @@ async def test_session_lifecycle_and_events() -> None:
     with pytest.raises(EngineConfigError):
         engine.update_session("a", colour="red")
     with pytest.raises(EngineConfigError):
-        engine.update_session("a", phases=2)
+        engine.update_session("a", phases=4)
     assert [s.transaction_id for s in engine.get_sessions()] == ["a", "b"]
     engine.optimize(now=NOON)
     assert set(engine.last_profiles) == {"a", "b"}
@@ -557,7 +564,7 @@ def test_engine_settings_validation() -> None:
     with pytest.raises(EngineConfigError):
         SmartChargingEngine("", 10, Recorder())
     with pytest.raises(EngineConfigError):
-        SmartChargingEngine("S", 10, Recorder(), phases=2)
+        SmartChargingEngine("S", 10, Recorder(), phases=4)
     with pytest.raises(EngineConfigError):
         SmartChargingEngine("S", 10, Recorder(), time_of_use_timezone="Mars/Base")
     engine = SmartChargingEngine("S", 10, Recorder())

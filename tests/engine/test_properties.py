@@ -57,7 +57,7 @@ def sites(draw: st.DrawFn) -> tuple[Site, list[Session]]:
     sequences = draw(st.permutations(list(range(1, n + 1))))
     sessions = []
     for i in range(n):
-        phases = draw(st.sampled_from([1, 3]))
+        phases = draw(st.sampled_from([1, 3, 3, 2]))
         sessions.append(
             Session(
                 transaction_id=i if draw(st.booleans()) else f"tx-{i}",

@@ -51,6 +51,7 @@ from custom_components.smart_charge.csms.events import (
 from custom_components.smart_charge.csms.server import CentralSystem
 from custom_components.smart_charge.engine import (
     Session,
+    SessionLimit,
     SessionProfile,
     Site,
     SiteAllocation,
@@ -270,6 +271,13 @@ class SiteController:
         if self._allocation is None or session is None:
             return None
         return self._allocation.sessions.get(session.key)
+
+    def limit_reason_for(self, charger_id: str) -> SessionLimit | None:
+        """Return why the charger's (first) session got what it got."""
+        session = self.book.first_of(charger_id)
+        if self._allocation is None or session is None:
+            return None
+        return self._allocation.limits.get(session.key)
 
     def capabilities(self, charger_id: str) -> ChargerCapabilities | None:
         """Return what the charger can do with profiles (None: not seen yet)."""
@@ -709,13 +717,19 @@ class SiteController:
         connector_id: int,
         sequence: int,
         kw: float,
+        *,
+        offline: bool = False,
     ) -> Session:
-        """Return an engine session that only reserves `kw` (never limited)."""
+        """Return an engine session that only reserves `kw` (never limited).
+
+        `offline`: its charger is not connected or does not answer (its limit reason).
+        """
         return Session(
             **self._common(config, key, connector_id, sequence),
             max_hardware_power_kw=self._kw(config, config.max_current_a),
             managed=False,
             measured_power_kw=max(0.0, kw),
+            offline=offline,
         )
 
     def _running(self) -> tuple[list[Session], list[ChargingSession]]:
@@ -775,6 +789,7 @@ class SiteController:
                         session.connector_id,
                         sequence,
                         self._kw(config, reserve_a),
+                        offline=True,
                     )
                 )
                 continue

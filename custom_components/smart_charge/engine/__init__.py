@@ -1,7 +1,8 @@
 """Smart Charge load-management engine: pure Python, no Home Assistant imports.
 
 Public API: the data model (`Session`, `Panel`, `Site`, `TimeOfUseWindow`, `Strategy`,
-`Phase`), the site solver `allocate_site`, the seed-compatible `SmartChargingEngine`,
+`Phase`), the vocabularies of why (`LimitReason` with `SessionLimit` per session,
+`BudgetReason` per panel), the site solver `allocate_site`, the seed-compatible `SmartChargingEngine`,
 transition planning (`plan_transition`) and OCPP profile builders.
 Charging plans: `plan_charging` with `PlanRequest`/`ChargingGoal`/`PlanSlot` in and a
 `ChargingPlan` out.
@@ -20,11 +21,14 @@ from .engine import (
 )
 from .errors import EngineConfigError, EngineError, ProfileError
 from .model import (
+    BudgetReason,
+    LimitReason,
     Panel,
     PanelAllocation,
     Phase,
     Session,
     SessionKey,
+    SessionLimit,
     SessionProfile,
     Site,
     SiteAllocation,
@@ -67,6 +71,7 @@ __all__ = [
     "STATION_MAX_16",
     "TX_DEFAULT_PROFILE",
     "TX_PROFILE",
+    "BudgetReason",
     "ChargingGoal",
     "ChargingPeriod",
     "ChargingPlan",
@@ -78,6 +83,7 @@ __all__ = [
     "EngineError",
     "GridOverCommitted",
     "LimitChange",
+    "LimitReason",
     "Panel",
     "PanelAllocation",
     "PanelPlan",
@@ -89,6 +95,7 @@ __all__ = [
     "ProfileError",
     "Session",
     "SessionKey",
+    "SessionLimit",
     "SessionPlan",
     "SessionProfile",
     "ShortfallReason",

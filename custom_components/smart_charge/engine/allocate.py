@@ -9,6 +9,10 @@ processed in order with a heap, so the solve is O(n·d·log n) for n sessions at
 Before filling, sessions are admitted at their minimum in order of importance (highest
 priority first, then oldest first); a session whose minimum does not fit beside the more
 important ones is paused (0 kW). Paused sessions are reported in `SiteAllocation.paused`.
+
+Every session's limit reason (`SiteAllocation.limits`) is recorded as the solve runs: the
+constraint that froze it, its ceiling when it was capped, or the constraint that had no
+room for its minimum when it was paused.
 """
 
 from __future__ import annotations
@@ -20,9 +24,14 @@ import math
 
 from .errors import EngineConfigError
 from .model import (
+    PHASES,
+    BudgetReason,
+    LimitReason,
     PanelAllocation,
+    Phase,
     Session,
     SessionKey,
+    SessionLimit,
     SessionProfile,
     Site,
     SiteAllocation,
@@ -36,8 +45,21 @@ EPS = 1e-9
 ROUND_EPS = 1e-6
 """Float noise tolerated before rounding down (so 5.9999999 A is sent as 6.0 A)."""
 
+FULL_TOL = 1e-6
+"""Relative tolerance for calling a budget used up (`PanelAllocation.full_kw`)."""
+
+ZERO_PRIORITY_WEIGHT = 1e-6
+"""The weight of a priority of 0 under PRIORITY: only what the others leave."""
+
 _INF = math.inf
 _FLOOR, _RISING, _CAPPED, _FROZEN = 0, 1, 2, 3
+_CEILING = -1  # why[i]: the session is at (or paused by) its own ceiling
+_SPLIT = 4  # category of split-phase (two-leg) sessions: L1 and L2
+_SOURCE_REASONS = {
+    BudgetReason.SOLAR: LimitReason.SOLAR,
+    BudgetReason.TARIFF: LimitReason.TARIFF,
+    BudgetReason.TIME_OF_USE: LimitReason.TIME_OF_USE,
+}
 
 
 def round_down_amps(amps: float) -> float:
@@ -105,11 +127,22 @@ def allocate_site(
     node_kw = [0.0] * n_panels
     node_a = [[0.0, 0.0, 0.0] for _ in range(n_panels)]
     weighted = [False] * n_panels
+    # What a session bound by the panel's kW budget is told (breaker, solar, ...).
+    kw_reason = [LimitReason.BREAKER] * n_panels
     balanced = 1000.0 / (3.0 * site.voltage_v)
     for k, panel in enumerate(panels):
         factor = 1.0 - panel.safety_margin_pct / 100.0
+        source = _SOURCE_REASONS.get(panel.budget_reason)
         if panel.strategy is Strategy.TIME_OF_USE:
-            factor *= time_of_use_multiplier(panel.time_of_use_windows, now, site.zone)
+            # Capped at 1; it scales the kW and the per-phase budget alike.
+            multiplier = time_of_use_multiplier(
+                panel.time_of_use_windows, now, site.zone
+            )
+            factor *= multiplier
+            if source is None and multiplier < 1.0:
+                source = LimitReason.TIME_OF_USE
+        if source is not None:
+            kw_reason[k] = source
         weighted[k] = panel.strategy is Strategy.PRIORITY
         cap_kw[k] = panel.limit_kw * factor
         if panel.phase_limit_a is not None:
@@ -167,18 +200,24 @@ def allocate_site(
             budget[base + 1] = limit_a - sub_a[k][1]
             budget[base + 2] = limit_a - sub_a[k][2]
     ancestors = site.ancestors
-    # Phase constraints per panel and category (0: three-phase, 1-3: single-phase on L1-L3).
+    # Phase constraints per panel and category (0: three-phase, 1-3: single-phase on L1-L3,
+    # 4: split phase on L1 and L2).
     phase_cons: list[list[list[int]]]
     if any(limit is not None for limit in cap_a):
         phase_cons = []
         for k in range(n_panels):
             limited = [j for j in ancestors[k] if cap_a[j] is not None]
             three = [n_panels + 3 * j + p for j in limited for p in range(3)]
+            split = [n_panels + 3 * j + p for j in limited for p in range(2)]
             phase_cons.append(
-                [three, *([n_panels + 3 * j + p for j in limited] for p in range(3))]
+                [
+                    three,
+                    *([n_panels + 3 * j + p for j in limited] for p in range(3)),
+                    split,
+                ]
             )
     else:
-        phase_cons = [[[], [], [], []]] * n_panels  # read only
+        phase_cons = [[[], [], [], [], []]] * n_panels  # read only
 
     # Per-session figures (the same expressions as Session.min_kw, .ceiling_kw and
     # .amps_per_kw(), so the results are identical to the properties').
@@ -190,13 +229,18 @@ def allocate_site(
     unable = [c < f or c <= 0.0 for f, c in zip(floor_kw, ceil_kw, strict=True)]
     if any(weighted):
         weight = [
-            float(session.priority) if weighted[k] else 1.0
+            (float(session.priority) or ZERO_PRIORITY_WEIGHT) if weighted[k] else 1.0
             for session, k in zip(managed, session_panel, strict=True)
         ]
     else:
         weight = [1.0] * n
     category = [
-        0 if session.phases == 3 else 1 + session.phase_index for session in managed
+        0
+        if session.phases == 3
+        else _SPLIT
+        if session.phases == 2
+        else 1 + session.phase_index
+        for session in managed
     ]
     kw_cons = [ancestors[k] for k in session_panel]
     ph_cons = [
@@ -205,11 +249,11 @@ def allocate_site(
 
     # Admission at the minimum, most important first.
     ranked = _rank(managed)
-    load, admitted, paused = _admit(
-        ranked, unable, floor_kw, coef, kw_cons, ph_cons, budget
+    load, admitted, paused, blocked = _admit(
+        ranked, unable, floor_kw, coef, kw_cons, ph_cons, budget, managed
     )
 
-    value = _water_fill(
+    value, why = _water_fill(
         n_panels=n_panels,
         children=site.children,
         budget=budget,
@@ -244,6 +288,9 @@ def allocate_site(
             row[0] += a
             row[1] += a
             row[2] += a
+        elif cat == _SPLIT:
+            row[0] += a
+            row[1] += a
         else:
             row[cat - 1] += a
     for k in reversed(order):
@@ -257,14 +304,19 @@ def allocate_site(
     panel_results: dict[str, PanelAllocation] = {}
     make_panel = PanelAllocation._fast  # noqa: SLF001 - same package, hot path
     negative = False
+    # After the fill, `load` is the unrounded load of every constraint.
+    full = [
+        x >= b - FULL_TOL * max(1.0, abs(b)) for x, b in zip(load, budget, strict=True)
+    ]
     for k, panel in enumerate(panels):
         if budget[k] < -EPS:
             negative = True
-        if (
-            cap_a[k] is not None
-            and min(budget[n_panels + 3 * k + p] for p in range(3)) < -EPS
-        ):
-            negative = True
+        full_phases: tuple[Phase, ...] = ()
+        if cap_a[k] is not None:
+            base = n_panels + 3 * k
+            if min(budget[base + p] for p in range(3)) < -EPS:
+                negative = True
+            full_phases = tuple(PHASES[p] for p in range(3) if full[base + p])
         panel_results[panel.id] = make_panel(
             used_kw[k],  # allocated_kw
             sub_kw[k],  # unmanaged_kw
@@ -273,6 +325,8 @@ def allocate_site(
             (used_a[k][0], used_a[k][1], used_a[k][2]),  # allocated_phase_a
             (sub_a[k][0], sub_a[k][1], sub_a[k][2]),  # unmanaged_phase_a
             cap_a[k],  # phase_budget_a
+            full[k],  # full_kw
+            full_phases,
         )
     paused.reverse()
     paused_keys = tuple(managed[i].transaction_id for i in paused)
@@ -281,7 +335,93 @@ def allocate_site(
         panels=panel_results,
         paused=paused_keys,
         over_committed=bool(paused_keys) or negative,
+        limits=_limits(
+            all_sessions, managed, ceil_kw, why, blocked, site, n_panels, kw_reason
+        ),
     )
+
+
+def _limits(
+    all_sessions: list[Session],
+    managed: list[Session],
+    ceil_kw: list[float],
+    why: list[int],
+    blocked: dict[int, tuple[int, bool]],
+    site: Site,
+    n_panels: int,
+    kw_reason: list[LimitReason],
+) -> dict[SessionKey, SessionLimit]:
+    """Return every session's limit reason from what the solve recorded.
+
+    `why[i]` is the constraint that froze managed session i (or `_CEILING`); `blocked`
+    holds, for a session paused at admission, the constraint without room for its
+    minimum and whether it would have fitted without the more important classes.
+    """
+    panel_ids = [panel.id for panel in site.panels]
+    made: dict[int, SessionLimit] = {}
+
+    def bound(c: int) -> SessionLimit:
+        """Return the limit of a session frozen by constraint c (one object per c)."""
+        limit = made.get(c)
+        if limit is None:
+            if c < n_panels:
+                limit = SessionLimit(reason=kw_reason[c], panel_id=panel_ids[c])
+            else:
+                k, p = divmod(c - n_panels, 3)
+                limit = SessionLimit(
+                    reason=LimitReason.PHASE, panel_id=panel_ids[k], phase=PHASES[p]
+                )
+            made[c] = limit
+        return limit
+
+    ceilings = {
+        reason: SessionLimit(reason=reason)
+        for reason in (
+            LimitReason.CHARGER_MAXIMUM,
+            LimitReason.EV_CAP,
+            LimitReason.USER_CAP,
+        )
+    }
+    for c in set(why):
+        if c >= 0:
+            bound(c)
+    # One comprehension over the sessions (the hot path), then the few paused ones.
+    # Most ceilings are the charger's maximum: checked first without the property.
+    charger_maximum = ceilings[LimitReason.CHARGER_MAXIMUM]
+    limits: dict[SessionKey, SessionLimit] = dict(
+        zip(
+            [session.transaction_id for session in managed],
+            [
+                made[c]
+                if c >= 0
+                else charger_maximum
+                if session.max_hardware_power_kw == cap
+                else ceilings[session.ceiling_reason]
+                for session, c, cap in zip(managed, why, ceil_kw, strict=True)
+            ],
+            strict=True,
+        )
+    )
+    for i, (stop, for_priority) in blocked.items():
+        where = bound(stop)
+        if for_priority:
+            reason = LimitReason.PAUSED_PRIORITY
+        elif where.reason in (LimitReason.BREAKER, LimitReason.PHASE):
+            reason = LimitReason.PAUSED_NO_ROOM
+        else:
+            reason = where.reason  # solar, tariff or time of use left no room
+        limits[managed[i].transaction_id] = SessionLimit(
+            reason=reason, panel_id=where.panel_id, phase=where.phase
+        )
+    if len(managed) != len(all_sessions):
+        not_managed = SessionLimit(reason=LimitReason.NOT_MANAGED)
+        offline = SessionLimit(reason=LimitReason.OFFLINE)
+        for session in all_sessions:
+            if not session.managed:
+                limits[session.transaction_id] = (
+                    offline if session.offline else not_managed
+                )
+    return limits
 
 
 def _session_panels(
@@ -375,11 +515,14 @@ def _admit(
     kw_cons: list[tuple[int, ...]],
     ph_cons: list[list[int]],
     budget: list[float],
-) -> tuple[list[float], list[bool], list[int]]:
+    managed: list[Session],
+) -> tuple[list[float], list[bool], list[int], dict[int, tuple[int, bool]]]:
     """Admit sessions at their minimum in ranked order while they fit.
 
-    Returns the load of every constraint, whether each session is admitted, and the
-    paused sessions (most important first).
+    Returns the load of every constraint, whether each session is admitted, the paused
+    sessions (most important first), and for each paused session the first constraint
+    without room and whether its minimum would fit beside its own class alone (then the
+    more important classes took the room: paused for priority).
     """
     n_cons = len(budget)
     # Fast path: add every minimum; if no constraint ends above its budget, every partial
@@ -398,35 +541,48 @@ def _admit(
             for c in cons:
                 load[c] += amps
     if all(x <= limit + EPS for x, limit in zip(load, budget, strict=True)):
-        return load, [not u for u in unable], []
+        return load, [not u for u in unable], [], {}
 
     load = [0.0] * n_cons
     admitted = [False] * len(unable)
     paused: list[int] = []
+    blocked: dict[int, tuple[int, bool]] = {}
+    # The load admitted in the current priority class (ranked is by priority first).
+    own: dict[int, float] = {}
+    current: float | None = None
     for i in ranked:
         if unable[i]:
             continue
+        priority = managed[i].priority
+        if priority != current:
+            current, own = priority, {}
         floor = floor_kw[i]
         amps = floor * coef[i]
-        fits = True
+        stop = -1
         for c in kw_cons[i]:
             if load[c] + floor > budget[c] + EPS:
-                fits = False
+                stop = c
                 break
-        if fits:
+        if stop < 0:
             for c in ph_cons[i]:
                 if load[c] + amps > budget[c] + EPS:
-                    fits = False
+                    stop = c
                     break
-        if not fits:
+        if stop >= 0:
             paused.append(i)
+            alone = all(
+                own.get(c, 0.0) + floor <= budget[c] + EPS for c in kw_cons[i]
+            ) and all(own.get(c, 0.0) + amps <= budget[c] + EPS for c in ph_cons[i])
+            blocked[i] = (stop, alone)
             continue
         admitted[i] = True
         for c in kw_cons[i]:
             load[c] += floor
+            own[c] = own.get(c, 0.0) + floor
         for c in ph_cons[i]:
             load[c] += amps
-    return load, admitted, paused
+            own[c] = own.get(c, 0.0) + amps
+    return load, admitted, paused, blocked
 
 
 def _water_fill(
@@ -444,13 +600,16 @@ def _water_fill(
     category: list[int],
     kw_cons: list[tuple[int, ...]],
     ph_cons: list[list[int]],
-) -> list[float]:
+) -> tuple[list[float], list[int]]:
     """Raise all admitted sessions from their floor along one weighted level.
 
-    Returns the power of every session (0 for sessions not admitted).
+    Returns the power of every session (0 for sessions not admitted) and the constraint
+    that froze each (`_CEILING` for a session at its ceiling or not admitted). `load`
+    ends as the load of every constraint.
     """
     n_cons = len(budget)
     value = [f if a else 0.0 for f, a in zip(floor_kw, admitted, strict=True)]
+    why = [_CEILING] * len(value)
     moves = [a and c > f for a, f, c in zip(admitted, floor_kw, ceil_kw, strict=True)]
     state = [_FLOOR if m else _FROZEN for m in moves]
     fixed = load  # load of sessions not rising
@@ -470,13 +629,13 @@ def _water_fill(
 
     # Members per (panel, category) and children, for freezing a subtree. The members of
     # one (panel, category) share their constraints.
-    members: list[list[list[int]]] = [[[], [], [], []] for _ in range(n_panels)]
+    members: list[list[list[int]]] = [[[], [], [], [], []] for _ in range(n_panels)]
     for i in movable:
         members[session_panel[i]][category[i]].append(i)
-    walked = [[False, False, False, False] for _ in range(n_panels)]
+    walked = [[False, False, False, False, False] for _ in range(n_panels)]
 
-    def freeze(group: list[int], level: float) -> None:
-        """Freeze the sessions of one (panel, category) at the level.
+    def freeze(group: list[int], level: float, cause: int) -> None:
+        """Freeze the sessions of one (panel, category) at the level, bound by cause.
 
         Sessions at their floor stay there. Every constraint sees the same sequence of
         float updates as when the sessions are frozen one by one.
@@ -497,8 +656,10 @@ def _water_fill(
                 axs.append(a * x)
                 aws.append(a * w)
                 state[i] = _FROZEN
+                why[i] = cause
             elif s == _FLOOR:
                 state[i] = _FROZEN
+                why[i] = cause
         if not xs:
             return
         count = len(xs)
@@ -539,10 +700,10 @@ def _water_fill(
         done[c] = True
         cats: tuple[int, ...]
         if c < n_panels:
-            top, cats = c, (0, 1, 2, 3)
+            top, cats = c, (0, 1, 2, 3, _SPLIT)
         else:
             top, phase = divmod(c - n_panels, 3)
-            cats = (0, 1 + phase)
+            cats = (0, 1 + phase, _SPLIT) if phase < 2 else (0, 1 + phase)
         stack: list[tuple[int, tuple[int, ...]]] = [(top, cats)]
         while stack:
             k, wanted = stack.pop()
@@ -554,7 +715,7 @@ def _water_fill(
             for cat in todo:
                 seen[cat] = True
                 if groups[cat]:
-                    freeze(groups[cat], level)
+                    freeze(groups[cat], level, c)
             stack.extend((child, todo) for child in children[k])
 
     level = 0.0
@@ -655,4 +816,4 @@ def _water_fill(
                 version[c] += 1
                 when = max(level, (budget[c] - fixed[c]) / slope[c])
                 heappush(heap, (when, c, version[c]))
-    return value
+    return value, why

@@ -14,15 +14,17 @@ import re
 from typing import Any
 
 from .errors import EngineConfigError
-from .model import TimeOfUseWindow
+from .model import BudgetReason, TimeOfUseWindow
 
-# Why a panel's budget is what it is, most binding first when several apply.
-REASON_OVERRIDE = "override"
-REASON_TARIFF = "tariff"
-REASON_SOLAR = "solar"
-REASON_LOAD = "load"
-REASON_TIME_OF_USE = "time_of_use"
-REASON_LIMIT = "limit"
+# Why a panel's budget is what it is, most binding first when several apply (the members
+# of `BudgetReason`, under their older names).
+REASON_OVERRIDE = BudgetReason.OVERRIDE
+REASON_TARIFF = BudgetReason.TARIFF
+REASON_SOLAR = BudgetReason.SOLAR
+REASON_LOAD = BudgetReason.LOAD
+REASON_TIME_OF_USE = BudgetReason.TIME_OF_USE
+REASON_LIMIT = BudgetReason.LIMIT
+REASON_PHASE = BudgetReason.PHASE
 
 _POWER_UNITS = {"w": 0.001, "kw": 1.0, "mw": 1000.0}
 

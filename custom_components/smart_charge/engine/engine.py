@@ -18,6 +18,7 @@ from .model import (
     Panel,
     Session,
     SessionKey,
+    SessionLimit,
     SessionProfile,
     Site,
     Strategy,
@@ -76,12 +77,24 @@ class DispatchFailure:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class GridOverCommitted:
-    """Payload of `grid_over_committed`: minimums did not all fit, these were paused."""
+    """Payload of `grid_over_committed`: minimums did not all fit, these were paused.
+
+    With the seed's fields: `feasible` is whether the grid limit holds once the paused
+    sessions are at 0 (False: load the engine cannot limit, the unmanaged sessions', is
+    above it); `requested_kw` is what charging every managed session at its minimum
+    needs (the seed's name of `required_kw`); `effective_limit_kw` is the grid limit after
+    the safety margin and time of use (before unmanaged load; `available_kw` is after
+    it); `starved_sessions` are the paused sessions themselves (`paused` their keys).
+    """
 
     site_id: str
     paused: tuple[SessionKey, ...]
     available_kw: float
     required_kw: float
+    feasible: bool = True
+    requested_kw: float = 0.0
+    effective_limit_kw: float = 0.0
+    starved_sessions: tuple[Session, ...] = ()
 
 
 def _utcnow() -> datetime:
@@ -117,8 +130,8 @@ class SmartChargingEngine:
         """Create an engine; raises EngineConfigError for invalid settings."""
         if not isinstance(site_id, str) or not site_id:
             raise EngineConfigError("site_id must be a non-empty string")
-        if phases not in (1, 3):
-            raise EngineConfigError(f"phases must be 1 or 3, got {phases!r}")
+        if phases not in (1, 2, 3) or isinstance(phases, bool):
+            raise EngineConfigError(f"phases must be 1, 2 or 3, got {phases!r}")
         self._site_id = site_id
         self._dispatcher = dispatcher
         self._clear_dispatcher = clear_dispatcher
@@ -136,6 +149,7 @@ class SmartChargingEngine:
         self._sessions: dict[SessionKey, Session] = {}
         self._sequence = 0
         self._profiles: dict[SessionKey, SessionProfile] = {}
+        self._limits: dict[SessionKey, SessionLimit] = {}
         self._listeners: dict[str, list[EventCallback]] = {name: [] for name in EVENTS}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._auto_task: asyncio.Task[None] | None = None
@@ -180,6 +194,14 @@ class SmartChargingEngine:
     def last_profiles(self) -> dict[SessionKey, SessionProfile]:
         """Return the profiles of the last optimize, by transaction id."""
         return dict(self._profiles)
+
+    @property
+    def last_limits(self) -> dict[SessionKey, SessionLimit]:
+        """Return why each session got what it got in the last optimize, by id.
+
+        Empty after a custom algorithm: its choices have no constraint to name.
+        """
+        return dict(self._limits)
 
     @property
     def is_auto_dispatching(self) -> bool:
@@ -308,6 +330,7 @@ class SmartChargingEngine:
         if session is None:
             raise EngineError(f"unknown session {transaction_id!r}")
         self._profiles.pop(transaction_id, None)
+        self._limits.pop(transaction_id, None)
         self._emit("session_removed", session)
         return session
 
@@ -335,17 +358,21 @@ class SmartChargingEngine:
 
     # ----------------------------------------------------------------- optimize
 
-    def available_kw(self, now: datetime | None = None) -> float:
-        """Return the power left for managed sessions (after margin, time of use, unmanaged)."""
+    def effective_limit_kw(self, now: datetime | None = None) -> float:
+        """Return the grid limit after the safety margin and time of use (capped at 1)."""
         factor = 1.0 - self._safety_margin_pct / 100.0
         if self._strategy is Strategy.TIME_OF_USE and self._custom is None:
             factor *= time_of_use_multiplier(
                 self._windows, now or self._clock(), self._zone
             )
+        return self._max_grid_power_kw * factor
+
+    def available_kw(self, now: datetime | None = None) -> float:
+        """Return the power left for managed sessions (after margin, time of use, unmanaged)."""
         unmanaged = sum(
             s.measured_power_kw for s in self._sessions.values() if not s.managed
         )
-        return self._max_grid_power_kw * factor - unmanaged
+        return self.effective_limit_kw(now) - unmanaged
 
     def optimize(self, now: datetime | None = None) -> list[SessionProfile]:
         """Allocate the pool and return one profile per managed session.
@@ -355,22 +382,31 @@ class SmartChargingEngine:
         """
         when = now or self._clock()
         sessions = list(self._sessions.values())
+        limits: dict[SessionKey, SessionLimit] = {}
         if self._custom is not None:
             profiles, paused, over = self._optimize_custom(sessions, when)
         else:
             allocation = allocate_site(self._get_site(), sessions, now=when)
             profiles = list(allocation.sessions.values())
             paused, over = allocation.paused, allocation.over_committed
+            limits = dict(allocation.limits)
         self._profiles = {p.transaction_id: p for p in profiles}
+        self._limits = limits
         self._emit("optimized", profiles)
         if over:
+            available = self.available_kw(when)
+            required = sum(s.min_kw for s in sessions if s.managed)
             self._emit(
                 "grid_over_committed",
                 GridOverCommitted(
                     site_id=self._site_id,
                     paused=paused,
-                    available_kw=self.available_kw(when),
-                    required_kw=sum(s.min_kw for s in sessions if s.managed),
+                    available_kw=available,
+                    required_kw=required,
+                    feasible=available >= -EPS,
+                    requested_kw=required,
+                    effective_limit_kw=self.effective_limit_kw(when),
+                    starved_sessions=tuple(self._sessions[key] for key in paused),
                 ),
             )
         return profiles
@@ -505,6 +541,7 @@ class SmartChargingEngine:
 
             await asyncio.gather(*(_clear(session) for session in sessions))
         self._profiles = {}
+        self._limits = {}
         self._emit("cleared", sessions)
         return sessions
 
@@ -639,4 +676,5 @@ class SmartChargingEngine:
         self._sessions = {s.transaction_id: s for s in sessions}
         self._sequence = max((s.sequence for s in sessions), default=0)
         self._profiles = {}
+        self._limits = {}
         self._site = None

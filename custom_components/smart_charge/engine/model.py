@@ -41,6 +41,71 @@ class Phase(StrEnum):
         return int(self.value[1]) - 1
 
 
+PHASES: tuple[Phase, Phase, Phase] = (Phase.L1, Phase.L2, Phase.L3)
+
+
+class BudgetReason(StrEnum):
+    """Why a panel's budget is what it is (the panel's budget-reason vocabulary).
+
+    The budget sources of the Home Assistant layer give `LIMIT` (the rating), `LOAD`
+    (other load subtracted), `SOLAR`, `TARIFF`, `TIME_OF_USE` and `OVERRIDE`; an
+    allocation adds `PHASE` when one phase of the panel's current limit is used up
+    while its kW budget is not (`PanelAllocation.full_phases` says which).
+    """
+
+    LIMIT = "limit"
+    LOAD = "load"
+    SOLAR = "solar"
+    TARIFF = "tariff"
+    TIME_OF_USE = "time_of_use"
+    OVERRIDE = "override"
+    PHASE = "phase"
+
+
+class LimitReason(StrEnum):
+    """What holds a session where it is: the constraint that froze it in the solve.
+
+    `BREAKER` (a panel's kW budget, with `SessionLimit.panel_id`) and `PHASE` (one phase
+    of a panel's current budget, with `panel_id` and `phase`) become `SOLAR`, `TARIFF`
+    or `TIME_OF_USE` when that panel's kW budget comes from that source now.
+    """
+
+    CHARGER_MAXIMUM = "charger_maximum"
+    EV_CAP = "ev_cap"
+    USER_CAP = "user_cap"
+    BREAKER = "breaker"
+    PHASE = "phase"
+    SOLAR = "solar"
+    TARIFF = "tariff"
+    TIME_OF_USE = "time_of_use"
+    PAUSED_PRIORITY = "paused_priority"
+    PAUSED_NO_ROOM = "paused_no_room"
+    NOT_MANAGED = "not_managed"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionLimit:
+    """Why one session got what it got, with the panel (and phase) that bound it.
+
+    `panel_id` is set for `BREAKER`, `PHASE`, `SOLAR`, `TARIFF`, `TIME_OF_USE` and for a
+    session paused at admission (the panel whose budget had no room for its minimum);
+    `phase` for `PHASE` (and a session paused on a phase). Other reasons carry neither.
+    """
+
+    reason: LimitReason
+    panel_id: str | None = None
+    phase: Phase | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        """Return the limit as a JSON-ready dict."""
+        return {
+            "reason": str(self.reason),
+            "panel_id": self.panel_id,
+            "phase": None if self.phase is None else str(self.phase),
+        }
+
+
 def _check_number(name: str, value: float, *, minimum: float = 0.0) -> None:
     """Raise EngineConfigError unless value is a finite number ≥ minimum."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -56,7 +121,8 @@ class TimeOfUseWindow:
     """A daily window of local hours [peak_start_hour, peak_end_hour) with a budget multiplier.
 
     The end hour is exclusive; a window whose end is before its start wraps past midnight
-    (22 -> 6 covers 22:00-05:59).
+    (22 -> 6 covers 22:00-05:59). A multiplier above 1 is accepted but never lifts a
+    budget above the breaker: `time_of_use_multiplier` caps it at 1.
     """
 
     peak_start_hour: int
@@ -135,12 +201,17 @@ def get_zone(name: str) -> ZoneInfo:
 def time_of_use_multiplier(
     windows: Sequence[TimeOfUseWindow], now: datetime, zone: ZoneInfo
 ) -> float:
-    """Return the budget multiplier at now: the smallest of the matching windows, else 1."""
+    """Return the budget multiplier at now: the smallest of the matching windows, else 1.
+
+    The multiplier is capped at 1: a window can only lower a budget, never lift it above
+    the breaker (a window of 1.5 is accepted and counts as 1). It scales a panel's kW
+    budget and its per-phase current budget alike.
+    """
     if not windows:
         return 1.0
     local = now.replace(tzinfo=zone) if now.tzinfo is None else now.astimezone(zone)
     factors = [w.peak_power_multiplier for w in windows if w.contains_hour(local.hour)]
-    return min(factors) if factors else 1.0
+    return min(1.0, *factors) if factors else 1.0
 
 
 @dataclass(kw_only=True, slots=True)
@@ -148,16 +219,23 @@ class Session:
     """One charging transaction on one connector (or, for a master engine, one sub-panel).
 
     `transaction_id` is the key and must be unique per engine or per `allocate_site` call.
-    The ceiling is min(hardware, EV acceptance, user cap); the minimum defaults to 6 A at the
-    session's voltage and phases. A session whose ceiling is below its minimum is paused.
+    The ceiling is min(hardware, EV acceptance, user cap); a missing cap (None, also
+    `max_hardware_power_kw`) is no cap. The minimum defaults to 6 A at the session's voltage
+    and phases. A session whose ceiling is below its minimum is paused.
     Sessions with `managed=False` are never allocated; their `measured_power_kw` counts against
-    every panel above them.
+    every panel above them. `offline=True` marks such a session as one whose charger does
+    not answer (its reserve is `measured_power_kw`); it needs `managed=False`.
+
+    `phases` is 1, 3, or 2 for North-American split phase: two legs of `voltage_v` (120 V)
+    that carry the same current, loading L1 and L2 (40 A at 2 x 120 V is 9.6 kW).
+    `priority` ≥ 0; a priority of 0 ranks last and, under PRIORITY, gets only what
+    sessions with a priority leave (sessions that all have 0 share equally).
     """
 
     transaction_id: str | int
     client_id: str = ""
     connector_id: int = 1
-    max_hardware_power_kw: float
+    max_hardware_power_kw: float | None = None
     max_ev_acceptance_power_kw: float | None = None
     min_charge_rate_kw: float | None = None
     priority: float = 1
@@ -170,6 +248,7 @@ class Session:
     measured_power_kw: float = 0.0
     started_at: datetime | None = None
     sequence: int = 0
+    offline: bool = False
 
     def __post_init__(self) -> None:
         """Validate the fields."""
@@ -179,18 +258,24 @@ class Session:
             raise EngineConfigError(
                 f"transaction_id must be str or int, got {self.transaction_id!r}"
             )
-        if self.phases not in (1, 3) or isinstance(self.phases, bool):
-            raise EngineConfigError(f"phases must be 1 or 3, got {self.phases!r}")
-        _check_number("max_hardware_power_kw", self.max_hardware_power_kw)
+        if self.phases not in (1, 2, 3) or isinstance(self.phases, bool):
+            raise EngineConfigError(f"phases must be 1, 2 or 3, got {self.phases!r}")
         _check_number("voltage_v", self.voltage_v, minimum=1.0)
         _check_number("measured_power_kw", self.measured_power_kw)
-        for name in ("max_ev_acceptance_power_kw", "min_charge_rate_kw", "user_cap_kw"):
+        for name in (
+            "max_hardware_power_kw",
+            "max_ev_acceptance_power_kw",
+            "min_charge_rate_kw",
+            "user_cap_kw",
+        ):
             value = getattr(self, name)
             if value is not None:
                 _check_number(name, value)
         _check_number("priority", self.priority)
-        if self.priority <= 0:
-            raise EngineConfigError(f"priority must be > 0, got {self.priority!r}")
+        if self.offline and self.managed:
+            raise EngineConfigError(
+                "an offline session is never allocated: it needs managed=False"
+            )
         if self.grid_phase is not None:
             try:
                 self.grid_phase = Phase(self.grid_phase)
@@ -212,8 +297,12 @@ class Session:
 
     @property
     def ceiling_kw(self) -> float:
-        """Return min(hardware, EV acceptance, user cap) in kW."""
-        ceiling = self.max_hardware_power_kw
+        """Return min(hardware, EV acceptance, user cap) in kW (inf when none is set)."""
+        ceiling = (
+            math.inf
+            if self.max_hardware_power_kw is None
+            else self.max_hardware_power_kw
+        )
         if self.max_ev_acceptance_power_kw is not None:
             ceiling = min(ceiling, self.max_ev_acceptance_power_kw)
         if self.user_cap_kw is not None:
@@ -221,8 +310,24 @@ class Session:
         return ceiling
 
     @property
+    def ceiling_reason(self) -> LimitReason:
+        """Return which cap sets the ceiling: charger maximum, car (EV) or user cap."""
+        ceiling = self.ceiling_kw
+        if self.max_hardware_power_kw is not None and (
+            self.max_hardware_power_kw <= ceiling
+        ):
+            return LimitReason.CHARGER_MAXIMUM
+        if self.max_ev_acceptance_power_kw is not None and (
+            self.max_ev_acceptance_power_kw <= ceiling
+        ):
+            return LimitReason.EV_CAP
+        if self.user_cap_kw is not None:
+            return LimitReason.USER_CAP
+        return LimitReason.CHARGER_MAXIMUM
+
+    @property
     def phase_index(self) -> int:
-        """Return the grid phase index (0-2) a single-phase session loads; 0 for 3-phase."""
+        """Return the grid phase index (0-2) a single-phase session loads; 0 otherwise."""
         return self.grid_phase.position if self.grid_phase is not None else 0
 
     def amps_per_kw(self) -> float:
@@ -234,6 +339,8 @@ class Session:
         amps = power_kw * self.amps_per_kw()
         if self.phases == 3:
             return (amps, amps, amps)
+        if self.phases == 2:
+            return (amps, amps, 0.0)  # split phase: both legs, L1 and L2
         currents = [0.0, 0.0, 0.0]
         currents[self.phase_index] = amps
         return (currents[0], currents[1], currents[2])
@@ -259,6 +366,7 @@ class Session:
             if self.started_at is None
             else self.started_at.isoformat(),
             "sequence": self.sequence,
+            "offline": self.offline,
         }
 
     @classmethod
@@ -281,6 +389,9 @@ class Panel:
     `unmanaged_load_kw` is load attached at this panel (house, heat pump); it counts against
     this panel and every panel above it. Without `unmanaged_phase_a`, it is assumed balanced
     over the three phases. A limit of 0 kW is valid: everything below is paused.
+    `budget_reason` says where `limit_kw` comes from (the HA layer's budget sources): a
+    session bound by this panel's kW budget reports `LimitReason.SOLAR` or `TARIFF` when
+    it is that, `TIME_OF_USE` when a window lowers the budget now, else `BREAKER`.
     """
 
     id: str
@@ -292,6 +403,7 @@ class Panel:
     unmanaged_phase_a: tuple[float, float, float] | None = None
     parent_id: str | None = None
     time_of_use_windows: tuple[TimeOfUseWindow, ...] = ()
+    budget_reason: BudgetReason = BudgetReason.LIMIT
 
     def __post_init__(self) -> None:
         """Validate the fields."""
@@ -319,6 +431,12 @@ class Panel:
         object.__setattr__(
             self, "time_of_use_windows", coerce_windows(self.time_of_use_windows)
         )
+        try:
+            object.__setattr__(self, "budget_reason", BudgetReason(self.budget_reason))
+        except ValueError as err:
+            raise EngineConfigError(
+                f"unknown budget reason {self.budget_reason!r}"
+            ) from err
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -434,6 +552,8 @@ class PanelAllocation:
     `allocated_phase_a` the sum of their rounded `allocated_amps_per_phase` on each phase.
     `headroom_kw` is `budget_kw - unmanaged_kw - allocated_kw`; `budget_kw` is the limit
     after the safety margin and time of use. Sessions that are paused count 0.
+    `full_kw` and `full_phases` say which of the panel's budgets the solve used up (its kW
+    budget; the phases of its current budget), within float tolerance.
     """
 
     allocated_kw: float
@@ -443,6 +563,15 @@ class PanelAllocation:
     allocated_phase_a: tuple[float, float, float]
     unmanaged_phase_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
     phase_budget_a: float | None = None
+    full_kw: bool = False
+    full_phases: tuple[Phase, ...] = ()
+
+    @property
+    def budget_reason(self) -> BudgetReason | None:
+        """Return `BudgetReason.PHASE` when a phase, not the kW budget, is used up."""
+        if self.full_phases and not self.full_kw:
+            return BudgetReason.PHASE
+        return None
 
     @classmethod
     def _fast(
@@ -454,6 +583,8 @@ class PanelAllocation:
         allocated_phase_a: tuple[float, float, float],
         unmanaged_phase_a: tuple[float, float, float],
         phase_budget_a: float | None,
+        full_kw: bool = False,
+        full_phases: tuple[Phase, ...] = (),
     ) -> PanelAllocation:
         """Build an allocation from all its fields without the frozen __init__ (hot path)."""
         result = object.__new__(cls)
@@ -465,6 +596,8 @@ class PanelAllocation:
         slots["allocated_phase_a"].__set__(result, allocated_phase_a)
         slots["unmanaged_phase_a"].__set__(result, unmanaged_phase_a)
         slots["phase_budget_a"].__set__(result, phase_budget_a)
+        slots["full_kw"].__set__(result, full_kw)
+        slots["full_phases"].__set__(result, full_phases)
         return result
 
 
@@ -474,9 +607,11 @@ class SiteAllocation:
 
     `paused` lists the sessions paused because the minimums could not all be met (least
     important first is not guaranteed; the order is the order of the input).
+    `limits` says, for every session given (managed or not), what bound it.
     """
 
     sessions: dict[SessionKey, SessionProfile]
     panels: dict[str, PanelAllocation]
     paused: tuple[SessionKey, ...]
     over_committed: bool
+    limits: Mapping[SessionKey, SessionLimit] = field(default_factory=dict)
