@@ -100,6 +100,8 @@ def _phase_current(index: int) -> ChargerSensorDescription:
         value_fn=lambda c: c.current_a[index],
         # A single-phase charger has the one of the grid phase it is wired to.
         has_fn=lambda s: s.phases == 3 or (s.grid_phase or GRID_PHASES[0]) == phase,
+        # Detail for a per-phase fuse: enable it where a phase limit matters.
+        entity_registry_enabled_default=False,
     )
 
 
