@@ -142,6 +142,10 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
         )
         await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))  # debounce
         await _until(lambda: _limit(cp1) == 0.0)  # dear now: paused
+        await _until(
+            lambda: hass.states.get("sensor.cp_1_limit_reason").state == "charging_plan"
+        )
+        assert hass.states.get("sensor.cp_1_status").state == "paused"
         assert hass.states.get(MODE).state == "by_departure_cheapest"
         assert float(hass.states.get(ENERGY).state) == 5.0
         assert dt_util.parse_datetime(hass.states.get(NEXT_START).state) == (

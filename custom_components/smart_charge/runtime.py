@@ -35,6 +35,7 @@ from .const import (
     DOMAIN,
     GRID_PHASES,
     INCREASE_DEAD_BAND_A,
+    LIMIT_REASON_PLAN,
     LOGGER,
     MIN_INCREASE_INTERVAL_S,
     ChargerStatus,
@@ -499,6 +500,9 @@ class SiteRuntime:
             connected=bool(state and state.connected),
             managed=config.managed,
         )
+        reason: str | None = why.reason if why else None
+        if reason is LimitReason.USER_CAP and config.plan_cap_a is not None:
+            reason = LIMIT_REASON_PLAN
         return ChargerData(
             connected=bool(state and state.connected),
             status=_status(state, connector, transaction, allocated_a),
@@ -515,7 +519,7 @@ class SiteRuntime:
             session_started=transaction.started if transaction else None,
             lifetime_energy_wh=_rounded(meter.energy_wh if meter else None, 1),
             transaction_id=transaction.transaction_id if transaction else None,
-            limit_reason=why.reason if why else None,
+            limit_reason=reason,
             limit_panel=self.panels[why.panel_id].name
             if why and why.panel_id in self.panels
             else None,
