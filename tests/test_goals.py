@@ -301,3 +301,39 @@ async def test_ev_charging_needs_fill_the_goal(
         # The mode stays the user's: as fast as possible until one is chosen.
         assert hass.states.get(MODE).state == "as_fast_as_possible"
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_car_with_a_goal_waits_from_its_arrival_and_prices_replan(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    start = _hour()
+    hass.states.async_set(
+        "sensor.price", "0.40", _prices(start, [0.40, 0.40, 0.05] + [0.30] * 21)
+    )
+    entry = await _site(hass, free_port)
+    await _set_goal(
+        hass,
+        entry,
+        mode="by_departure_cheapest",
+        energy_kwh=5,
+        departure=(start + timedelta(hours=6)).isoformat(),
+    )
+    async with chargers(free_port, "CP-1") as (cp1,):
+        await cp1.plug_in()
+        await _until(lambda: _limit(cp1) is not None)
+        await _settle(hass, entry)
+        # Paused from its first limit on: it never got a share before the plan.
+        assert {p.limit for p in cp1.received_profiles if p.purpose == "TxProfile"} == {
+            0.0
+        }
+        # New prices make now the cheapest hour: replanned, it charges now.
+        hass.states.async_set(
+            "sensor.price", "0.01", _prices(start, [0.01, 0.40, 0.40] + [0.30] * 21)
+        )
+        await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
+        await _until(lambda: (_limit(cp1) or 0) >= 6.0)
+        # The plan starts now (the part of the hour already past is not planned).
+        next_start = dt_util.parse_datetime(hass.states.get(NEXT_START).state)
+        assert next_start is not None
+        assert start <= next_start <= dt_util.utcnow()
+    assert await hass.config_entries.async_unload(entry.entry_id)

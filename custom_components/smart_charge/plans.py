@@ -85,6 +85,7 @@ class ChargingPlans:
         self._plans: dict[str, SessionPlan] = {}
         # The last slot boundary reached: its timer may run ahead of the wall clock.
         self._reached: datetime | None = None
+        self._running = False
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._unsub_price: CALLBACK_TYPE | None = None
         self._debouncer = Debouncer(
@@ -100,6 +101,7 @@ class ChargingPlans:
     @callback
     def async_start(self) -> None:
         """Follow the price sensor and plan once."""
+        self._running = True
         if (entity_id := self._price_entity()) is not None:
             self._unsub_price = async_track_state_change_event(
                 self.hass, [entity_id], self._price_changed
@@ -109,6 +111,7 @@ class ChargingPlans:
     @callback
     def async_stop(self) -> None:
         """Stop following prices and time."""
+        self._running = False
         if self._unsub_price is not None:
             self._unsub_price()
             self._unsub_price = None
@@ -143,6 +146,8 @@ class ChargingPlans:
     @callback
     def request(self) -> None:
         """Replan soon (debounced): a car, a goal or the prices changed."""
+        if not self._running:
+            return
         self.hass.async_create_task(self._debouncer.async_call(), eager_start=True)
 
     @callback
@@ -150,6 +155,8 @@ class ChargingPlans:
         self.request()
 
     async def _async_replan_and_apply(self) -> None:
+        if not self._running:
+            return
         self.replan()
         self._on_change()
 

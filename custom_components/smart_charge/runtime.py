@@ -343,6 +343,12 @@ class SiteRuntime:
         if isinstance(event, EVChargingNeeds) and charger_id in self.chargers:
             self._ev_needs(event)
         if self.controller is not None:
+            if isinstance(event, TransactionStarted) and charger_id in self.state.goals:
+                # A car with a goal arrives: planned before its first limit goes out.
+                self.plans.replan()
+                self.controller.update_site(
+                    self._engine_site(), self._charger_configs()
+                )
             self.controller.handle_event(event)
             # Sessions and car power feed minimum-hold and solar budgets.
             if self.budgets.evaluate(dt_util.utcnow()):
@@ -428,7 +434,7 @@ class SiteRuntime:
 
     def _ev_needs(self, needs: EVChargingNeeds) -> None:
         """Fill a charger's goal with the departure and energy its car reported."""
-        if needs.departure_time is None and needs.energy_amount_wh is None:
+        if needs.departure_time is None and not needs.energy_amount_wh:
             return
         goal = self.state.goals.get(needs.charger_id) or GoalState(
             mode=DEFAULT_CHARGING_MODE
@@ -436,7 +442,7 @@ class SiteRuntime:
         changes: dict[str, Any] = {}
         if needs.departure_time is not None:
             changes["departure"] = needs.departure_time
-        if needs.energy_amount_wh is not None:
+        if needs.energy_amount_wh:
             changes["energy_kwh"] = needs.energy_amount_wh / 1000.0
             changes["target_soc_pct"] = None
         self._store_goal(needs.charger_id, replace(goal, **changes))
@@ -636,6 +642,9 @@ class SiteRuntime:
             self.budgets.async_stop()
             self.budgets.configure(self.panels, self._voltage)
             self.budgets.async_start()
+            # The tariff sensor the plans follow may have changed with the panels.
+            self.plans.async_stop()
+            self.plans.async_start()
         self.server.update_access(
             passwords=self._passwords(), known_ids=frozenset(self.chargers)
         )
