@@ -26,7 +26,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DEFAULT_CHARGING_MODE, LOGGER, PLAN_DEBOUNCE_S
 from .engine import EngineError, Site
-from .engine.budgets import parse_price_forecast
+from .engine.budgets import PriceSlot, parse_price_forecast
 from .engine.plan_inputs import (
     next_boundary,
     plan_attribute,
@@ -201,7 +201,7 @@ class ChargingPlans:
             if key in by_key
         }
 
-    def _prices(self, now: datetime) -> list[Any]:
+    def _prices(self, now: datetime) -> list[PriceSlot]:
         entity_id = self._price_entity()
         state = self.hass.states.get(entity_id) if entity_id else None
         if state is None:
