@@ -80,6 +80,7 @@ def _entities(hass: HomeAssistant, entry_id: str) -> list[tuple[str, Any, Any]]:
     "platform",
     [
         Platform.BINARY_SENSOR,
+        Platform.DATETIME,
         Platform.NUMBER,
         Platform.SELECT,
         Platform.SENSOR,
