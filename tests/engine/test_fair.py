@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from custom_components.smart_charge.engine import (
     LimitReason,
@@ -204,3 +204,37 @@ def test_each_class_admits_at_least_what_oldest_first_admits(
         members = [s for s in able if s.priority == priority]
         admitted = sum(not result.sessions[s.transaction_id].paused for s in members)
         assert admitted >= _oldest_first_count(site, sessions, higher, members)
+
+
+@st.composite
+def one_panel(draw: st.DrawFn) -> tuple[Site, list[Session]]:
+    """One kW-limited panel and up to 8 cars with mixed minimums and phases."""
+    site = Site(panels=[Panel(id="p", limit_kw=draw(st.floats(0, 30)))])
+    cars = [
+        Session(
+            transaction_id=i,
+            max_hardware_power_kw=22.0,
+            min_charge_rate_kw=draw(st.none() | st.floats(0.5, 8)),
+            phases=draw(st.sampled_from([1, 3])),
+            grid_phase=draw(st.sampled_from(list(Phase))),
+            sequence=draw(st.integers(0, 20)),
+        )
+        for i in range(draw(st.integers(1, 8)))
+    ]
+    return site, cars
+
+
+@settings(max_examples=200, deadline=None)
+@given(one_panel())
+def test_exact_on_a_single_kw_panel(case: tuple[Site, list[Session]]) -> None:
+    # One binding constraint: the smallest minimums first is the most that fit.
+    site, cars = case
+    result = allocate_site(site, cars, now=NOW)
+    check_invariants(site, cars, result)
+    budget = site.panels[0].limit_kw * 0.95
+    best = max(
+        k
+        for k in range(len(cars) + 1)
+        if sum(sorted(c.min_kw for c in cars)[:k]) <= budget + 1e-9
+    )
+    assert sum(not p.paused for p in result.sessions.values()) == best
