@@ -9,7 +9,7 @@ from pathlib import Path
 import socket
 import sys
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import PropertyMock, patch
 
 from homeassistant import block_async_io
 from homeassistant.util import loop as loop_util
@@ -116,3 +116,14 @@ def ha_reports(
         for call in calls:
             setattr(call.object, call.function, call.original_func)
         calls.clear()
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Register every entity enabled, also those disabled by default (as core's)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield

@@ -65,9 +65,13 @@ def _entities(hass: HomeAssistant, entry_id: str) -> list[tuple[str, Any, Any]]:
         er.async_entries_for_config_entry(registry, entry_id), key=lambda e: e.entity_id
     ):
         state = hass.states.get(entry.entity_id)
-        assert state is not None, entry.entity_id
         registered = {name: getattr(entry, name) for name in REGISTRY_FIELDS}
-        shown = {"state": state.state, "attributes": dict(state.attributes)}
+        if entry.disabled_by is not None:
+            assert state is None, entry.entity_id  # disabled by default: no state
+            shown: dict[str, Any] | None = None
+        else:
+            assert state is not None, entry.entity_id
+            shown = {"state": state.state, "attributes": dict(state.attributes)}
         result.append((entry.entity_id, _plain(registered), _plain(shown)))
     return result
 
@@ -76,6 +80,7 @@ def _entities(hass: HomeAssistant, entry_id: str) -> list[tuple[str, Any, Any]]:
     "platform",
     [
         Platform.BINARY_SENSOR,
+        Platform.DATETIME,
         Platform.NUMBER,
         Platform.SELECT,
         Platform.SENSOR,

@@ -193,6 +193,7 @@ async def test_budget_after_a_restart_with_chargers_offline(
     assert 0 <= headroom < 10.45
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_no_float_noise_in_states(hass: HomeAssistant, free_port: int) -> None:
     """Bug 10: numbers are rounded at the source; never -0.
 
@@ -234,6 +235,7 @@ async def test_no_float_noise_in_states(hass: HomeAssistant, free_port: int) -> 
             assert round(value, 4) == value, (entity.entity_id, state.state)
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.parametrize("meter_phase", ["L2", None])
 async def test_single_phase_current_on_its_grid_phase(
     hass: HomeAssistant, free_port: int, meter_phase: str | None

@@ -29,6 +29,7 @@ from .tags import async_remove_tag_stores, async_tags_update_listener
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
+    Platform.DATETIME,
     Platform.NUMBER,
     Platform.SELECT,
     Platform.SENSOR,

@@ -16,6 +16,7 @@ from .engine.budgets import (
     REASON_TARIFF,
     REASON_TIME_OF_USE,
 )
+from .engine.planner_model import PlanMode
 
 DOMAIN: Final = "smart_charge"
 LOGGER = logging.getLogger(__package__)
@@ -126,7 +127,18 @@ class ChargerStatus(StrEnum):
 CHARGER_STATUSES: Final = tuple(status.value for status in ChargerStatus)
 
 # What holds a charger's session where it is (charger "limit reason" sensor).
-LIMIT_REASONS: Final = tuple(str(reason) for reason in LimitReason)
+# A charging plan's cap of the slot holds the session (the engine says "user cap").
+LIMIT_REASON_PLAN: Final = "charging_plan"
+LIMIT_REASONS: Final = (
+    *(str(reason) for reason in LimitReason),
+    LIMIT_REASON_PLAN,
+)
+
+# How a charger's car wants its energy (charging goal "mode" select and service).
+CHARGING_MODES: Final = tuple(str(mode) for mode in PlanMode)
+DEFAULT_CHARGING_MODE: Final = str(PlanMode.AS_FAST_AS_POSSIBLE)
+# Replans wait this long after a change, so a burst of changes plans once.
+PLAN_DEBOUNCE_S: Final = 1.0
 
 # Energy-aware budgets (panel subentry data, and the site entry for the main breaker).
 CONF_LOAD_INVERT: Final = "load_invert"

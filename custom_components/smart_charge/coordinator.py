@@ -21,10 +21,11 @@ from .const import (
     LOGGER,
     UnknownChargerPolicy,
 )
-from .runtime_state import GridLimitOverride, RuntimeState
+from .runtime_state import GoalState, GridLimitOverride, RuntimeState
 from .site_config import ChargerSettings, PanelConfig
 
 if TYPE_CHECKING:
+    from .plans import ChargerPlanData
     from .runtime import SiteRuntime
 
 
@@ -68,6 +69,9 @@ class ChargerData:
     limit_reason: str | None = None
     limit_panel: str | None = None
     limit_phase: str | None = None
+    # The charging goal (None: as fast as possible) and the plan that serves it.
+    goal: GoalState | None = None
+    plan: ChargerPlanData | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,4 +1,4 @@
-"""Number entities: panel grid limits, charger maximum current and priority."""
+"""Number entities: panel grid limits, charger maximum current, priority, goal energy."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from homeassistant.components.number import (
     NumberEntityDescription,
     NumberMode,
 )
-from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfPower
+from homeassistant.const import (
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfEnergy,
+    UnitOfPower,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -43,7 +48,7 @@ class PanelNumberDescription(NumberEntityDescription):
 class ChargerNumberDescription(NumberEntityDescription):
     """A charger number, how to read and set it."""
 
-    value_fn: Callable[[ChargerData], float]
+    value_fn: Callable[[ChargerData], float | None]
     set_value_fn: Callable[[SiteRuntime, str, float], Awaitable[None]]
     has_fn: Callable[[ChargerSettings], bool] = lambda _: True
 
@@ -85,6 +90,19 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         mode=NumberMode.BOX,
         value_fn=lambda c: c.priority,
         set_value_fn=lambda rt, cid, value: rt.async_set_priority(cid, int(value)),
+    ),
+    ChargerNumberDescription(
+        key="energy_to_add",
+        translation_key="energy_to_add",
+        device_class=NumberDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        native_min_value=0,
+        native_max_value=200,
+        native_step=0.1,
+        mode=NumberMode.BOX,
+        value_fn=lambda c: c.goal.energy_kwh if c.goal else None,
+        set_value_fn=lambda rt, cid, value: rt.async_update_goal(cid, energy_kwh=value),
+        has_fn=lambda s: s.managed,
     ),
 )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 import ssl
 from typing import Any, Final
@@ -28,11 +29,13 @@ from .const import (
     CONF_TLS_KEY,
     CONF_UNKNOWN_POLICY,
     CONF_VOLTAGE,
+    DEFAULT_CHARGING_MODE,
     DEFAULT_FAILSAFE_A,
     DEFAULT_VOLTAGE,
     DOMAIN,
     GRID_PHASES,
     INCREASE_DEAD_BAND_A,
+    LIMIT_REASON_PLAN,
     LOGGER,
     MIN_INCREASE_INTERVAL_S,
     ChargerStatus,
@@ -64,6 +67,7 @@ from .csms import (
     ChargerDisconnected,
     ChargerEvent,
     ChargerState,
+    EVChargingNeeds,
     ServerConfig,
     ServerStartError,
     TransactionStarted,
@@ -95,7 +99,8 @@ from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
 from .engine.model import get_zone, time_of_use_multiplier
 from .entity import charger_identifier
 from .history import SessionHistory
-from .runtime_state import ChargerInfo, RuntimeState, RuntimeStore
+from .plans import ChargingPlans, PlanCandidate
+from .runtime_state import ChargerInfo, GoalState, RuntimeState, RuntimeStore
 from .site_config import ChargerSettings, PanelConfig
 from .tags import SiteTags
 from .tls import server_ssl_context
@@ -134,6 +139,13 @@ class SiteRuntime:
             measured_kw=self._measured_kw,
             minimum_kw=self._minimum_kw,
             on_change=self._budgets_changed,
+        )
+        self.plans = ChargingPlans(
+            hass,
+            site=self._engine_site,
+            candidates=self._plan_candidates,
+            price_entity=self._price_entity,
+            on_change=self._plan_changed,
         )
 
     # ----------------------------------------------------------------- lifecycle
@@ -210,6 +222,7 @@ class SiteRuntime:
             ) from err
         ir.async_delete_issue(self.hass, DOMAIN, f"port_in_use_{self.entry.entry_id}")
         self.budgets.async_start()
+        self.plans.async_start()
         for panel_id, override in self.state.grid_limits.items():
             self.timers.schedule(panel_id, override.until)
         self._drop_expired_overrides()
@@ -219,6 +232,7 @@ class SiteRuntime:
         """Stop the server (port free when this returns) and save the state."""
         self.timers.cancel_all()
         self.budgets.async_stop()
+        self.plans.async_stop()
         self._stored_state()
         if self.controller is not None:
             await self.controller.stop()
@@ -300,6 +314,7 @@ class SiteRuntime:
                 profile_purpose=charger.profile_purpose,
                 stack_level=charger.stack_level,
                 password=charger.password,
+                plan_cap_a=self.plans.cap_a(charger_id),
             )
             for charger_id, charger in self.chargers.items()
         }
@@ -324,7 +339,17 @@ class SiteRuntime:
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)
+            # A car came or went: the plans change.
+            self.plans.request()
+        if isinstance(event, EVChargingNeeds) and charger_id in self.chargers:
+            self._ev_needs(event)
         if self.controller is not None:
+            if isinstance(event, TransactionStarted) and charger_id in self.state.goals:
+                # A car with a goal arrives: planned before its first limit goes out.
+                self.plans.replan()
+                self.controller.update_site(
+                    self._engine_site(), self._charger_configs()
+                )
             self.controller.handle_event(event)
             # Sessions and car power feed minimum-hold and solar budgets.
             if self.budgets.evaluate(dt_util.utcnow()):
@@ -408,6 +433,21 @@ class SiteRuntime:
                 sw_version=info.firmware,
             )
 
+    def _ev_needs(self, needs: EVChargingNeeds) -> None:
+        """Fill a charger's goal with the departure and energy its car reported."""
+        if needs.departure_time is None and not needs.energy_amount_wh:
+            return
+        goal = self.state.goals.get(needs.charger_id) or GoalState(
+            mode=DEFAULT_CHARGING_MODE
+        )
+        changes: dict[str, Any] = {}
+        if needs.departure_time is not None:
+            changes["departure"] = needs.departure_time
+        if needs.energy_amount_wh:
+            changes["energy_kwh"] = needs.energy_amount_wh / 1000.0
+            changes["target_soc_pct"] = None
+        self._store_goal(needs.charger_id, replace(goal, **changes))
+
     def charger_info(self, charger_id: str) -> ChargerInfo | None:
         """Return what a charger told about itself at its last boot, if it ever did."""
         return self.state.charger_info.get(charger_id)
@@ -467,6 +507,9 @@ class SiteRuntime:
             connected=bool(state and state.connected),
             managed=config.managed,
         )
+        reason: str | None = why.reason if why else None
+        if reason is LimitReason.USER_CAP and config.plan_cap_a is not None:
+            reason = LIMIT_REASON_PLAN
         return ChargerData(
             connected=bool(state and state.connected),
             status=_status(state, connector, transaction, allocated_a),
@@ -483,11 +526,13 @@ class SiteRuntime:
             session_started=transaction.started if transaction else None,
             lifetime_energy_wh=_rounded(meter.energy_wh if meter else None, 1),
             transaction_id=transaction.transaction_id if transaction else None,
-            limit_reason=why.reason if why else None,
+            limit_reason=reason,
             limit_panel=self.panels[why.panel_id].name
             if why and why.panel_id in self.panels
             else None,
             limit_phase=str(why.phase) if why and why.phase else None,
+            goal=self.state.goals.get(charger_id),
+            plan=self.plans.data(charger_id),
         )
 
     def _budget_reason(self, panel_id: str) -> str:
@@ -525,6 +570,67 @@ class SiteRuntime:
         self._refresh()
 
     @callback
+    def _plan_changed(self) -> None:
+        """Give the controller the caps of the slot of now (a replan ran)."""
+        if self.controller is not None:
+            self._apply()
+
+    def _plan_candidates(self) -> list[PlanCandidate]:
+        """Return the connected managed chargers whose running session has a goal."""
+        if self.server is None:
+            return []
+        candidates: list[PlanCandidate] = []
+        for charger_id, config in self._charger_configs().items():
+            goal = self.state.goals.get(charger_id)
+            state = self.server.chargers.get(charger_id)
+            if goal is None or not config.managed or state is None:
+                continue
+            transaction = state.current_transaction()
+            if not state.connected or transaction is None:
+                continue
+            candidates.append(
+                PlanCandidate(
+                    config=config,
+                    voltage_v=config.voltage_v or self._voltage,
+                    goal=goal,
+                    transaction=transaction,
+                )
+            )
+        return candidates
+
+    def _price_entity(self) -> str | None:
+        """Return the tariff sensor the plans price with: the main breaker's first."""
+        panels = sorted(self.panels.values(), key=lambda p: p.parent_id is not None)
+        return next(
+            (p.budget.price_sensor for p in panels if p.budget.price_sensor), None
+        )
+
+    def _store_goal(self, charger_id: str, goal: GoalState | None) -> None:
+        """Keep (or drop) a charger's goal, save it and replan."""
+        if goal is None:
+            self.state.goals.pop(charger_id, None)
+        else:
+            self.state.goals[charger_id] = goal
+        self.store.async_schedule_save(self._stored_state)
+        self.plans.request()
+        self._refresh()
+
+    async def async_set_goal(self, charger_id: str, goal: GoalState) -> None:
+        """Set a charger's charging goal (replaces the one before)."""
+        self._store_goal(charger_id, goal)
+
+    async def async_update_goal(self, charger_id: str, **changes: Any) -> None:
+        """Change parts of a charger's goal (an entity: mode, energy or departure)."""
+        goal = self.state.goals.get(charger_id) or GoalState(mode=DEFAULT_CHARGING_MODE)
+        if "energy_kwh" in changes:
+            changes["target_soc_pct"] = None
+        self._store_goal(charger_id, replace(goal, **changes))
+
+    async def async_clear_goal(self, charger_id: str) -> None:
+        """Drop a charger's goal: its car shares as fast as possible again."""
+        self._store_goal(charger_id, None)
+
+    @callback
     def async_config_changed(self, *, panels_changed: bool) -> None:
         """Take panels or chargers added (or chargers removed) while running."""
         assert self.server is not None
@@ -537,6 +643,9 @@ class SiteRuntime:
             self.budgets.async_stop()
             self.budgets.configure(self.panels, self._voltage)
             self.budgets.async_start()
+            # The tariff sensor the plans follow may have changed with the panels.
+            self.plans.async_stop()
+            self.plans.async_start()
         self.server.update_access(
             passwords=self._passwords(), known_ids=frozenset(self.chargers)
         )

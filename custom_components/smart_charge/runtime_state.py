@@ -70,6 +70,47 @@ class ChargerInfo:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class GoalState:
+    """A charger's charging goal: how, how much (kWh or a SoC) and by when."""
+
+    mode: str
+    energy_kwh: float | None = None
+    target_soc_pct: float | None = None
+    current_soc_pct: float | None = None
+    battery_kwh: float | None = None
+    departure: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "mode": self.mode,
+            "energy_kwh": self.energy_kwh,
+            "target_soc_pct": self.target_soc_pct,
+            "current_soc_pct": self.current_soc_pct,
+            "battery_kwh": self.battery_kwh,
+            "departure": self.departure.isoformat() if self.departure else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GoalState:
+        """Read the JSON form."""
+
+        def number(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        departure = data.get("departure")
+        return cls(
+            mode=str(data["mode"]),
+            energy_kwh=number("energy_kwh"),
+            target_soc_pct=number("target_soc_pct"),
+            current_soc_pct=number("current_soc_pct"),
+            battery_kwh=number("battery_kwh"),
+            departure=dt_util.parse_datetime(departure) if departure else None,
+        )
+
+
 @dataclass(kw_only=True)
 class RuntimeState:
     """What users and automations changed at runtime, and the sessions in flight."""
@@ -82,6 +123,8 @@ class RuntimeState:
     controller: dict[str, Any] = field(default_factory=dict)
     # By charger identity, also of chargers not adopted yet: their device shows it.
     charger_info: dict[str, ChargerInfo] = field(default_factory=dict)
+    # Charging goals by charger identity.
+    goals: dict[str, GoalState] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form stored on disk."""
@@ -93,6 +136,7 @@ class RuntimeState:
             "max_current_a": self.max_current_a,
             "controller": self.controller,
             "charger_info": {k: v.as_dict() for k, v in self.charger_info.items()},
+            "goals": {k: v.as_dict() for k, v in self.goals.items()},
         }
 
     @classmethod
@@ -111,6 +155,7 @@ class RuntimeState:
             },
             controller=dict(data.get("controller", {})),
             charger_info=_charger_info(data.get("charger_info")),
+            goals=_goals(data.get("goals")),
         )
 
 
@@ -124,6 +169,18 @@ def _charger_info(data: Any) -> dict[str, ChargerInfo]:
             except (KeyError, TypeError, AttributeError):
                 continue
     return infos
+
+
+def _goals(data: Any) -> dict[str, GoalState]:
+    """Read the stored goals; one that cannot be read is left out."""
+    goals: dict[str, GoalState] = {}
+    if isinstance(data, dict):
+        for charger_id, goal in data.items():
+            try:
+                goals[str(charger_id)] = GoalState.from_dict(goal)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue
+    return goals
 
 
 class RuntimeStore:

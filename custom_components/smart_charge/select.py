@@ -1,4 +1,4 @@
-"""Select entities: the strategy of each panel."""
+"""Select entities: the strategy of each panel, the charging mode of each charger."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import STRATEGIES
+from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, STRATEGIES
 from .coordinator import SmartChargeConfigEntry
-from .entity import PanelEntity, add_per_subentry, async_action
+from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
 
 PARALLEL_UPDATES = 0
 
@@ -20,17 +20,26 @@ STRATEGY = SelectEntityDescription(
     options=list(STRATEGIES),
 )
 
+CHARGING_MODE = SelectEntityDescription(
+    key="charging_mode",
+    translation_key="charging_mode",
+    options=list(CHARGING_MODES),
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SmartChargeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a strategy select per panel."""
+    """Add a strategy select per panel and a charging-mode select per managed charger."""
     add_per_subentry(
         entry,
         async_add_entities,
         panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
+        charger=lambda c, ch: [ChargingModeSelect(c, ch, CHARGING_MODE)]
+        if ch.managed
+        else [],
     )
 
 
@@ -48,4 +57,25 @@ class StrategySelect(PanelEntity, SelectEntity):
         """Change the strategy at runtime."""
         await self.coordinator.config_entry.runtime_data.site.async_set_strategy(
             self.panel_id, option
+        )
+
+
+class ChargingModeSelect(ChargerEntity, SelectEntity):
+    """How the car at a charger wants its energy (its goal's mode)."""
+
+    available_offline = True
+
+    @property
+    def current_option(self) -> str | None:
+        """Return the goal's mode (as fast as possible without a goal)."""
+        data = self.charger_data
+        if data is None:
+            return None
+        return data.goal.mode if data.goal else DEFAULT_CHARGING_MODE
+
+    @async_action
+    async def async_select_option(self, option: str) -> None:
+        """Change the goal's mode and replan."""
+        await self.coordinator.config_entry.runtime_data.site.async_update_goal(
+            self.charger_id, mode=option
         )

@@ -45,7 +45,7 @@ class PanelSensorDescription(SensorEntityDescription):
 class ChargerSensorDescription(SensorEntityDescription):
     """A charger sensor, how to read it and whether a charger has it."""
 
-    value_fn: Callable[[ChargerData], float | int | str | None]
+    value_fn: Callable[[ChargerData], float | int | str | datetime | None]
     has_fn: Callable[[ChargerSettings], bool] = lambda _: True
     available_offline: bool = False
     last_reset_fn: Callable[[ChargerData], datetime | None] | None = None
@@ -100,6 +100,8 @@ def _phase_current(index: int) -> ChargerSensorDescription:
         value_fn=lambda c: c.current_a[index],
         # A single-phase charger has the one of the grid phase it is wired to.
         has_fn=lambda s: s.phases == 3 or (s.grid_phase or GRID_PHASES[0]) == phase,
+        # Detail for a per-phase fuse: enable it where a phase limit matters.
+        entity_registry_enabled_default=False,
     )
 
 
@@ -183,6 +185,34 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
         },
         available_offline=True,
     ),
+    ChargerSensorDescription(
+        key="planned_finish",
+        translation_key="planned_finish",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda c: c.plan.finish if c.plan else None,
+        has_fn=lambda s: s.managed,
+        available_offline=True,
+    ),
+    ChargerSensorDescription(
+        key="planned_energy",
+        translation_key="planned_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda c: c.plan.energy_kwh if c.plan else None,
+        # The plan as periods with their power, for chart cards.
+        attr_fn=lambda c: {"plan": c.plan.plan if c.plan else []},
+        has_fn=lambda s: s.managed,
+        available_offline=True,
+    ),
+    ChargerSensorDescription(
+        key="next_charging_start",
+        translation_key="next_charging_start",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda c: c.plan.next_start if c.plan else None,
+        has_fn=lambda s: s.managed,
+        available_offline=True,
+    ),
 )
 
 
@@ -253,7 +283,7 @@ class ChargerSensor(ChargerEntity, SensorEntity):
         self.available_offline = description.available_offline
 
     @property
-    def native_value(self) -> float | int | str | None:
+    def native_value(self) -> float | int | str | datetime | None:
         """Return the sensor value."""
         data = self.charger_data
         return None if data is None else self.entity_description.value_fn(data)

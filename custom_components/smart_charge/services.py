@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -16,13 +16,15 @@ from homeassistant.helpers import (
     device_registry as dr,
     entity_registry as er,
 )
+from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .compat import async_devices_and_entities_of_groups
-from .const import DOMAIN, STRATEGIES
+from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, DOMAIN, STRATEGIES
 from .coordinator import SmartChargeConfigEntry
 from .csms import CsmsError
 from .entity import translated_error
+from .runtime_state import GoalState
 
 ATTR_LIMIT_KW = "limit_kw"
 ATTR_DURATION = "duration"
@@ -30,6 +32,12 @@ ATTR_PRIORITY = "priority"
 ATTR_STRATEGY = "strategy"
 ATTR_ID_TAG = "id_tag"
 ATTR_CONNECTOR_ID = "connector_id"
+ATTR_MODE = "mode"
+ATTR_ENERGY_KWH = "energy_kwh"
+ATTR_TARGET_SOC = "target_soc"
+ATTR_CURRENT_SOC = "current_soc"
+ATTR_BATTERY_KWH = "battery_kwh"
+ATTR_DEPARTURE = "departure"
 
 SERVICE_SET_GRID_LIMIT = "set_grid_limit"
 SERVICE_CLEAR_GRID_LIMIT = "clear_grid_limit"
@@ -37,6 +45,8 @@ SERVICE_SET_PRIORITY = "set_priority"
 SERVICE_SET_STRATEGY = "set_strategy"
 SERVICE_START_CHARGING = "start_charging"
 SERVICE_STOP_CHARGING = "stop_charging"
+SERVICE_SET_CHARGING_GOAL = "set_charging_goal"
+SERVICE_CLEAR_CHARGING_GOAL = "clear_charging_goal"
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,80 @@ async def _stop_charging(hass: HomeAssistant, call: ServiceCall) -> None:
         )
 
 
+# Modes that need no energy: they charge whatever fits (or the sun gives).
+_GOAL_FREE_MODES = frozenset({DEFAULT_CHARGING_MODE, "solar_only"})
+
+
+def _goal(call: ServiceCall) -> GoalState:
+    """Return the goal a set_charging_goal call describes, or raise a translated error."""
+    data = call.data
+    mode: str = data.get(ATTR_MODE, DEFAULT_CHARGING_MODE)
+    if mode not in CHARGING_MODES:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_charging_mode",
+            translation_placeholders={"mode": mode},
+        )
+    energy: float | None = data.get(ATTR_ENERGY_KWH)
+    target: float | None = data.get(ATTR_TARGET_SOC)
+    current: float | None = data.get(ATTR_CURRENT_SOC)
+    battery: float | None = data.get(ATTR_BATTERY_KWH)
+    if target is not None and energy is None and (battery is None or current is None):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="goal_soc_incomplete"
+        )
+    if current is not None and target is not None and current > target:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="goal_soc_reached"
+        )
+    if mode not in _GOAL_FREE_MODES and energy is None and target is None:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="goal_needs_energy",
+            translation_placeholders={"mode": mode},
+        )
+    departure: datetime | None = data.get(ATTR_DEPARTURE)
+    if departure is not None:
+        departure = dt_util.as_utc(
+            departure
+            if departure.tzinfo
+            else departure.replace(tzinfo=dt_util.get_default_time_zone())
+        )
+        if departure <= dt_util.utcnow():
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="departure_in_past",
+                translation_placeholders={"departure": departure.isoformat()},
+            )
+    return GoalState(
+        mode=mode,
+        energy_kwh=energy,
+        target_soc_pct=target,
+        current_soc_pct=current,
+        battery_kwh=battery,
+        departure=departure,
+    )
+
+
+async def _set_charging_goal(hass: HomeAssistant, call: ServiceCall) -> None:
+    targets = _only(_targets(hass, call), "charger")
+    goal = _goal(call)
+    for target in targets:
+        if not target.entry.runtime_data.chargers[target.key].managed:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="goal_not_managed",
+                translation_placeholders={"target": target.name},
+            )
+    for target in targets:
+        await target.entry.runtime_data.site.async_set_goal(target.key, goal)
+
+
+async def _clear_charging_goal(hass: HomeAssistant, call: ServiceCall) -> None:
+    for target in _only(_targets(hass, call), "charger"):
+        await target.entry.runtime_data.site.async_clear_goal(target.key)
+
+
 async def _charger_call(target: Target, call: Awaitable[Any]) -> None:
     """Await a call to a charger and translate what can go wrong."""
     try:
@@ -248,6 +332,28 @@ SERVICES: dict[str, tuple[ServiceHandler, vol.Schema]] = {
         ),
     ),
     SERVICE_STOP_CHARGING: (_stop_charging, TARGET_SCHEMA),
+    SERVICE_SET_CHARGING_GOAL: (
+        _set_charging_goal,
+        TARGET_SCHEMA.extend(
+            {
+                vol.Optional(ATTR_MODE): cv.string,
+                vol.Optional(ATTR_ENERGY_KWH): vol.All(
+                    vol.Coerce(float), vol.Range(min=0, max=500)
+                ),
+                vol.Optional(ATTR_TARGET_SOC): vol.All(
+                    vol.Coerce(float), vol.Range(min=0, max=100)
+                ),
+                vol.Optional(ATTR_CURRENT_SOC): vol.All(
+                    vol.Coerce(float), vol.Range(min=0, max=100)
+                ),
+                vol.Optional(ATTR_BATTERY_KWH): vol.All(
+                    vol.Coerce(float), vol.Range(min=1, max=500)
+                ),
+                vol.Optional(ATTR_DEPARTURE): cv.datetime,
+            }
+        ),
+    ),
+    SERVICE_CLEAR_CHARGING_GOAL: (_clear_charging_goal, TARGET_SCHEMA),
 }
 
 

@@ -751,6 +751,31 @@ class SimulatedCharger:
                 )
             )
 
+    async def notify_ev_charging_needs(
+        self,
+        evse_id: int = 1,
+        *,
+        energy_wh: float | None = None,
+        departure: datetime | None = None,
+        max_current_a: float = 16.0,
+    ) -> None:
+        """Send NotifyEVChargingNeeds (2.x): the car's energy and departure."""
+        ac: dict[str, Any] = {
+            "energy_amount": int(energy_wh or 0),
+            "ev_min_current": 6,
+            "ev_max_current": int(max_current_a),
+            "ev_max_voltage": 400,
+        }
+        needs: dict[str, Any] = {
+            "requested_energy_transfer": "AC_three_phase",
+            "ac_charging_parameters": ac,
+        }
+        if departure is not None:
+            needs["departure_time"] = ocpp_timestamp(departure)
+        await self._call(
+            self._call2x.NotifyEVChargingNeeds(evse_id=evse_id, charging_needs=needs)
+        )
+
     async def heartbeat(self) -> None:
         """Send Heartbeat."""
         await self._call(

@@ -28,6 +28,10 @@ class ChargerConfig:
     `max_current_a` is the circuit's maximum per connector; with `station_ceiling` it is
     also sent as a ChargePointMaxProfile / ChargingStationMaxProfile at stack level 0,
     so nothing above it is drawn even if a session limit goes wrong.
+
+    `plan_cap_a` caps the running session's share (A per phase) where a charging plan
+    says so for the slot of now (0: paused); None leaves the share to the engine alone.
+    The engine still decides within the cap, so every breaker holds.
     """
 
     charger_id: str
@@ -43,6 +47,7 @@ class ChargerConfig:
     password: str | None = None
     voltage_v: float | None = None
     station_ceiling: bool = True
+    plan_cap_a: float | None = None
 
 
 def station_purpose(version: str | None) -> str:

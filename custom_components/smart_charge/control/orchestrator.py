@@ -828,6 +828,9 @@ class SiteController:
                     else self._kw(config, ceiling_a),
                     min_charge_rate_kw=self._kw(config, config.min_current_a),
                     started_at=session.started,
+                    user_cap_kw=None  # a charging plan's current for this slot
+                    if config.plan_cap_a is None
+                    else self._kw(config, config.plan_cap_a),
                     turn=self._turn.get(session.key, 0.0),
                 )
             )

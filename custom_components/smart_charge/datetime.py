@@ -1,0 +1,50 @@
+"""Datetime entities: the departure of each managed charger's charging goal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from homeassistant.components.datetime import DateTimeEntity, DateTimeEntityDescription
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import SmartChargeConfigEntry
+from .entity import ChargerEntity, add_per_subentry, async_action
+
+PARALLEL_UPDATES = 0
+
+DEPARTURE = DateTimeEntityDescription(key="departure", translation_key="departure")
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SmartChargeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a departure per managed charger."""
+    add_per_subentry(
+        entry,
+        async_add_entities,
+        charger=lambda c, ch: [DepartureDateTime(c, ch, DEPARTURE)]
+        if ch.managed
+        else [],
+    )
+
+
+class DepartureDateTime(ChargerEntity, DateTimeEntity):
+    """When the car at a charger leaves (its goal's departure)."""
+
+    available_offline = True
+
+    @property
+    def native_value(self) -> datetime | None:
+        """Return the departure of the goal, if any."""
+        data = self.charger_data
+        return data.goal.departure if data is not None and data.goal else None
+
+    @async_action
+    async def async_set_value(self, value: datetime) -> None:
+        """Set the departure and replan."""
+        await self.coordinator.config_entry.runtime_data.site.async_update_goal(
+            self.charger_id, departure=value
+        )
