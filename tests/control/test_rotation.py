@@ -1,10 +1,10 @@
 """Paused cars take turns when minimums cannot all be met (#15 item 5).
 
 Real server and controller, real ocpp clients over loopback (`safety_rig.py`): three
-three-phase cars, room for the minimums of two. With a rotation period of 0.3 s every
-car charges within three periods, and the breaker promise holds at every instant a
-simulator's limits change (each swap lowers one car, acknowledged, before it raises the
-other).
+three-phase cars, room for the minimums of two; and the issue's site (one three-phase
+and four single-phase cars on 8 kW). With a rotation period of 0.3 s every car charges
+within three periods, and the breaker promise holds at every instant a simulator's
+limits change (each swap lowers one car, acknowledged, before it raises the other).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ LIMIT_KW = 10.0
 async def rig_factory() -> AsyncIterator[RigFactory]:
     rigs: list[SafetyRig] = []
 
-    async def factory(**options: Any) -> SafetyRig:
-        rig = SafetyRig([Panel(id="main", limit_kw=LIMIT_KW)], **options)
+    async def factory(limit_kw: float = LIMIT_KW, **options: Any) -> SafetyRig:
+        rig = SafetyRig([Panel(id="main", limit_kw=limit_kw)], **options)
         await rig.start()
         rigs.append(rig)
         return rig
@@ -143,4 +143,31 @@ async def test_rotation_off_keeps_the_paused_car_paused(
     chargers, _ = await three_cars(rig)
     assert rig.controller._rotation_timer is None
     assert [c.limit_in_force(1) for c in chargers] == [6.8, 6.8, 0.0]
+    assert_promise(rig)
+
+
+async def test_a_car_that_only_fits_alone_gets_its_turn(
+    rig_factory: RigFactory,
+) -> None:
+    """The issue's site: one three-phase car and four single-phase cars on 8 kW.
+
+    The most that fit is the four single-phase cars; after waiting a full period the
+    three-phase car's turn is due and it charges (beside two of them) for one turn.
+    """
+    rig = await rig_factory(rotation_period_s=PERIOD_S, limit_kw=8.0)
+    specs = [ChargerSpec("THREE", "main", version="2.0.1")] + [
+        ChargerSpec(f"ONE{k}", "main", phases=1, grid_phase="L1") for k in range(4)
+    ]
+    chargers = [await rig.add(spec) for spec in specs]
+    for charger in chargers:
+        await charger.plug_in()
+        await rig.settle()
+    # Four charge; the three-phase car waits although it arrived first.
+    assert chargers[0].limit_in_force(1) == 0.0
+    assert all(c.limit_in_force(1) > 0 for c in chargers[1:])
+    charged = Charged(rig)
+    charged.sample("all plugged in")
+    async with asyncio.timeout(3 * PERIOD_S + 1.0):
+        await charged.all_charged.wait()
+    await rig.settle()
     assert_promise(rig)

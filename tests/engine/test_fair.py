@@ -118,6 +118,19 @@ def test_turn_order_picks_among_equals() -> None:
     assert result.paused == ("a",)
 
 
+def test_a_due_turn_is_served_before_the_count() -> None:
+    # The rotation marks the three-phase car due after it waited a full period: it
+    # charges beside two single-phase cars (3 instead of 4) for its turn.
+    site = Site(panels=[Panel(id="garage", limit_kw=8.0)])
+    sessions = [three_phase("3ph", 1, turn_due=True)] + [  # type: ignore[arg-type]
+        one_phase(f"1ph-{i}", 2 + i, Phase.L1) for i in range(4)
+    ]
+    result = allocate_site(site, sessions, now=NOW)
+    check_invariants(site, sessions, result)
+    assert not result.sessions["3ph"].paused
+    assert result.paused == ("1ph-3", "1ph-2")
+
+
 def _oldest_first_count(
     site: Site, sessions: list[Session], given: list[Session], members: list[Session]
 ) -> int:

@@ -230,6 +230,10 @@ class SiteController:
         self._turn: dict[str, float] = {}
         self._turn_start: dict[str, float] = {}
         self._ran_since: dict[str, float] = {}
+        self._waiting_since: dict[str, float] = {}
+        self._turn_due: set[str] = (
+            set()
+        )  # waited a full period: admitted first this turn
         self._next_rotation: float | None = None
         self._rotation_timer: asyncio.TimerHandle | None = None
 
@@ -832,6 +836,7 @@ class SiteController:
                     if config.plan_cap_a is None
                     else self._kw(config, config.plan_cap_a),
                     turn=self._turn.get(session.key, 0.0),
+                    turn_due=session.key in self._turn_due,
                 )
             )
             controlled.append(session)
@@ -965,14 +970,24 @@ class SiteController:
         A new session joins the back of the order. At a boundary (one period after the
         shortage began, then every period) every session that has run a full turn goes
         behind the paused ones, the one that ran longest without a pause last; its next
-        turn starts now. A session admitted later keeps its place for a full period.
+        turn starts now. A session paused for a full period is due: the engine admits it
+        before it maximises how many charge, for one turn (a car that only fits by
+        pausing two others gets its turn too). A session admitted later keeps its place
+        for a full period.
         """
         keys = {session.key for session in self.book}
-        for book in (self._turn, self._turn_start, self._ran_since):
+        for book in (
+            self._turn,
+            self._turn_start,
+            self._ran_since,
+            self._waiting_since,
+        ):
             for key in [key for key in book if key not in keys]:
                 del book[key]
+        self._turn_due &= keys
         if self.rotation_period_s <= 0:
             self._turn.clear()
+            self._turn_due.clear()
             return
         for key in keys:
             self._turn.setdefault(key, now)
@@ -991,6 +1006,13 @@ class SiteController:
         for place, key in enumerate(full):
             self._turn[key] = now + place * 1e-6
             self._turn_start[key] = now
+            self._turn_due.discard(key)
+        # Waited a full period: served first, even where that lets fewer charge.
+        self._turn_due |= {
+            key
+            for key, since in self._waiting_since.items()
+            if now - since >= self.rotation_period_s - slack
+        }
         self._next_rotation = now + self.rotation_period_s
 
     def _rotation_clock(
@@ -1006,13 +1028,16 @@ class SiteController:
             if allocation.sessions[session.key].paused:
                 self._turn_start.pop(session.key, None)
                 self._ran_since.pop(session.key, None)
+                self._waiting_since.setdefault(session.key, now)
             else:
                 self._turn_start.setdefault(session.key, now)
                 self._ran_since.setdefault(session.key, now)
+                self._waiting_since.pop(session.key, None)
         keys = {session.key for session in controlled}
         if not any(key in keys for key in allocation.paused):
             # Everyone fits: no rotation, no timer.
             self._next_rotation = None
+            self._turn_due.clear()
             if self._rotation_timer is not None:
                 self._rotation_timer.cancel()
                 self._rotation_timer = None

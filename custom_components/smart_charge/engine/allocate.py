@@ -8,8 +8,9 @@ processed in order with a heap, so the solve is O(n·d·log n) for n sessions at
 
 Before filling, sessions are admitted at their minimum, priority class by priority class
 (highest first); within a class as many sessions as fit are admitted (`_admit_class`),
-ties broken by importance (the rotation's turn order, then oldest first). The others are
-paused (0 kW) and reported in `SiteAllocation.paused`.
+ties broken by importance (the rotation's turn order, then oldest first); sessions whose
+rotation turn is due come first. The others are paused (0 kW) and reported in
+`SiteAllocation.paused`.
 
 Every session's limit reason (`SiteAllocation.limits`) is recorded as the solve runs: the
 constraint that froze it, its ceiling when it was capped, or the constraint that had no
@@ -530,7 +531,8 @@ def _admit(
     """Admit sessions at their minimum, class by class, as many of each class as fit.
 
     Priority classes are admitted in order (highest first), each into what the more
-    important classes left; within a class `_admit_class` picks the sessions. Returns the
+    important classes left; within a class `_admit_class` picks the sessions, first
+    among those whose turn is due (`Session.turn_due`), then the rest. Returns the
     load of every constraint, whether each session is admitted, the paused sessions (most
     important first), and for each paused session the first constraint without room and
     whether its minimum would fit beside its own class alone (then the more important
@@ -572,7 +574,20 @@ def _admit(
     paused: list[int] = []
     blocked: dict[int, tuple[int, bool]] = {}
     for members in classes:
-        chosen = _admit_class(members, floor_kw, coef, kw_cons, ph_cons, budget, load)
+        due = [i for i in members if managed[i].turn_due]
+        if due:
+            # Their turn has come: admitted first (in turn order), the rest around them.
+            base = list(load)
+            chosen = _admit_class(due, floor_kw, coef, kw_cons, ph_cons, budget, base)
+            for i in chosen:
+                for c, x in _amounts(i, floor_kw, coef, kw_cons, ph_cons):
+                    base[c] += x
+            rest = [i for i in members if not managed[i].turn_due]
+            chosen |= _admit_class(rest, floor_kw, coef, kw_cons, ph_cons, budget, base)
+        else:
+            chosen = _admit_class(
+                members, floor_kw, coef, kw_cons, ph_cons, budget, load
+            )
         own: dict[int, float] = {}
         for i in members:
             if i not in chosen:
@@ -612,6 +627,19 @@ many paused candidates (the smallest): bounded, so a class of thousands of
 sessions costs O(n·d) plus a constant."""
 
 
+def _amounts(
+    i: int,
+    floor_kw: list[float],
+    coef: list[float],
+    kw_cons: list[tuple[int, ...]],
+    ph_cons: list[list[int]],
+) -> list[tuple[int, float]]:
+    """Return what session i's minimum loads on each of its constraints (kW or A)."""
+    floor = floor_kw[i]
+    amps = floor * coef[i]
+    return [(c, floor) for c in kw_cons[i]] + [(c, amps) for c in ph_cons[i]]
+
+
 def _admit_class(
     members: list[int],
     floor_kw: list[float],
@@ -646,12 +674,7 @@ def _admit_class(
     a bounded improvement pass. Deterministic: every order is fixed by the input.
     """
 
-    def amounts(i: int) -> list[tuple[int, float]]:
-        floor = floor_kw[i]
-        amps = floor * coef[i]
-        return [(c, floor) for c in kw_cons[i]] + [(c, amps) for c in ph_cons[i]]
-
-    need = {i: amounts(i) for i in members}
+    need = {i: _amounts(i, floor_kw, coef, kw_cons, ph_cons) for i in members}
     top = [b + EPS for b in budget]
 
     def greedy(order: list[int]) -> tuple[set[int], list[float]]:

@@ -232,8 +232,11 @@ class Session:
     sessions with a priority leave (sessions that all have 0 share equally).
     `turn` is the rotation's turn order when minimums cannot all be met: within a
     priority class, among admissions that let equally many sessions charge, a lower
-    turn is served first (then older first). The engine keeps no clock: the control
-    layer sets it (0 for all keeps oldest-first).
+    turn is served first (then older first). `turn_due` marks a session whose turn
+    has come after waiting a full rotation period: it is admitted before the class's
+    count is maximised (so a car that only fits by pausing two others gets its turn
+    too). The engine keeps no clock: the control layer sets both (0 and False for all
+    keep oldest-first).
     """
 
     transaction_id: str | int
@@ -254,6 +257,7 @@ class Session:
     sequence: int = 0
     offline: bool = False
     turn: float = 0.0
+    turn_due: bool = False
 
     def __post_init__(self) -> None:
         """Validate the fields."""
@@ -374,6 +378,7 @@ class Session:
             "sequence": self.sequence,
             "offline": self.offline,
             "turn": self.turn,
+            "turn_due": self.turn_due,
         }
 
     @classmethod
