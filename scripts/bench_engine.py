@@ -27,6 +27,7 @@ if "custom_components.smart_charge" not in sys.modules:
 
 from custom_components.smart_charge.engine import (  # noqa: E402
     Panel,
+    Phase,
     Session,
     SessionProfile,
     Site,
@@ -77,6 +78,48 @@ def tree_site(count: int) -> tuple[Site, list[str]]:
     return Site(panels=panels), leaves
 
 
+def short_site(count: int) -> tuple[Site, list[str]]:
+    """A 3-level tree (111 panels, 32 A per phase on the leaves) short of power."""
+    panels = [Panel(id="root", limit_kw=1.6 * count)]
+    leaves = []
+    for a in range(10):
+        panels.append(Panel(id=f"p{a}", limit_kw=0.2 * count, parent_id="root"))
+        for b in range(10):
+            leaf = f"p{a}.{b}"
+            panels.append(
+                Panel(
+                    id=leaf,
+                    limit_kw=0.025 * count + 5,
+                    phase_limit_a=0.04 * count + 10,
+                    parent_id=f"p{a}",
+                )
+            )
+            leaves.append(leaf)
+    return Site(panels=panels), leaves
+
+
+def short_sessions(
+    count: int, panel_ids: list[str], rng: random.Random
+) -> list[Session]:
+    """Mixed single- and three-phase cars whose minimums do not all fit."""
+    sessions = []
+    for i in range(count):
+        three = rng.random() < 0.4
+        sessions.append(
+            Session(
+                transaction_id=i,
+                client_id=f"CP-{i}",
+                max_hardware_power_kw=11.0 if three else 7.4,
+                phases=3 if three else 1,
+                grid_phase=(Phase.L1, Phase.L2, Phase.L3)[i % 3],
+                priority=1 if rng.random() < 0.8 else 2,
+                panel_id=panel_ids[i % len(panel_ids)],
+                sequence=i,
+            )
+        )
+    return sessions
+
+
 def times_ms(action: object, runs: int | None = None) -> list[float]:
     """Wall times of action() in ms, one per run (RUNS by default)."""
     assert callable(action)
@@ -107,6 +150,16 @@ def bench_allocate() -> None:
             growth = f"x{ms / previous:5.1f} for x10 n" if previous else ""
             print(f"  n={count:>6}: {ms:8.2f} ms (min {min(times):7.2f})  {growth}")
             previous = ms
+    print("allocate_site, short of power (3-level tree, 1-/3-phase, ~half paused):")
+    for count in (10, 100, 1_000, 10_000):
+        site, ids = short_site(count)
+        sessions = short_sessions(count, ids, rng)
+        result = allocate_site(site, sessions, now=NOW)
+        times = times_ms(lambda s=site, x=sessions: allocate_site(s, x, now=NOW))
+        print(
+            f"  n={count:>6}: {statistics.median(times):8.2f} ms "
+            f"(min {min(times):7.2f})  paused {len(result.paused)}"
+        )
 
 
 def bench_engine() -> None:

@@ -927,15 +927,21 @@ async def test_options_flow_tunes_profile_writes(
         0.5,
         10.0,
     )
+    assert controller.rotation_period_s == 900.0  # paused cars take turns: 15 min
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["step_id"] == "init"
     good = {
         "increase_dead_band_a": 1,
         "min_increase_interval_s": 60,
         "call_timeout_s": 20,
+        "rotation_period_min": 5,
     }
     for bad, errors in (
         ({"increase_dead_band_a": 6}, {"increase_dead_band_a": "invalid_dead_band"}),
+        (
+            {"rotation_period_min": -1},
+            {"rotation_period_min": "invalid_rotation_period"},
+        ),
         (
             {"min_increase_interval_s": -1, "call_timeout_s": 0},
             {
@@ -958,5 +964,6 @@ async def test_options_flow_tunes_profile_writes(
     site = entry.runtime_data.site
     assert site.controller.increase_dead_band_a == 1.0
     assert site.controller.min_increase_interval_s == 60.0
+    assert site.controller.rotation_period_s == 300.0
     assert site.server.config.call_timeout_s == 20.0
     assert await hass.config_entries.async_unload(entry.entry_id)

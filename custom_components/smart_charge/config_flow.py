@@ -59,6 +59,7 @@ from .const import (
     CONF_PRICE_THRESHOLD,
     CONF_PRIORITY,
     CONF_PROFILE_PURPOSE,
+    CONF_ROTATION_PERIOD,
     CONF_SAFETY_MARGIN,
     CONF_SOLAR_MODE,
     CONF_SOLAR_START_DELAY,
@@ -80,6 +81,7 @@ from .const import (
     DEFAULT_PHASES,
     DEFAULT_PORT,
     DEFAULT_PRIORITY,
+    DEFAULT_ROTATION_PERIOD_MIN,
     DEFAULT_SAFETY_MARGIN,
     DEFAULT_SOLAR_START_DELAY,
     DEFAULT_SOLAR_START_KW,
@@ -203,6 +205,7 @@ OPTIONS_RANGES: Final = {
     CONF_DEAD_BAND_A: _Range(0, 5, "invalid_dead_band"),
     CONF_MIN_INCREASE_INTERVAL: _Range(0, 3600, "invalid_interval"),
     CONF_CALL_TIMEOUT: _Range(1, 120, "invalid_timeout"),
+    CONF_ROTATION_PERIOD: _Range(0, 1440, "invalid_rotation_period"),
 }
 
 
@@ -763,6 +766,9 @@ OPTIONS_SCHEMA = vol.Schema(
             CONF_MIN_INCREASE_INTERVAL, default=MIN_INCREASE_INTERVAL_S
         ): _number(1, "s"),
         vol.Required(CONF_CALL_TIMEOUT, default=CALL_TIMEOUT_S): _number(1, "s"),
+        vol.Required(
+            CONF_ROTATION_PERIOD, default=DEFAULT_ROTATION_PERIOD_MIN
+        ): _number(1, "min"),
     }
 ).extend(TAG_OPTIONS_SCHEMA.schema)
 

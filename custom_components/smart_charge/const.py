@@ -178,3 +178,6 @@ CALL_TIMEOUT_S: Final = 10.0
 CONF_DEAD_BAND_A: Final = "increase_dead_band_a"
 CONF_MIN_INCREASE_INTERVAL: Final = "min_increase_interval_s"
 CONF_CALL_TIMEOUT: Final = "call_timeout_s"
+# When minimums cannot all be met, paused cars take turns this often (0: no rotation).
+CONF_ROTATION_PERIOD: Final = "rotation_period_min"
+DEFAULT_ROTATION_PERIOD_MIN: Final = 15.0

@@ -195,6 +195,7 @@ class SiteRuntime:
             min_increase_interval_s=float(
                 options.get(CONF_MIN_INCREASE_INTERVAL, MIN_INCREASE_INTERVAL_S)
             ),
+            rotation_period_s=60 * float(options.get("rotation_period_min", 15.0)),
         )
         if self.state.controller:
             self.controller.import_state(self.state.controller)

@@ -43,8 +43,9 @@ def loads(session: Session) -> tuple[bool, bool, bool]:
     return tuple(i == index for i in range(3))  # type: ignore[return-value]
 
 
-def importance(session: Session, position: int) -> tuple[float, int, int]:
-    return (-session.priority, session.sequence, position)
+def importance(session: Session, position: int) -> tuple[float, float, int, int]:
+    """Most important first: priority, the rotation's turn, sequence (started_at unused)."""
+    return (-session.priority, session.turn, session.sequence, position)
 
 
 def check_invariants(
@@ -115,7 +116,6 @@ def check_invariants(
             current = next(p for p in site.panels if p.id == current.parent_id)
         ancestors[panel.id] = chain
 
-    position = {s.transaction_id: i for i, s in enumerate(managed)}
     paused = set(result.paused)
     for s in managed:
         p = profile[s.transaction_id]
@@ -138,14 +138,15 @@ def check_invariants(
             continue
         if s.transaction_id in paused:
             assert p.allocated_w == 0 and p.paused
-            # Paused only because its minimum did not fit beside more important sessions.
+            # Paused only because its minimum did not fit beside the sessions admitted
+            # in its own and the higher priority classes (within a class the admission
+            # serves as many as fit, not the oldest first: #15 item 5).
             more = [
                 o
                 for o in managed
                 if o.transaction_id not in paused
                 and o.transaction_id not in unable
-                and importance(o, position[o.transaction_id])
-                < importance(s, position[s.transaction_id])
+                and o.priority >= s.priority
             ]
             assert not _fits(site, s, more, budgets, ancestors), s.transaction_id
             continue

@@ -91,6 +91,7 @@ SEND_WINDOW: Final = 32
 # Rebalance rounds in a row (each after failed writes) before pausing for a moment.
 MAX_ROUNDS: Final = 8
 RETRY_DELAY_S: Final = 1.0
+DEFAULT_ROTATION_PERIOD_S: Final = 900.0
 _IDLE: Final = "idle:"
 
 
@@ -165,6 +166,7 @@ class SiteController:
         verify_samples: int = 3,
         verify_tolerance_a: float = 1.0,
         session_priority: Callable[[str, str | None], int | None] | None = None,
+        rotation_period_s: float = DEFAULT_ROTATION_PERIOD_S,
     ) -> None:
         """Connect a server to a site; call `handle_event` from the server's subscriber.
 
@@ -180,6 +182,10 @@ class SiteController:
         `maxOfflineDuration` of OCPP 2.1 session limits. A charger drawing more than its
         limit plus `verify_tolerance_a` (or 5 %) in `verify_samples` meter values in a
         row, `verify_grace_s` after the limit was written, is non-compliant.
+
+        When minimums cannot all be met, paused sessions take turns every
+        `rotation_period_s` (0: no rotation): at each boundary the sessions that ran a
+        full turn go to the back of the engine's turn order (`Session.turn`).
         """
         self.server = server
         self.site = site
@@ -190,6 +196,7 @@ class SiteController:
         self.verify_grace_s = verify_grace_s
         self.verify_samples = verify_samples
         self.verify_tolerance_a = verify_tolerance_a
+        self.rotation_period_s = max(0.0, rotation_period_s)
         self._on_change = on_change
         self._on_report = on_report
         self._session_priority = session_priority
@@ -217,6 +224,18 @@ class SiteController:
         self._seen_connectors: dict[str, set[int]] = {}
         # Connectors whose default could not be written: they keep what they hold.
         self.defaults_held: set[str] = set()
+        # The rotation clock (loop time): each session's place in the turn order, when
+        # its current turn began (admitted or put back), when it began running without
+        # a pause, the next boundary while some are paused, and its timer.
+        self._turn: dict[str, float] = {}
+        self._turn_start: dict[str, float] = {}
+        self._ran_since: dict[str, float] = {}
+        self._waiting_since: dict[str, float] = {}
+        self._turn_due: set[str] = (
+            set()
+        )  # waited a full period: admitted first this turn
+        self._next_rotation: float | None = None
+        self._rotation_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -605,6 +624,9 @@ class SiteController:
         if self._deferred is not None:
             self._deferred.cancel()
             self._deferred = None
+        if self._rotation_timer is not None:
+            self._rotation_timer.cancel()
+            self._rotation_timer = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -813,6 +835,8 @@ class SiteController:
                     user_cap_kw=None  # a charging plan's current for this slot
                     if config.plan_cap_a is None
                     else self._kw(config, config.plan_cap_a),
+                    turn=self._turn.get(session.key, 0.0),
+                    turn_due=session.key in self._turn_due,
                 )
             )
             controlled.append(session)
@@ -902,9 +926,12 @@ class SiteController:
         return sessions, idle
 
     async def _rebalance_once(self) -> None:
+        now = asyncio.get_running_loop().time()
+        self._rotate(now)
         running, controlled = self._running()
         allocation = allocate_site(self.site, running)
         self._allocation = allocation
+        self._rotation_clock(allocation, controlled, now)
         second, idle = self._idle(running, allocation, len(running))
         idle_allocation = allocate_site(self.site, second) if idle else None
         writes: list[_Write] = []
@@ -936,6 +963,96 @@ class SiteController:
         results = await asyncio.gather(*(self._apply(w) for w in raising))
         if not all(results):
             self._dirty = True
+
+    def _rotate(self, now: float) -> None:
+        """Update the turn order; at a rotation boundary, put the full turns at the back.
+
+        A new session joins the back of the order. At a boundary (one period after the
+        shortage began, then every period) every session that has run a full turn goes
+        behind the paused ones, the one that ran longest without a pause last; its next
+        turn starts now. A session paused for a full period is due: the engine admits it
+        before it maximises how many charge, for one turn (a car that only fits by
+        pausing two others gets its turn too). A session admitted later keeps its place
+        for a full period.
+        """
+        keys = {session.key for session in self.book}
+        for book in (
+            self._turn,
+            self._turn_start,
+            self._ran_since,
+            self._waiting_since,
+        ):
+            for key in [key for key in book if key not in keys]:
+                del book[key]
+        self._turn_due &= keys
+        if self.rotation_period_s <= 0:
+            self._turn.clear()
+            self._turn_due.clear()
+            return
+        for key in keys:
+            self._turn.setdefault(key, now)
+        due = self._next_rotation
+        # A timer may fire a clock tick early: a boundary within 1 % counts as reached.
+        slack = self.rotation_period_s * 0.01
+        if due is None or now < due - slack:
+            return
+        full = [
+            key
+            for key, start in self._turn_start.items()
+            if now - start >= self.rotation_period_s - slack
+        ]
+        # Longest running last: it gets the highest turn.
+        full.sort(key=lambda key: (-self._ran_since.get(key, now), self._turn[key]))
+        for place, key in enumerate(full):
+            self._turn[key] = now + place * 1e-6
+            self._turn_start[key] = now
+            self._turn_due.discard(key)
+        # Waited a full period: served first, even where that lets fewer charge.
+        self._turn_due |= {
+            key
+            for key, since in self._waiting_since.items()
+            if now - since >= self.rotation_period_s - slack
+        }
+        self._next_rotation = now + self.rotation_period_s
+
+    def _rotation_clock(
+        self,
+        allocation: SiteAllocation,
+        controlled: list[ChargingSession],
+        now: float,
+    ) -> None:
+        """Record who runs, and keep a rebalance at the next boundary while any waits."""
+        if self.rotation_period_s <= 0:
+            return
+        for session in controlled:
+            if allocation.sessions[session.key].paused:
+                self._turn_start.pop(session.key, None)
+                self._ran_since.pop(session.key, None)
+                self._waiting_since.setdefault(session.key, now)
+            else:
+                self._turn_start.setdefault(session.key, now)
+                self._ran_since.setdefault(session.key, now)
+                self._waiting_since.pop(session.key, None)
+        keys = {session.key for session in controlled}
+        if not any(key in keys for key in allocation.paused):
+            # Everyone fits: no rotation, no timer.
+            self._next_rotation = None
+            self._turn_due.clear()
+            if self._rotation_timer is not None:
+                self._rotation_timer.cancel()
+                self._rotation_timer = None
+            return
+        if self._next_rotation is None:
+            self._next_rotation = now + self.rotation_period_s
+        if self._rotation_timer is None and not self._stopping:
+
+            def _boundary() -> None:
+                self._rotation_timer = None
+                self.request_rebalance()
+
+            self._rotation_timer = asyncio.get_running_loop().call_later(
+                max(0.0, self._next_rotation - now), _boundary
+            )
 
     def _session_writes(
         self,

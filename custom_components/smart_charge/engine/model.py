@@ -230,6 +230,13 @@ class Session:
     that carry the same current, loading L1 and L2 (40 A at 2 x 120 V is 9.6 kW).
     `priority` ≥ 0; a priority of 0 ranks last and, under PRIORITY, gets only what
     sessions with a priority leave (sessions that all have 0 share equally).
+    `turn` is the rotation's turn order when minimums cannot all be met: within a
+    priority class, among admissions that let equally many sessions charge, a lower
+    turn is served first (then older first). `turn_due` marks a session whose turn
+    has come after waiting a full rotation period: it is admitted before the class's
+    count is maximised (so a car that only fits by pausing two others gets its turn
+    too). The engine keeps no clock: the control layer sets both (0 and False for all
+    keep oldest-first).
     """
 
     transaction_id: str | int
@@ -249,6 +256,8 @@ class Session:
     started_at: datetime | None = None
     sequence: int = 0
     offline: bool = False
+    turn: float = 0.0
+    turn_due: bool = False
 
     def __post_init__(self) -> None:
         """Validate the fields."""
@@ -272,6 +281,7 @@ class Session:
             if value is not None:
                 _check_number(name, value)
         _check_number("priority", self.priority)
+        _check_number("turn", self.turn, minimum=-math.inf)
         if self.offline and self.managed:
             raise EngineConfigError(
                 "an offline session is never allocated: it needs managed=False"
@@ -367,6 +377,8 @@ class Session:
             else self.started_at.isoformat(),
             "sequence": self.sequence,
             "offline": self.offline,
+            "turn": self.turn,
+            "turn_due": self.turn_due,
         }
 
     @classmethod
