@@ -5,6 +5,7 @@ from custom_components.smart_charge.const import DOMAIN  # isort: skip
 
 from collections.abc import Callable, Generator
 import logging
+import os
 from pathlib import Path
 import socket
 import sys
@@ -13,6 +14,7 @@ from unittest.mock import PropertyMock, patch
 
 from homeassistant import block_async_io
 from homeassistant.util import loop as loop_util
+from hypothesis import settings as hypothesis_settings
 import ocpp.charge_point
 import ocpp.messages
 import pytest
@@ -20,6 +22,12 @@ import pytest
 from custom_components.smart_charge.csms import schemas
 
 __all__ = ["DOMAIN"]
+
+# Property tests draw the same examples on every run (CI must not depend on luck);
+# HYPOTHESIS_PROFILE=explore draws new ones each time, to hunt locally.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore")
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # The simulated chargers' code (a module or a package).
 SIMULATOR = str(Path(__file__).parents[1] / "tools" / "simulator")

@@ -420,16 +420,41 @@ def plan_one_fuse(
 
 
 @settings(max_examples=60, deadline=None)
-@given(one_fuse_cases(below_fuse=False) | one_fuse_cases(below_fuse=True))
+@given(one_fuse_cases(below_fuse=False))
 def test_one_fuse_matches_the_min_cost_flow_optimum(case: tuple[object, ...]) -> None:
-    """One fuse, no minimum: most energy, then least cost, as the exact optimum.
+    """One fuse, no minimum, car maxima at least the fuse: the exact optimum.
 
-    With car maxima at least the fuse this is the docstring's claim; below the fuse the
-    repair and exchange steps reach it in every case hypothesis has found so far.
+    Most energy, then least cost, as the min-cost flow: the docstring's claim.
     """
-    fuse, maxima, needs, deadlines, prices = case
     flow, cost = min_cost_flow_optimum(*case)  # type: ignore[arg-type]
     plan = plan_one_fuse(*case)  # type: ignore[arg-type]
     energy = sum(s.energy_kwh for s in plan.sessions.values())
     assert energy == pytest.approx(flow * 0.069, abs=1e-6)
+    assert plan.cost == pytest.approx(cost * 0.069, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(one_fuse_cases(below_fuse=True))
+def test_one_fuse_below_the_fuse_gets_the_most_energy(case: tuple[object, ...]) -> None:
+    """Car maxima below the fuse: the most energy, and never cheaper than the optimum.
+
+    The cost is a heuristic's there (see the next test for a case it misses).
+    """
+    flow, cost = min_cost_flow_optimum(*case)  # type: ignore[arg-type]
+    plan = plan_one_fuse(*case)  # type: ignore[arg-type]
+    energy = sum(s.energy_kwh for s in plan.sessions.values())
+    assert energy == pytest.approx(flow * 0.069, abs=1e-6)
+    assert plan.cost >= cost * 0.069 - 1e-6
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="heuristic: a cheaper plan needs car 1 to leave a full cheap slot so car 2"
+    " can take it (a two-car exchange the improvement pass does not search)",
+)
+def test_known_gap_two_car_exchange_through_a_full_slot() -> None:
+    """Found by hypothesis: 16 units in the dear slot where 2 suffice."""
+    case = (216, [10, 216, 15], [31, 228, 46], [4, 4, 4], [0, 0, 14, 0])
+    flow, cost = min_cost_flow_optimum(*case)
+    plan = plan_one_fuse(*case)
     assert plan.cost == pytest.approx(cost * 0.069, abs=1e-6)
