@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 from homeassistant.config_entries import ConfigSubentryData
@@ -17,7 +18,10 @@ from homeassistant.core import (
 )
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.event import async_track_state_change_event
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.smart_charge.compat import async_get_device
 from custom_components.smart_charge.const import (
@@ -160,3 +164,39 @@ async def state_when(
             return await future
     finally:
         unsubscribe()
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `predicate()` is true, letting the server and HA work."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+def last_tx_limit(sim: SimulatedCharger) -> float | None:
+    """Return the last transaction limit the charger received (not a default)."""
+    tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
+    return tx[-1].limit if tx else None
+
+
+async def settle_limits(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Let every call to the chargers finish: moving time also fires call timeouts."""
+    await hass.async_block_till_done()
+    server = entry.runtime_data.site.server
+    await until(
+        lambda: all(
+            state.limit_sent.get(c) == state.limit_acked.get(c)
+            for state in server.chargers.values()
+            for c in state.limit_sent
+        )
+    )
+    await asyncio.sleep(0.1)
+
+
+async def move_time(
+    hass: HomeAssistant, entry: MockConfigEntry, when: datetime
+) -> None:
+    """Settle the chargers' calls, then move Home Assistant's clock to `when`."""
+    await settle_limits(hass, entry)
+    async_fire_time_changed(hass, when)
+    await hass.async_block_till_done()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,9 +31,16 @@ from custom_components.smart_charge.const import (
     CONF_TOU_WINDOWS,
     DOMAIN,
 )
-from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, panel, site_entry
+from .common import (
+    charger,
+    chargers,
+    last_tx_limit,
+    panel,
+    settle_limits,
+    site_entry,
+    until,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -47,34 +53,8 @@ KW_PER_A = 3 * 230 / 1000
 W = {"unit_of_measurement": "W"}
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-def _limit(sim: SimulatedCharger) -> float | None:
-    """Return the last transaction limit the charger received (not the failsafe)."""
-    tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
-    return tx[-1].limit if tx else None
-
-
-async def _settle(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Let every call to the chargers finish: moving time also fires call timeouts."""
-    await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
-    await _until(
-        lambda: all(
-            state.limit_sent.get(c) == state.limit_acked.get(c)
-            for state in server.chargers.values()
-            for c in state.limit_sent
-        )
-    )
-    await asyncio.sleep(0.1)
-
-
 async def _move(hass: HomeAssistant, entry: MockConfigEntry, when: datetime) -> None:
-    await _settle(hass, entry)
+    await settle_limits(hass, entry)
     async_fire_time_changed(hass, when)
     await hass.async_block_till_done()
 
@@ -99,25 +79,25 @@ async def test_household_load_and_unavailable_sensor(
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         expected = (11.0 * 0.95 - 2.0) / KW_PER_A
-        await _until(lambda: _limit(cp1) is not None)
-        assert expected - 0.1 <= _limit(cp1) <= expected
+        await until(lambda: last_tx_limit(cp1) is not None)
+        assert expected - 0.1 <= last_tx_limit(cp1) <= expected
         assert hass.states.get("sensor.home_budget_reason").state == "load"
 
         # The oven goes on: limits drop within the debounce.
         hass.states.async_set("sensor.house", "5.5", {"unit_of_measurement": "kW"})
-        await _until(lambda: _limit(cp1) <= (11.0 * 0.95 - 5.5) / KW_PER_A, 2.0)
-        assert _limit(cp1) >= 6.0
+        await until(lambda: last_tx_limit(cp1) <= (11.0 * 0.95 - 5.5) / KW_PER_A, 2.0)
+        assert last_tx_limit(cp1) >= 6.0
 
         # The sensor goes away: the worst case (the whole rating used) pauses the car.
         hass.states.async_set("sensor.house", "unavailable")
-        await _until(lambda: _limit(cp1) == 0.0, 2.0)
+        await until(lambda: last_tx_limit(cp1) == 0.0, 2.0)
         issue_id = f"load_sensor_unavailable_{entry.entry_id}_home"
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
         await _move(hass, entry, dt_util.utcnow() + timedelta(minutes=6))
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
 
         hass.states.async_set("sensor.house", "1000", W)
-        await _until(lambda: _limit(cp1) > 6.0, 2.0)
+        await until(lambda: last_tx_limit(cp1) > 6.0, 2.0)
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
@@ -139,39 +119,39 @@ async def test_solar_surplus_with_hysteresis(
     t0 = dt_util.utcnow()
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
-        await _until(lambda: _limit(cp1) == 0.0)  # not before the start delay
+        await until(lambda: last_tx_limit(cp1) == 0.0)  # not before the start delay
         assert hass.states.get("sensor.home_budget_reason").state == "solar"
         await _move(hass, entry, t0 + timedelta(seconds=30))
-        assert _limit(cp1) == 0.0
+        assert last_tx_limit(cp1) == 0.0
         await _move(hass, entry, t0 + timedelta(seconds=70))
-        await _until(lambda: _limit(cp1) > 0)
+        await until(lambda: last_tx_limit(cp1) > 0)
         # Surplus = export 6 kW (the car drew nothing yet), less the safety margin.
-        assert _limit(cp1) <= 6.0 * 0.95 / KW_PER_A
+        assert last_tx_limit(cp1) <= 6.0 * 0.95 / KW_PER_A
 
         # The car now draws its limit (once the charger applied it: it is received
         # before it is in force); the meter shows that much less export.
-        await _until(lambda: cp1.limit_in_force(1) == _limit(cp1))
-        drawn = _limit(cp1) * KW_PER_A
+        await until(lambda: cp1.limit_in_force(1) == last_tx_limit(cp1))
+        drawn = last_tx_limit(cp1) * KW_PER_A
         hass.states.async_set("sensor.grid", str(-(6.0 - drawn) * 1000), W)
         cp1.car_max_a = 32
         await cp1.send_meter_values()
         await _move(hass, entry, t0 + timedelta(seconds=80))
         # The raise goes out after the decreases (idle defaults) are acknowledged.
-        await _until(lambda: (_limit(cp1) or 0.0) > 6.0)
+        await until(lambda: (last_tx_limit(cp1) or 0.0) > 6.0)
 
         # A cloud: export drops below the threshold, the car keeps charging ...
         hass.states.async_set("sensor.grid", str(drawn * 1000 - 1000), W)
         await _move(hass, entry, t0 + timedelta(seconds=200))
-        assert _limit(cp1) > 0
+        assert last_tx_limit(cp1) > 0
         # ... and pauses only after the stop delay.
         await _move(hass, entry, t0 + timedelta(seconds=400))
-        await _until(lambda: _limit(cp1) == 0.0)
+        await until(lambda: last_tx_limit(cp1) == 0.0)
         # Sun again: resumes only after the start delay.
         hass.states.async_set("sensor.grid", "-7000", W)
         await _move(hass, entry, t0 + timedelta(seconds=420))
-        assert _limit(cp1) == 0.0
+        assert last_tx_limit(cp1) == 0.0
         await _move(hass, entry, t0 + timedelta(seconds=490))
-        await _until(lambda: _limit(cp1) > 6.0)
+        await until(lambda: last_tx_limit(cp1) > 6.0)
 
 
 async def test_cheapest_hours_from_forecast(
@@ -200,14 +180,14 @@ async def test_cheapest_hours_from_forecast(
     )
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
-        await _until(lambda: _limit(cp1) == 0.0)  # 0.40: not among the cheapest
+        await until(lambda: last_tx_limit(cp1) == 0.0)  # 0.40: not among the cheapest
         assert hass.states.get("sensor.home_budget_reason").state == "tariff"
         await _move(hass, entry, now + timedelta(hours=1, minutes=1))
-        await _until(lambda: _limit(cp1) > 6.0)  # 0.10: charge
+        await until(lambda: last_tx_limit(cp1) > 6.0)  # 0.10: charge
         await _move(hass, entry, now + timedelta(hours=2, minutes=1))
-        await _until(lambda: _limit(cp1) == 0.0)  # 0.35: pause
+        await until(lambda: last_tx_limit(cp1) == 0.0)  # 0.35: pause
         await _move(hass, entry, now + timedelta(hours=3, minutes=1))
-        await _until(lambda: _limit(cp1) > 6.0)  # 0.05: charge
+        await until(lambda: last_tx_limit(cp1) > 6.0)  # 0.05: charge
 
 
 async def test_tariff_hold_minimum(hass: HomeAssistant, free_port: int) -> None:
@@ -224,9 +204,9 @@ async def test_tariff_hold_minimum(hass: HomeAssistant, free_port: int) -> None:
     )
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
-        await _until(lambda: _limit(cp1) == 6.0)  # expensive: held at the minimum
+        await until(lambda: last_tx_limit(cp1) == 6.0)  # expensive: held at the minimum
         hass.states.async_set("sensor.price", "0.15")
-        await _until(lambda: _limit(cp1) > 6.0, 2.0)
+        await until(lambda: last_tx_limit(cp1) > 6.0, 2.0)
 
 
 async def test_time_of_use_window_pauses_rather_than_exceeds(
@@ -247,12 +227,12 @@ async def test_time_of_use_window_pauses_rather_than_exceeds(
         await cp1.plug_in()
         await cp2.plug_in()
         # 11 kW x 0.5 x 0.95 = 5.2 kW: one car at >= 6 A (4.1 kW), never two.
-        await _until(
-            lambda: _limit(cp1) is not None
-            and _limit(cp2) is not None
-            and sorted([_limit(cp1), _limit(cp2)])[0] == 0.0
+        await until(
+            lambda: last_tx_limit(cp1) is not None
+            and last_tx_limit(cp2) is not None
+            and sorted([last_tx_limit(cp1), last_tx_limit(cp2)])[0] == 0.0
         )
-        running = max(_limit(cp1), _limit(cp2))
+        running = max(last_tx_limit(cp1), last_tx_limit(cp2))
         assert 6.0 <= running <= 11.0 * 0.5 * 0.95 / KW_PER_A
         assert hass.states.get("sensor.home_budget_reason").state == "time_of_use"
 
@@ -291,18 +271,18 @@ async def test_per_phase_load_currents(hass: HomeAssistant, free_port: int) -> N
     async with chargers(free_port, "CP-1", phases=1) as (cp1,):
         await cp1.plug_in()
         # L1 keeps 16 A x 0.95 = 15.2 A; the house takes 8 A of it.
-        await _until(lambda: _limit(cp1) == 7.2)
+        await until(lambda: last_tx_limit(cp1) == 7.2)
         # L1 is full, the kW budget is not: the budget reason names the phase.
         assert hass.states.get("sensor.home_budget_reason").state == "phase"
         # Load on another phase does not touch the car on L1.
         hass.states.async_set("sensor.house_l2", "14", {"unit_of_measurement": "A"})
         await asyncio.sleep(1.0)
-        assert _limit(cp1) == 7.2
+        assert last_tx_limit(cp1) == 7.2
         # More on L1: below the 6 A minimum, the car pauses.
         hass.states.async_set("sensor.house_l1", "12", {"unit_of_measurement": "A"})
-        await _until(lambda: _limit(cp1) == 0.0, 2.0)
+        await until(lambda: last_tx_limit(cp1) == 0.0, 2.0)
         hass.states.async_set("sensor.house_l1", "2", {"unit_of_measurement": "A"})
-        await _until(lambda: _limit(cp1) == 13.2, 2.0)
+        await until(lambda: last_tx_limit(cp1) == 13.2, 2.0)
         # One phase sensor gone: the worst case on every phase.
         hass.states.async_set("sensor.house_l3", "unavailable")
-        await _until(lambda: _limit(cp1) == 0.0, 2.0)
+        await until(lambda: last_tx_limit(cp1) == 0.0, 2.0)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,9 +31,17 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.smart_charge.const import CONF_PRICE_SENSOR, DOMAIN
-from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, device, panel, site_entry
+from .common import (
+    charger,
+    chargers,
+    device,
+    last_tx_limit,
+    panel,
+    settle_limits,
+    site_entry,
+    until,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -48,34 +54,8 @@ PLANNED = "sensor.cp_1_planned_energy"
 NEXT_START = "sensor.cp_1_next_charging_start"
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-def _limit(sim: SimulatedCharger) -> float | None:
-    """Return the last transaction limit the charger received (not the failsafe)."""
-    tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
-    return tx[-1].limit if tx else None
-
-
-async def _settle(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    """Let every call to the chargers finish: moving time also fires call timeouts."""
-    await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
-    await _until(
-        lambda: all(
-            state.limit_sent.get(c) == state.limit_acked.get(c)
-            for state in server.chargers.values()
-            for c in state.limit_sent
-        )
-    )
-    await asyncio.sleep(0.1)
-
-
 async def _move(hass: HomeAssistant, entry: MockConfigEntry, when: datetime) -> None:
-    await _settle(hass, entry)
+    await settle_limits(hass, entry)
     async_fire_time_changed(hass, when)
     await hass.async_block_till_done()
 
@@ -132,7 +112,7 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
     entry = await _site(hass, free_port)
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
-        await _until(lambda: (_limit(cp1) or 0) > 6.0)  # no goal: shares as today
+        await until(lambda: (last_tx_limit(cp1) or 0) > 6.0)  # no goal: shares as today
         await _set_goal(
             hass,
             entry,
@@ -141,8 +121,8 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
             departure=(start + timedelta(hours=6)).isoformat(),
         )
         await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))  # debounce
-        await _until(lambda: _limit(cp1) == 0.0)  # dear now: paused
-        await _until(
+        await until(lambda: last_tx_limit(cp1) == 0.0)  # dear now: paused
+        await until(
             lambda: hass.states.get("sensor.cp_1_limit_reason").state == "charging_plan"
         )
         assert hass.states.get("sensor.cp_1_status").state == "paused"
@@ -165,10 +145,10 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
 
         # The next dear hour: still paused; the cheap hour: it charges.
         await _move(hass, entry, start + timedelta(hours=1, seconds=1))
-        assert _limit(cp1) == 0.0
+        assert last_tx_limit(cp1) == 0.0
         await _move(hass, entry, start + timedelta(hours=2, seconds=1))
-        await _until(lambda: (_limit(cp1) or 0) >= 6.0)
-        assert _limit(cp1) == pytest.approx(5.0 / (3 * 230 / 1000), abs=0.2)
+        await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
+        assert last_tx_limit(cp1) == pytest.approx(5.0 / (3 * 230 / 1000), abs=0.2)
 
         # Cleared: back to sharing at full speed.
         await hass.services.async_call(
@@ -178,7 +158,7 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
             blocking=True,
         )
         await _move(hass, entry, start + timedelta(hours=2, seconds=5))
-        await _until(lambda: (_limit(cp1) or 0) > 14.0)
+        await until(lambda: (last_tx_limit(cp1) or 0) > 14.0)
         assert hass.states.get(MODE).state == "as_fast_as_possible"
         assert hass.states.get(PLANNED).state == "unknown"
         assert hass.states.get(PLANNED).attributes["plan"] == []
@@ -194,7 +174,7 @@ async def test_no_forecast_plans_hourly_at_a_flat_price(
         await _set_goal(hass, entry, mode="by_departure_cheapest", energy_kwh=3)
         await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
         # All hours cost the same: the earliest serves.
-        await _until(lambda: (_limit(cp1) or 0) >= 6.0)
+        await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         assert hass.states.get(PLANNED).state not in ("unknown", "unavailable")
         plan = hass.states.get(PLANNED).attributes["plan"]
         assert plan
@@ -296,7 +276,7 @@ async def test_ev_charging_needs_fill_the_goal(
         await cp1.plug_in()
         await cp1.notify_ev_charging_needs(energy_wh=18000, departure=departure)
         await hass.async_block_till_done()
-        await _until(lambda: hass.states.get(ENERGY).state == "18.0")
+        await until(lambda: hass.states.get(ENERGY).state == "18.0")
         assert dt_util.parse_datetime(hass.states.get(DEPARTURE).state) == departure
         # The mode stays the user's: as fast as possible until one is chosen.
         assert hass.states.get(MODE).state == "as_fast_as_possible"
@@ -320,8 +300,8 @@ async def test_a_car_with_a_goal_waits_from_its_arrival_and_prices_replan(
     )
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
-        await _until(lambda: _limit(cp1) is not None)
-        await _settle(hass, entry)
+        await until(lambda: last_tx_limit(cp1) is not None)
+        await settle_limits(hass, entry)
         # Paused from its first limit on: it never got a share before the plan.
         assert {p.limit for p in cp1.received_profiles if p.purpose == "TxProfile"} == {
             0.0
@@ -331,7 +311,7 @@ async def test_a_car_with_a_goal_waits_from_its_arrival_and_prices_replan(
             "sensor.price", "0.01", _prices(start, [0.01, 0.40, 0.40] + [0.30] * 21)
         )
         await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
-        await _until(lambda: (_limit(cp1) or 0) >= 6.0)
+        await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         # The plan starts now (the part of the hour already past is not planned).
         next_start = dt_util.parse_datetime(hass.states.get(NEXT_START).state)
         assert next_start is not None

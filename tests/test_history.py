@@ -16,10 +16,10 @@ at the time-weighted price between their timestamps):
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 import csv
 from datetime import datetime, timedelta
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from custom_components.smart_charge.tag_config import (
 )
 from tools.simulator import SimulatedCharger
 
-from .common import charger, device, site_entry
+from .common import charger, device, site_entry, until
 from .test_tags import tag
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -60,10 +60,7 @@ class Clock:
         return self.now
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
+_until = functools.partial(until, timeout=5.0)
 
 
 def _set_price(hass: HomeAssistant, price: float, moment: datetime) -> None:

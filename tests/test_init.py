@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import functools
 import socket
 from types import MappingProxyType
 
@@ -16,9 +17,8 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.smart_charge import runtime_state
 from custom_components.smart_charge.const import DOMAIN
-from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, device, panel, site_entry
+from .common import charger, chargers, device, last_tx_limit, panel, site_entry, until
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -26,17 +26,7 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 KW_PER_A = 3 * 230 / 1000
 
 
-async def _until(predicate, timeout: float = 5.0) -> None:
-    """Wait until `predicate()` is true, letting the server and HA work."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
-def _last(sim: SimulatedCharger) -> float | None:
-    """Return the last transaction limit a charger received (not the failsafe)."""
-    tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
-    return tx[-1].limit if tx else None
+_until = functools.partial(until, timeout=5.0)
 
 
 def _panel_device(hass: HomeAssistant, entry_id: str, panel_id: str) -> str:
@@ -91,12 +81,12 @@ async def test_two_sessions_share_panel_and_grid_limit(
         await cp2.plug_in()
         budget_a = 11.0 * 0.95 / KW_PER_A
         await _until(
-            lambda: _last(cp1) is not None
-            and _last(cp2) is not None
-            and _last(cp1) == _last(cp2)
-            and _last(cp1) > 0
+            lambda: last_tx_limit(cp1) is not None
+            and last_tx_limit(cp2) is not None
+            and last_tx_limit(cp1) == last_tx_limit(cp2)
+            and last_tx_limit(cp1) > 0
         )
-        equal = _last(cp1)
+        equal = last_tx_limit(cp1)
         assert equal * 2 <= budget_a
         assert equal >= round(budget_a / 2, 1) - 0.1
 
@@ -117,8 +107,8 @@ async def test_two_sessions_share_panel_and_grid_limit(
             lambda: len(cp1.received_profiles) > before[0]
             and len(cp2.received_profiles) > before[1]
         )
-        low = _last(cp1)
-        assert low == _last(cp2)
+        low = last_tx_limit(cp1)
+        assert low == last_tx_limit(cp2)
         assert 2 * low * KW_PER_A <= 9.0 * 0.95
         assert low >= 6.0
         assert hass.states.get("number.garage_grid_limit").state == "9.0"
@@ -135,8 +125,8 @@ async def test_two_sessions_share_panel_and_grid_limit(
         # The duration ends: the configured limit returns.
         async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=1, seconds=1))
         await hass.async_block_till_done()
-        await _until(lambda: _last(cp1) == equal)
-        await _until(lambda: _last(cp2) == equal)
+        await _until(lambda: last_tx_limit(cp1) == equal)
+        await _until(lambda: last_tx_limit(cp2) == equal)
         assert hass.states.get("number.garage_grid_limit").state == "11.0"
 
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -161,14 +151,14 @@ async def test_unmanaged_charger_counts_but_gets_no_profile(
     async with chargers(free_port, "VIP-1", "CP-1") as (vip, cp1):
         await vip.plug_in()
         await cp1.plug_in()
-        await _until(lambda: _last(cp1) is not None)
-        first = _last(cp1)
+        await _until(lambda: last_tx_limit(cp1) is not None)
+        first = last_tx_limit(cp1)
         # The VIP car draws 16 A on three phases (11 kW at the meter).
         vip.car_max_a = 10.0
         await vip.send_meter_values()
-        await _until(lambda: _last(cp1) < first)
+        await _until(lambda: last_tx_limit(cp1) < first)
         expected = (11.0 * 0.95 - vip.power_w() / 1000) / KW_PER_A
-        assert _last(cp1) <= expected
+        assert last_tx_limit(cp1) <= expected
         assert vip.received_profiles == []
         assert hass.states.get("switch.vip_1_load_managed").state == "off"
         assert hass.states.get("sensor.vip_1_allocated_current") is None
@@ -201,7 +191,7 @@ async def test_restart_keeps_sessions_and_overrides(
     await hass.async_block_till_done()
     async with chargers(free_port, "CP-1") as (cp1,):
         transaction_id = await cp1.plug_in()
-        await _until(lambda: _last(cp1) is not None)
+        await _until(lambda: last_tx_limit(cp1) is not None)
         await hass.services.async_call(
             DOMAIN,
             "set_grid_limit",
@@ -301,7 +291,8 @@ async def test_sessions_are_saved_while_running(
         transaction_id = await cp1.plug_in()
         server = entry.runtime_data.site.server
         await _until(
-            lambda: _last(cp1) is not None and bool(server.chargers["CP-1"].limit_acked)
+            lambda: last_tx_limit(cp1) is not None
+            and bool(server.chargers["CP-1"].limit_acked)
         )
         key = f"{DOMAIN}.{entry.entry_id}"
         await _until(lambda: key in hass_storage)
@@ -324,8 +315,8 @@ async def test_adopting_a_charger_keeps_everyone_connected(
     server = entry.runtime_data.site.server
     async with chargers(free_port, "CP-1", "CP-NEW") as (cp1, new):
         await cp1.plug_in()
-        await _until(lambda: _last(cp1) is not None)
-        alone = _last(cp1)
+        await _until(lambda: last_tx_limit(cp1) is not None)
+        alone = last_tx_limit(cp1)
         (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
         result = await hass.config_entries.flow.async_configure(
             flow["flow_id"],
@@ -340,8 +331,10 @@ async def test_adopting_a_charger_keeps_everyone_connected(
         assert hass.states.get("binary_sensor.cp_new_connected").state == "on"
         # The adopted charger is balanced with the others at once.
         await new.plug_in()
-        await _until(lambda: _last(new) is not None and _last(cp1) < alone)
-        assert _last(cp1) == _last(new)
+        await _until(
+            lambda: last_tx_limit(new) is not None and last_tx_limit(cp1) < alone
+        )
+        assert last_tx_limit(cp1) == last_tx_limit(new)
 
         # Changing a charger's settings still reloads (its entities depend on them).
         subentry = next(s for s in entry.subentries.values() if s.title == "CP-NEW")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
+import functools
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -33,7 +32,7 @@ from custom_components.smart_charge.tag_config import (
 )
 from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, site_entry
+from .common import charger, chargers, site_entry, until
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -64,10 +63,7 @@ def tag(
     )
 
 
-async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
+_until = functools.partial(until, timeout=5.0)
 
 
 def _offers(hass: HomeAssistant) -> int:
