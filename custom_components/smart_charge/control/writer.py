@@ -353,7 +353,7 @@ class ProfileWriter:
             client_id=target.charger_id,
             connector_id=connector_id,
             allocated_kw=target.limit_a * volts / 1000.0,
-            allocated_w=int(target.limit_a * volts + 1e-6),
+            allocated_w=self._watts(target, config),
             allocated_amps_per_phase=target.limit_a,
             phases=config.phases,
             paused=target.limit_a <= 0,
@@ -382,6 +382,10 @@ class ProfileWriter:
             start_schedule=utcnow(),
             **options,
         )
+
+    def _watts(self, target: WriteTarget, config: ChargerConfig) -> int:
+        """Return a target's limit in whole watts (all its phases)."""
+        return int(target.limit_a * self._voltage(config) * config.phases + 1e-6)
 
     async def write(
         self,
@@ -650,11 +654,9 @@ class ProfileWriter:
         ):
             return False
         unit = installed.dynamic_unit
-        volts = self._voltage(config) * config.phases
+        # The same value a profile in this unit would carry (see `_profile`).
         limit = (
-            round(target.limit_a, 1)
-            if unit == RATE_AMPS
-            else float(int(target.limit_a * volts + 1e-6))
+            target.limit_a if unit == RATE_AMPS else float(self._watts(target, config))
         )
         record = LimitRecord(limit, unit, TX_PROFILE, target.transaction_id)
         book.slots[key] = replace(installed, pending_a=target.limit_a)
