@@ -165,6 +165,79 @@ def set_grid_limit(page: Page, card_title: str, value: float) -> None:
     field.blur()
 
 
+def show_plan(page: Page) -> None:
+    """Check HOME-2's charging goal became a plan on the cheap night hours, and show it."""
+    planned = "sensor.home_2_planned_energy"
+    wait_until(
+        page,
+        "HOME-2's car asked for 20 kWh by 7:00 and has a plan for it",
+        lambda: number(page, planned) > 19.9
+        and states(page).get("select.home_2_charging_mode") == "by_departure_cheapest",
+        60,
+    )
+    stack = page.locator("hui-vertical-stack-card").filter(has_text="HOME-2: plan")
+    stack.first.evaluate("(e) => e.scrollIntoView({block: 'center'})")
+    stack.first.get_by_text(" kW").first.wait_for(timeout=30_000)
+    stack.first.get_by_text("Charging plan").first.wait_for(timeout=30_000)
+    assert stack.first.get_by_text("Translation error").count() == 0
+    log("ok: the plan card lists the planned hours and the limit reason")
+    page.wait_for_timeout(500)
+    shot(stack.first, "home-plan")
+
+
+def menu_item(page: Page, text: str) -> Locator:
+    """Return the item of the menu that is open (every closed menu has the same items)."""
+    return (
+        page.locator("ha-md-menu-item")
+        .filter(has_text=text)
+        .locator("visible=true")
+        .first
+    )
+
+
+def add_charger(page: Page, url: str) -> None:
+    """Add a charger to the home through the UI, as a new user would, then delete it.
+
+    The form must show the charger URL (no translation error), refuse a maximum current
+    above the 25 A main fuse on the field itself, and create the charger once fixed.
+    """
+    page.goto(f"{url}/config/integrations/integration/smart_charge")
+    # The site's row (its subentries' rows say "1 device"; the office's has no "home").
+    rows = page.locator("ha-md-list-item").filter(has_text="devices and")
+    home = rows.filter(has_text="Home").first
+    home.locator("ha-md-button-menu").first.click()
+    menu_item(page, "Add charger").click()
+    dialog = page.locator("dialog-data-entry-flow")
+    dialog.get_by_text("The charger connects to ws://").wait_for(timeout=30_000)
+    dialog.get_by_text(":9001/CHARGER-ID").first.wait_for(timeout=30_000)
+    assert dialog.get_by_text("Translation error").count() == 0
+    log("ok: the add-charger form shows the URL a charger connects to")
+    dialog.get_by_label("OCPP identity").fill("GARAGE-1")
+    dialog.get_by_label("Maximum current").fill("63")
+    dialog.get_by_role("button", name="Submit").click()
+    dialog.get_by_text("is above the current per phase of its panel").wait_for(
+        timeout=30_000
+    )
+    log("ok: 63 A under the 25 A main fuse is refused on its field")
+    shot(page, "add-charger-error")
+    dialog.get_by_label("Maximum current").fill("16")
+    dialog.get_by_role("button", name="Submit").click()
+    dialog.get_by_text("Created configuration for GARAGE-1").wait_for(timeout=30_000)
+    dialog.get_by_text("Finish", exact=True).click()
+    log("ok: GARAGE-1 was added to the home")
+    item = page.locator("ha-md-list-item").filter(has_text="GARAGE-1").first
+    item.locator("ha-md-button-menu").first.click()
+    menu_item(page, "Delete").click()
+    page.locator("dialog-box").get_by_text("Delete", exact=True).click()
+    wait_until(
+        page,
+        "GARAGE-1 was deleted again",
+        lambda: page.locator("ha-md-list-item").filter(has_text="GARAGE-1").count()
+        == 0,
+        30,
+    )
+
+
 def run(url: str, show: bool, history_s: float) -> None:
     """Walk through the demo in the browser."""
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -264,6 +337,8 @@ def run(url: str, show: bool, history_s: float) -> None:
             )
             page.wait_for_timeout(1500)
             shot(page, "dashboard-home")
+            show_plan(page)
+            add_charger(page, url)
         except Exception:
             shot(page, "failure")
             raise

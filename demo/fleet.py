@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 import logging
 import math
 from pathlib import Path
@@ -26,6 +27,7 @@ import random
 import signal
 import sys
 import time
+from zoneinfo import ZoneInfo
 
 import aiohttp
 
@@ -38,6 +40,7 @@ from sites import HTTP_PORT, SITES, DemoCharger, DemoSite  # noqa: E402
 from tools.simulator import SimulatedCharger  # noqa: E402
 
 METER_INTERVAL_S = 3.0
+TIME_ZONE = "Europe/Berlin"  # the demo's Home Assistant (config/configuration.yaml)
 _LOGGER = logging.getLogger("fleet")
 
 
@@ -76,6 +79,25 @@ async def _connect(car: Car) -> None:
         car.started = True
 
 
+def next_departure(hour: int, now: datetime) -> datetime:
+    """Return the next time the clock shows `hour`:00 (local time of `now`)."""
+    departure = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return departure if departure > now else departure + timedelta(days=1)
+
+
+async def _tell_needs(car: Car) -> None:
+    """Send a 2.x car's energy and departure of its goal (NotifyEVChargingNeeds)."""
+    spec = car.spec
+    if spec.goal_kwh is None or spec.departure_hour is None or spec.version == "1.6":
+        return
+    now = datetime.now(ZoneInfo(TIME_ZONE))
+    await car.charger.notify_ev_charging_needs(
+        energy_wh=spec.goal_kwh * 1000,
+        departure=next_departure(spec.departure_hour, now),
+        max_current_a=spec.car_max_a,
+    )
+
+
 async def drive(car: Car, table: bool) -> None:
     """Run one charger forever: connect, plug in, meter, unplug, reconnect on failure."""
     spec = car.spec
@@ -92,6 +114,7 @@ async def drive(car: Car, table: bool) -> None:
             if not car.plugged and now >= car.next_change:
                 await car.charger.plug_in()
                 car.plugged = True
+                await _tell_needs(car)
                 car.next_change = (
                     math.inf if spec.stays else now + car.rng.uniform(90, 240)
                 )

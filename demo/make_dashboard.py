@@ -65,6 +65,50 @@ def _panel_cards(prefix: str, name: str, rating: float, chargers: list[str]) -> 
     return [{"type": "vertical-stack", "cards": cards}]
 
 
+# The plan attribute ([{start, end, power_kw}]) drawn as bars in a built-in markdown card.
+PLAN_MARKDOWN = """\
+{%- set plan = state_attr('sensor.SLUG_planned_energy', 'plan') or [] %}
+{%- if not plan %}No plan: the car charges as fast as it may.{% endif %}
+{%- set top = plan | map(attribute='power_kw') | max if plan else 1 %}
+{%- for p in plan %}
+- `{{ as_timestamp(p.start) | timestamp_custom('%a %H:%M') }}-\
+{{ as_timestamp(p.end) | timestamp_custom('%H:%M') }}` \
+{{ '█' * ((p.power_kw / (top or 1) * 10) | round(0, 'ceil') | int) }} \
+{{ '%.1f' | format(p.power_kw) }} kW
+{%- endfor %}"""
+
+
+def _plan_card(charger_id: str) -> dict[str, Any]:
+    """Return the goal entities and the plan of one charger."""
+    slug = _slug(charger_id)
+    return {
+        "type": "vertical-stack",
+        "cards": [
+            {
+                "type": "entities",
+                "title": f"{charger_id}: charging goal",
+                "entities": [
+                    {"entity": f"{domain}.{slug}_{key}", "name": name}
+                    for domain, key, name in (
+                        ("select", "charging_mode", "Mode"),
+                        ("number", "energy_to_add", "Energy to add"),
+                        ("datetime", "departure", "Departure"),
+                        ("sensor", "planned_energy", "Planned energy"),
+                        ("sensor", "planned_finish", "Planned finish"),
+                        ("sensor", "next_charging_start", "Next start"),
+                        ("sensor", "limit_reason", "Limit reason"),
+                    )
+                ],
+            },
+            {
+                "type": "markdown",
+                "title": f"{charger_id}: plan (hourly prices of the home tariff)",
+                "content": PLAN_MARKDOWN.replace("SLUG", slug),
+            },
+        ],
+    }
+
+
 def _view(site: DemoSite) -> dict[str, Any]:
     root_name = "Main breaker" if site.title == "Office" else "Main fuse"
     panels = [(site.root_object_id, root_name, site.main_breaker_kw, "main")]
@@ -90,6 +134,7 @@ def _view(site: DemoSite) -> dict[str, Any]:
     for prefix, name, rating, panel_id in panels:
         chargers = [c.charger_id for c in site.chargers if c.panel == panel_id]
         cards += _panel_cards(prefix, name, rating, chargers)
+    cards += [_plan_card(c.charger_id) for c in site.chargers if c.goal_mode]
     if site.load_sensor:
         cards.append(
             {

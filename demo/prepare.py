@@ -54,6 +54,8 @@ def _site_entry(site: DemoSite) -> dict[str, Any]:
         data["main_phase_limit_a"] = site.main_phase_limit_a
     if site.load_sensor:
         data["load_sensor"] = site.load_sensor
+    if site.price_sensor:
+        data["price_sensor"] = site.price_sensor
     subentries: list[dict[str, Any]] = [
         {
             "data": {
@@ -130,6 +132,18 @@ def write_storage(config: Path) -> None:
         minor=5,
     )
     (storage / "core.config_entries").write_text(json.dumps(entries, indent=2))
+    for site in SITES:
+        # The goal modes chosen in the UI (select "Charging mode"), in Smart Charge's store.
+        goals = {
+            charger.charger_id: {"mode": charger.goal_mode}
+            for charger in site.chargers
+            if charger.goal_mode
+        }
+        if goals:
+            key = f"smart_charge.{site.entry_id}"
+            (storage / key).write_text(
+                json.dumps(_storage(key, {"goals": goals}), indent=2)
+            )
 
 
 async def _create_user(config: Path) -> str:

@@ -41,6 +41,11 @@ class DemoCharger:
     car_max_a: float = 32.0
     # A car that stays plugged in all day (so a panel is always busy).
     stays: bool = False
+    # A charging goal: the car (OCPP 2.x NotifyEVChargingNeeds) asks for this much energy
+    # by this local hour, and the charger's goal mode plans it on the cheapest hours.
+    goal_kwh: float | None = None
+    departure_hour: int | None = None
+    goal_mode: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +62,8 @@ class DemoSite:
     panels: tuple[DemoPanel, ...]
     chargers: tuple[DemoCharger, ...]
     load_sensor: str | None = None
+    # The tariff sensor (hourly prices of today and tomorrow) the plans are priced with.
+    price_sensor: str | None = None
 
     @property
     def url(self) -> str:
@@ -143,9 +150,14 @@ HOME = DemoSite(
             # At most the main fuse's 25 A on its phase (the config flow checks it).
             max_current_a=25.0,
             car_max_a=32.0,
+            # 20 kWh by 7:00, on the cheapest hours: the dashboard shows the plan.
+            goal_kwh=20.0,
+            departure_hour=7,
+            goal_mode="by_departure_cheapest",
         ),
     ),
     load_sensor="sensor.home_house_load",
+    price_sensor="sensor.home_electricity_price",
 )
 
 SITES = (OFFICE, HOME)
