@@ -1,0 +1,262 @@
+"""Charging plans as multi-period schedules: the arithmetic, the writes, the promise.
+
+The pure schedule functions get table tests and hypothesis properties. The rig runs a
+real server and controller with simulated 2.0.1/2.1/1.6 chargers on one clock that the
+test moves through the schedules' period boundaries: the breaker promise is sampled at
+every instant a charger's limit changes by itself, not only when a write is answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, strategies as st
+import pytest
+
+from custom_components.smart_charge.control.schedules import (
+    Schedule,
+    compare_schedules,
+    fit_schedule,
+    merge_schedule,
+    normalize_schedule,
+    pointwise_min,
+    schedule_at,
+)
+from custom_components.smart_charge.engine import Panel, Site
+from tests.control.safety_rig import ChargerSpec, ProbedCharger, SafetyRig
+from tools.simulator import ReceivedProfile
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+HOUR = timedelta(hours=1)
+KW_PER_A = 3 * 230 / 1000.0
+
+
+def _periods(received: ReceivedProfile) -> list[tuple[int, float]]:
+    return [
+        (int(p.get("startPeriod", 0)), float(p["limit"]))
+        for p in received.schedule["chargingSchedulePeriod"]
+    ]
+
+
+def _tx(charger: ProbedCharger) -> list[ReceivedProfile]:
+    return [p for p in charger.received_profiles if p.purpose == "TxProfile"]
+
+
+# ------------------------------------------------------------------ arithmetic
+
+
+def test_normalize_starts_now_and_merges() -> None:
+    now = 1000.7
+    schedule = normalize_schedule(
+        [(0.0, 6.0), (500.0, 10.0), (2000.0, 10.0), (3000.2, 0.0), (3000.9, 8.0)],
+        now,
+    )
+    # The period in force at now opens it (floored to the second); equal neighbours
+    # are one period; a later period in the same second replaces the earlier one.
+    assert schedule == ((1000.0, 10.0), (3000.0, 8.0))
+    with pytest.raises(ValueError):
+        normalize_schedule([], now)
+    with pytest.raises(ValueError):
+        normalize_schedule([(0.0, -1.0)], now)
+
+
+def test_fit_merges_then_holds_the_minimum_of_the_rest() -> None:
+    schedule: Schedule = (
+        (0.0, 10.0),
+        (10.0, 10.0),
+        (20.0, 6.0),
+        (30.0, 16.0),
+        (40.0, 8.0),
+        (50.0, 12.0),
+    )
+    assert fit_schedule(schedule, None) == merge_schedule(schedule)
+    assert fit_schedule(schedule, 5) == ((0.0, 10.0), (20.0, 6.0), (30.0, 16.0),
+                                         (40.0, 8.0), (50.0, 12.0))  # fmt: skip
+    # Three periods: the first two stay, the third holds the lowest of the rest.
+    assert fit_schedule(schedule, 3) == ((0.0, 10.0), (20.0, 6.0), (30.0, 8.0))
+    assert fit_schedule(schedule, 1) == ((0.0, 6.0),)
+
+
+def test_pointwise_min_and_compare() -> None:
+    old: Schedule = ((0.0, 16.0), (3600.0, 0.0))
+    new: Schedule = ((0.0, 0.0), (3600.0, 16.0))
+    assert pointwise_min(old, new, 0.0) == ((0.0, 0.0),)
+    assert compare_schedules(new, old, 0.0) == (16.0, 16.0, True)
+    assert compare_schedules(old, old, 10.0) == (0.0, 0.0, False)
+    # Only what is still ahead counts: from 3600 on, `new` only raises.
+    assert compare_schedules(((0.0, 20.0),), new, 3600.0) == (4.0, 0.0, False)
+
+
+_schedules = st.lists(
+    st.tuples(
+        st.integers(0, 20).map(lambda k: k * 900.0),
+        st.sampled_from([0.0, 6.0, 8.5, 10.0, 16.0, 32.0]),
+    ),
+    min_size=1,
+    max_size=12,
+).map(lambda periods: normalize_schedule(periods, 0.0))
+
+
+@given(_schedules, st.integers(1, 6))
+def test_fit_never_exceeds_the_input(schedule: Schedule, max_periods: int) -> None:
+    fitted = fit_schedule(schedule, max_periods)
+    assert len(fitted) <= max_periods
+    for t in [s for s, _ in schedule] + [s for s, _ in fitted]:
+        assert schedule_at(fitted, t) <= schedule_at(schedule, t) + 1e-9
+
+
+@given(_schedules, _schedules, st.integers(0, 20).map(lambda k: k * 900.0))
+def test_pointwise_min_is_below_both(a: Schedule, b: Schedule, now: float) -> None:
+    low = pointwise_min(a, b, now)
+    up_a, _, _ = compare_schedules(low, a, now)
+    up_b, _, _ = compare_schedules(low, b, now)
+    assert up_a == 0.0
+    assert up_b == 0.0
+    for t in [now] + [s for s, _ in (*a, *b) if s > now]:
+        assert schedule_at(low, t) == min(schedule_at(a, t), schedule_at(b, t))
+
+
+# ------------------------------------------------------------------- the rig
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[SafetyRig]:
+    """One 22 kW panel (20.9 kW budget: 30.3 A of three-phase), a clock we move."""
+    # A minute ahead of the wall clock: limits stamped with the wall clock are in force.
+    start = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+    rig = SafetyRig([Panel(id="P0", limit_kw=22.0)], clock=start)
+    await rig.start()
+    try:
+        yield rig
+    finally:
+        await rig.close()
+
+
+def _spec(charger_id: str, version: str = "2.0.1", **sim: object) -> ChargerSpec:
+    return ChargerSpec(
+        charger_id, "P0", version=version, max_current_a=16.0, sim_options=sim
+    )
+
+
+async def test_a_plan_is_one_schedule_the_charger_follows(rig: SafetyRig) -> None:
+    t0 = rig.clock()
+    cp = await rig.add(_spec("A"))
+    rig.set_plan("A", ((t0, 0.0), (t0 + HOUR, 16.0), (t0 + 3 * HOUR, 8.0),
+                       (t0 + 5 * HOUR, 0.0)))  # fmt: skip
+    await cp.plug_in()
+    await rig.settle()
+    (profile,) = _tx(cp)
+    assert profile.profile["chargingProfileKind"] == "Absolute"
+    assert _periods(profile) == [(0, 0.0), (3600, 16.0), (10800, 8.0), (18000, 0.0)]
+    # The charger follows it by itself as the clock passes each boundary.
+    seen = []
+    for hours in (0.5, 1.5, 3.5, 5.5):
+        await rig.advance(t0 + hours * HOUR)
+        seen.append(cp.limit_in_force(1))
+    assert seen == [0.0, 16.0, 8.0, 0.0]
+    # Replanned with the same plan at a boundary: nothing is rewritten.
+    rig.set_plan("A", ((t0 + 5 * HOUR, 0.0),))
+    await rig.settle()
+    assert len(_tx(cp)) == 1
+    assert rig.violations == []
+
+
+async def test_two_step_write_when_two_schedules_swap(rig: SafetyRig) -> None:
+    t0 = rig.clock()
+    a = await rig.add(_spec("A"))
+    b = await rig.add(_spec("B", version="2.1"))
+    rig.set_plan("A", ((t0, 16.0), (t0 + HOUR, 0.0)))
+    rig.set_plan("B", ((t0, 0.0), (t0 + HOUR, 16.0)))
+    await a.plug_in()
+    await b.plug_in()
+    await rig.settle()
+    assert _periods(_tx(a)[-1]) == [(0, 16.0), (3600, 0.0)]
+    assert _periods(_tx(b)[-1]) == [(0, 0.0), (3600, 16.0)]
+    before = {cp.charger_id: len(_tx(cp)) for cp in (a, b)}
+
+    # The plans swap: each schedule is lower now and higher later. 16 A + 16 A does not
+    # fit (30.3 A), so neither new schedule may be in force while the other charger
+    # still holds its old one: both go to the pointwise minimum (0 A) first.
+    rig.set_plan("A", ((t0, 0.0), (t0 + HOUR, 16.0)))
+    rig.set_plan("B", ((t0, 16.0), (t0 + HOUR, 0.0)))
+    await rig.settle()
+    steps, finals = [], []
+    for cp in (a, b):
+        step, final = _tx(cp)[before[cp.charger_id] :]
+        assert [limit for _, limit in _periods(step)] == [0.0]
+        steps.append(step)
+        finals.append(final)
+    assert _periods(finals[0]) == [(0, 0.0), (3600, 16.0)]
+    assert _periods(finals[1]) == [(0, 16.0), (3600, 0.0)]
+    # Every step was answered before any new schedule went out.
+    answered = max(
+        cp.profile_answered_at[s.sequence] for cp, s in zip((a, b), steps, strict=True)
+    )
+    assert answered <= min(f.received_at for f in finals)
+    await rig.advance(t0 + 2 * HOUR)
+    assert (a.limit_in_force(1), b.limit_in_force(1)) == (16.0, 0.0)
+    assert rig.samples > 0
+    assert rig.violations == []
+    assert rig.strong_violations == []
+
+
+async def test_arrival_and_grid_drop_while_a_schedule_is_installed(
+    rig: SafetyRig,
+) -> None:
+    t0 = rig.clock()
+    a = await rig.add(_spec("A"))
+    c = await rig.add(_spec("C", version="1.6"))
+    rig.set_plan("A", ((t0, 6.0), (t0 + HOUR, 16.0), (t0 + 3 * HOUR, 0.0)))
+    await a.plug_in()
+    await rig.settle()
+    assert _periods(_tx(a)[-1]) == [(0, 6.0), (3600, 16.0), (10800, 0.0)]
+
+    # A car without a plan arrives: it gets its share of now (16 A beside A's 6 A) for
+    # good, so A's planned 16 A from the next hour no longer fits beside it: A's
+    # schedule is lowered there before C's limit goes out.
+    await rig.advance(t0 + timedelta(minutes=10))
+    await c.plug_in()
+    await rig.settle()
+    assert c.limit_in_force(1) == 16.0
+    budget_a = 22.0 * 0.95 / KW_PER_A
+    later = dict(_periods(_tx(a)[-1]))
+    assert later[0] == 6.0
+    assert 16.0 + max(later.values()) <= budget_a + 1e-9
+
+    # The grid limit drops to 16 kW (22.0 A): only A's minimum fits beside C's share
+    # now, and in the planned hours too.
+    rig.update_site(Site(panels=[Panel(id="P0", limit_kw=16.0)], voltage_v=230.0))
+    await rig.settle()
+    budget_low = 16.0 * 0.95 / KW_PER_A
+    for hours in (0.5, 1.5, 2.5, 3.5):
+        await rig.advance(t0 + hours * HOUR)
+        assert a.limit_in_force(1) + c.limit_in_force(1) <= budget_low + 1e-9
+    assert rig.samples > 10
+    assert rig.violations == []
+    assert rig.strong_violations == []
+
+
+async def test_max_periods_are_respected_and_one_period_keeps_slot_by_slot(
+    rig: SafetyRig,
+) -> None:
+    t0 = rig.clock()
+    four = await rig.add(_spec("F", max_periods=4))
+    one = await rig.add(_spec("O", version="1.6", max_periods=1))
+    plan = tuple(
+        (t0 + k * HOUR, a) for k, a in enumerate([6.0, 16.0, 8.0, 12.0, 10.0, 0.0])
+    )
+    rig.set_plan("F", plan)
+    rig.set_plan("O", plan)
+    await four.plug_in()
+    await one.plug_in()
+    await rig.settle()
+    # Four periods: the last holds the lowest of the rest (never above the plan).
+    periods = _periods(_tx(four)[-1])
+    assert len(periods) <= 4
+    assert periods[:3] == [(0, 6.0), (3600, 16.0), (7200, 8.0)]
+    assert periods[3] == (10800, 0.0)
+    # One period only: the limit of now, as today (the plan's cap of now).
+    assert [_periods(p) for p in _tx(one)] == [[(0, 6.0)]]
+    assert rig.violations == []
