@@ -22,6 +22,7 @@ from custom_components.smart_charge.control.schedules import (
     normalize_schedule,
     pointwise_min,
     schedule_at,
+    schedule_change,
 )
 from custom_components.smart_charge.engine import Panel, Site
 from tests.control.safety_rig import ChargerSpec, ProbedCharger, SafetyRig
@@ -87,6 +88,25 @@ def test_pointwise_min_and_compare() -> None:
     assert compare_schedules(old, old, 10.0) == (0.0, 0.0, False)
     # Only what is still ahead counts: from 3600 on, `new` only raises.
     assert compare_schedules(((0.0, 20.0),), new, 3600.0) == (4.0, 0.0, False)
+
+
+def test_what_is_worth_a_flash_write() -> None:
+    held: Schedule = ((0.0, 10.0), (3600.0, 0.0), (7200.0, 8.0))
+    # Same, or a later period that already charges topped up: it waits for its slot.
+    assert not schedule_change(held, held, 0.0).worth_writing(0.5)
+    later = schedule_change(((0.0, 10.0), (3600.0, 0.0), (7200.0, 9.5)), held, 0.0)
+    assert later.up_later == 1.5
+    assert not later.worth_writing(0.5)
+    # ... and goes out once that period is the one in force.
+    assert schedule_change(((7200.0, 9.5),), held, 7200.0).worth_writing(0.5)
+    # Any decrease, a new charging period, an increase of now from the dead band on.
+    assert schedule_change(((0.0, 10.0), (7200.0, 7.9)), held, 0.0).worth_writing(0.5)
+    new_period = ((0.0, 10.0), (3600.0, 6.0), (7200.0, 8.0))
+    assert schedule_change(new_period, held, 0.0).worth_writing(0.5)
+    now_up = ((0.0, 10.4), (3600.0, 0.0), (7200.0, 8.0))
+    assert not schedule_change(now_up, held, 0.0).worth_writing(0.5)
+    now_up = ((0.0, 10.5), (3600.0, 0.0), (7200.0, 8.0))
+    assert schedule_change(now_up, held, 0.0).worth_writing(0.5)
 
 
 _schedules = st.lists(
@@ -259,4 +279,23 @@ async def test_max_periods_are_respected_and_one_period_keeps_slot_by_slot(
     assert periods[3] == (10800, 0.0)
     # One period only: the limit of now, as today (the plan's cap of now).
     assert [_periods(p) for p in _tx(one)] == [[(0, 6.0)]]
+    assert rig.violations == []
+
+
+async def test_a_charger_refusing_schedules_gets_one_limit_at_a_time(
+    rig: SafetyRig,
+) -> None:
+    t0 = rig.clock()
+    cp = await rig.add(_spec("R"))
+    cp.max_periods = 1  # advertised 24, refuses more than one period all the same
+    rig.set_plan("R", ((t0, 8.0), (t0 + HOUR, 16.0), (t0 + 2 * HOUR, 0.0)))
+    await cp.plug_in()
+    await rig.settle()
+    *refused, accepted = _tx(cp)
+    # Refused in amps and in watts; then the plan's limit of now alone, in force.
+    assert [len(_periods(p)) for p in refused] == [3, 3]
+    assert {cp.profile_answers[p.sequence] for p in refused} == {"Rejected"}
+    assert _periods(accepted) == [(0, 8.0)]
+    assert cp.limit_in_force(1) == 8.0
+    assert "R" in rig.controller.writer.schedules_refused
     assert rig.violations == []

@@ -74,11 +74,11 @@ from .reports import (
 from .schedules import (
     EPSILON_A,
     Schedule,
-    compare_schedules,
     fit_schedule,
     normalize_schedule,
     pointwise_min,
     schedule_at,
+    schedule_change,
     schedule_max,
     schedule_min,
 )
@@ -1209,9 +1209,9 @@ class SiteController:
     ) -> list[_Write]:
         """Plan a session's schedule (or its one limit replacing a schedule).
 
-        Written only when it is lower than what the charger holds at some instant, or
-        higher by at least the dead band (or ends a pause): a flash write per real
-        change, not per slot. The connector's default stays at or below the lowest
+        Written only when it is lower than what the charger holds at some instant, adds
+        a charging period, or raises now by at least the dead band
+        (`ScheduleChange.worth_writing`): a flash write per real change, not per slot. The connector's default stays at or below the lowest
         period, so a session that ends never adds load at any instant.
         """
         charger_id = session.charger_id
@@ -1230,14 +1230,15 @@ class SiteController:
         governed = book.has_tx(session.connector_id, session.transaction_id)
         tx = book.slots.get((session.connector_id, SLOT_TX))
         pending = tx is not None and tx.pending_a is not None
-        up, down, resumes = compare_schedules(schedule, held, now)
+        change = schedule_change(schedule, held, now)
         if (
             governed
             and not pending
-            and down <= EPSILON_A
-            and (up <= EPSILON_A or (up < self.increase_dead_band_a and not resumes))
+            and not change.worth_writing(self.increase_dead_band_a)
         ):
             return []
+        up = max(change.up_now, change.up_later)
+        down = change.down
         target = self._schedule_target(session, schedule, now)
         step = None
         if up > EPSILON_A and down > EPSILON_A:

@@ -13,6 +13,7 @@ orchestrator compares to decide whether (and in which order) to write.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 import math
 
 type Schedule = tuple[tuple[float, float], ...]
@@ -141,9 +142,57 @@ def compare_schedules(
     return up, down, resumes
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleChange:
+    """How a new schedule differs from the one a charger holds, from now on.
+
+    `up_now`: the increase of the period in force now; `up_later`: the largest increase
+    after it; `down`: the largest decrease at any instant; `resumes`: some instant goes
+    from 0 A to more (a new charging period, or a pause ending now).
+    """
+
+    up_now: float
+    up_later: float
+    down: float
+    resumes: bool
+
+    def worth_writing(self, dead_band_a: float) -> bool:
+        """Return whether the charger must (or should) get the new schedule.
+
+        Every decrease is written (the new limits of the others count on it), a new
+        charging period at once (so the charger follows it alone), and an increase of
+        now from the dead band on. A top-up of a later period that already charges waits
+        until that period is in force: the lower limit is safe, and a replan at every
+        slot boundary writes it then, together with any other change (flash-friendly).
+        """
+        return (
+            self.down > EPSILON_A
+            or self.resumes
+            or self.up_now >= max(dead_band_a, EPSILON_A)
+        )
+
+
+def schedule_change(new: Schedule, old: Schedule, now: float) -> ScheduleChange:
+    """Return how `new` differs from `old` from `now` on (see `ScheduleChange`)."""
+    up_now = schedule_at(new, now) - schedule_at(old, now)
+    up_later, down, resumes = compare_schedules(new, old, now)
+    later = [
+        schedule_at(new, t) - schedule_at(old, t)
+        for t in _points(new, old, now)
+        if t > now
+    ]
+    return ScheduleChange(
+        up_now=max(0.0, up_now),
+        up_later=max([0.0, *later]),
+        down=down,
+        resumes=resumes,
+    )
+
+
 __all__ = [
     "EPSILON_A",
     "Schedule",
+    "ScheduleChange",
     "capped",
     "compare_schedules",
     "fit_schedule",
@@ -152,6 +201,7 @@ __all__ = [
     "pointwise_max",
     "pointwise_min",
     "schedule_at",
+    "schedule_change",
     "schedule_max",
     "schedule_min",
 ]
