@@ -8,10 +8,12 @@ every instant a charger's limit changes by itself, not only when a write is answ
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
 from custom_components.smart_charge.control.schedules import (
@@ -299,3 +301,116 @@ async def test_a_charger_refusing_schedules_gets_one_limit_at_a_time(
     assert cp.limit_in_force(1) == 8.0
     assert "R" in rig.controller.writer.schedules_refused
     assert rig.violations == []
+
+
+# ------------------------------------------------------- random plans, one promise
+
+_PLAN_AMPS = st.sampled_from([0.0, 6.0, 10.0, 16.0])
+
+
+@st.composite
+def _random_nights(draw: st.DrawFn) -> dict[str, object]:
+    """A panel, 2-3 chargers of any version, random (not even feasible) plans."""
+    chargers = []
+    for i in range(draw(st.integers(2, 3))):
+        phases = draw(st.sampled_from([1, 3, 3]))
+        chargers.append(
+            {
+                "id": f"N{i}",
+                "version": draw(st.sampled_from(["1.6", "2.0.1", "2.1"])),
+                "phases": phases,
+                "grid_phase": draw(st.sampled_from(["L1", "L2"]))
+                if phases == 1
+                else None,
+                "plan": draw(st.none() | st.lists(_PLAN_AMPS, min_size=4, max_size=4)),
+                "late": draw(st.booleans()),
+            }
+        )
+    return {
+        "limit_kw": draw(st.sampled_from([11.0, 16.0, 22.0])),
+        "phase_limit_a": draw(st.sampled_from([None, 25.0])),
+        "drop_kw": draw(st.sampled_from([None, 7.0, 11.0])),
+        "chargers": chargers,
+    }
+
+
+async def _night(night: dict[str, object]) -> tuple[int, list[str]]:
+    """Run one night; return (samples, violations as text)."""
+    start = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+    main = Panel(
+        id="P0",
+        limit_kw=float(night["limit_kw"]),  # type: ignore[arg-type]
+        phase_limit_a=night["phase_limit_a"],  # type: ignore[arg-type]
+    )
+    rig = SafetyRig([main], clock=start, call_timeout_s=0.5)
+    await rig.start()
+    try:
+        specs: list[dict[str, object]] = night["chargers"]  # type: ignore[assignment]
+        sims: dict[str, ProbedCharger] = {}
+        for spec in specs:
+            cid = str(spec["id"])
+            sims[cid] = await rig.add(
+                ChargerSpec(
+                    cid,
+                    "P0",
+                    version=str(spec["version"]),
+                    phases=int(spec["phases"]),  # type: ignore[call-overload]
+                    grid_phase=spec["grid_phase"],  # type: ignore[arg-type]
+                    max_current_a=16.0,
+                )
+            )
+
+        def plan(spec: dict[str, object]) -> None:
+            amps: list[float] | None = spec["plan"]  # type: ignore[assignment]
+            if amps is not None:
+                rig.set_plan(
+                    str(spec["id"]),
+                    tuple((start + k * HOUR, a) for k, a in enumerate([*amps, 0.0])),
+                )
+
+        for spec in specs:
+            plan(spec)
+            if not spec["late"]:
+                await sims[str(spec["id"])].plug_in()
+        await rig.settle()
+        await rig.advance(start + timedelta(minutes=20))
+        for spec in specs:  # the late cars arrive while schedules are installed
+            if spec["late"]:
+                await sims[str(spec["id"])].plug_in()
+        await rig.settle()
+        if night["drop_kw"] is not None:
+            rig.update_site(
+                Site(
+                    panels=[replace(main, limit_kw=float(night["drop_kw"]))],  # type: ignore[arg-type]
+                    voltage_v=230.0,
+                )
+            )
+            await rig.settle()
+        for hour in range(1, 6):  # every boundary, replanned at each hour as HA does
+            await rig.advance(start + hour * HOUR)
+            for spec in specs:
+                plan(spec)
+            await rig.settle()
+        return rig.samples, [str(v) for v in rig.violations + rig.strong_violations]
+    finally:
+        await rig.close()
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(_random_nights())
+def test_random_plans_keep_every_instant_within_the_budget(
+    socket_enabled: None, night: dict[str, object]
+) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        samples, violations = loop.run_until_complete(_night(night))
+    finally:
+        loop.close()
+    assert samples > 0
+    assert violations == [], violations[:3]
