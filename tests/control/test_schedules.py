@@ -177,6 +177,9 @@ async def test_a_plan_is_one_schedule_the_charger_follows(rig: SafetyRig) -> Non
     for hours in (0.5, 1.5, 3.5, 5.5):
         await rig.advance(t0 + hours * HOUR)
         seen.append(cp.limit_in_force(1))
+        # The controller's own view of the limit in force agrees, period by period.
+        assert rig.controller.in_force_a("A", 1) == seen[-1]
+        assert rig.controller.snapshot().chargers["A"].limit_acked_a == seen[-1]
     assert seen == [0.0, 16.0, 8.0, 0.0]
     # Replanned with the same plan at a boundary: nothing is rewritten.
     rig.set_plan("A", ((t0 + 5 * HOUR, 0.0),))

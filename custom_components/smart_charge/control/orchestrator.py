@@ -338,10 +338,11 @@ class SiteController:
         if config is None or book is None:
             return None
         session = self.book.get(charger_id, connector_id)
-        return book.in_force(
+        return book.in_force_at(
             connector_id,
             session.transaction_id if session else None,
             config.max_current_a,
+            self._clock().timestamp(),
         )
 
     def idle_default_a(self, charger_id: str, connector_id: int) -> float | None:
@@ -1571,6 +1572,14 @@ class SiteController:
         in_force = (
             self._acked_in_force(session, config) if session is not None else None
         )
+        if in_force is not None and session is not None:
+            # A schedule: its period of now, not its highest.
+            in_force = self.writer.book(charger_id).in_force_at(
+                session.connector_id,
+                session.transaction_id,
+                config.max_current_a,
+                self._clock().timestamp(),
+            )
         return ChargerSnapshot(
             charger_id=charger_id,
             connected=self.server.connected(charger_id),

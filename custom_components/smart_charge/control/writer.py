@@ -70,7 +70,7 @@ from .config import (
     station_purpose,
 )
 from .reports import CapabilitiesLearned, ChargerRejectsProfiles, ReportCallback
-from .schedules import Schedule, capped, pointwise_max
+from .schedules import Schedule, capped, pointwise_max, schedule_at
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -241,6 +241,29 @@ class ChargerBook:
                 pending = tx.pending_schedule or ((now, tx.pending_a),)
                 held = pointwise_max(held, pending, now)
         return capped(held, self.cap_a(hardware_a), now)
+
+    def in_force_at(
+        self,
+        connector_id: int,
+        transaction_id: str | None,
+        hardware_a: float,
+        now: float,
+    ) -> float:
+        """Return the limit in force at `now`, a schedule's period of now included.
+
+        `in_force` counts a schedule at its highest period (what the budget must
+        reserve for a charger we cannot reach); this is what it applies at `now`.
+        """
+        tx = self.slots.get((connector_id, SLOT_TX))
+        if (
+            transaction_id is None
+            or tx is None
+            or tx.transaction_id != transaction_id
+            or (tx.schedule is None and tx.pending_schedule is None)
+        ):
+            return self.in_force(connector_id, transaction_id, hardware_a)
+        held = self.held_schedule(connector_id, transaction_id, hardware_a, now)
+        return schedule_at(held, now)
 
     def has_tx(self, connector_id: int, transaction_id: str) -> bool:
         """Return whether an acknowledged TxProfile governs this transaction."""
