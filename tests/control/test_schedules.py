@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
+from custom_components.smart_charge.control import ChargerBook, Installed
 from custom_components.smart_charge.control.schedules import (
     Schedule,
     compare_schedules,
@@ -109,6 +110,31 @@ def test_what_is_worth_a_flash_write() -> None:
     assert not schedule_change(now_up, held, 0.0).worth_writing(0.5)
     now_up = ((0.0, 10.5), (3600.0, 0.0), (7200.0, 8.0))
     assert schedule_change(now_up, held, 0.0).worth_writing(0.5)
+
+
+def test_the_book_keeps_a_schedule_and_reserves_the_worst() -> None:
+    book = ChargerBook()
+    book.slots[1, "default"] = Installed("TxDefaultProfile", 1, 0.0)
+    book.slots[1, "tx"] = Installed(
+        "TxProfile",
+        1,
+        16.0,
+        transaction_id="T1",
+        schedule=((0.0, 0.0), (3600.0, 16.0)),
+        pending_a=10.0,
+        pending_schedule=((0.0, 10.0), (3600.0, 6.0)),
+    )
+    # Unanswered: either may be in force, so the higher of both at every instant.
+    assert book.held_schedule(1, "T1", 32.0, 0.0) == ((0.0, 10.0), (3600.0, 16.0))
+    assert book.in_force_at(1, "T1", 32.0, 10.0) == 10.0
+    # A charger we cannot reach keeps the schedule's highest period reserved.
+    assert book.reserve(1, "T1", 32.0) == 16.0
+    # Another transaction: its connector default.
+    assert book.held_schedule(1, "T2", 32.0, 0.0) == ((0.0, 0.0),)
+    again = ChargerBook.from_dict(book.to_dict())
+    assert again.slots == book.slots
+    with pytest.raises(ValueError):
+        Installed.from_dict({**book.slots[1, "tx"].to_dict(), "schedule": []})
 
 
 _schedules = st.lists(
@@ -284,6 +310,23 @@ async def test_max_periods_are_respected_and_one_period_keeps_slot_by_slot(
     assert periods[3] == (10800, 0.0)
     # One period only: the limit of now, as today (the plan's cap of now).
     assert [_periods(p) for p in _tx(one)] == [[(0, 6.0)]]
+
+    # Through the night, replanned at every hour: slot by slot, a write at every
+    # change. Four periods: at 1 h the real-time share of now (15.1 A each: O wants
+    # 16 A too) lowers F's now while a charging period comes into sight at 3 h; with O
+    # raised in the same round, F first gets the pointwise minimum, then the new
+    # schedule. At 2 h the next new period (10 A at 4 h) comes into sight.
+    for hour in range(1, 6):
+        await rig.advance(t0 + hour * HOUR)
+        rig.set_plan("F", plan)
+        rig.set_plan("O", plan)
+        await rig.settle()
+    assert [_periods(p)[0][1] for p in _tx(one)] == [6.0, 15.1, 8.0, 12.0, 10.0, 0.0]
+    assert [_periods(p) for p in _tx(four)[1:]] == [
+        [(0, 15.1), (3600, 8.0), (7200, 0.0)],
+        [(0, 15.1), (3600, 8.0), (7200, 12.0), (10800, 0.0)],
+        [(0, 8.0), (3600, 12.0), (7200, 10.0), (10800, 0.0)],
+    ]
     assert rig.violations == []
 
 
