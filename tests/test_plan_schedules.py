@@ -112,8 +112,10 @@ async def test_needs_become_one_schedule_followed_without_home_assistant(
         schedule = _tx(cp1)[-1]
         assert schedule.profile["chargingProfileKind"] == "Absolute"
         assert "startSchedule" in schedule.schedule
-        plan = hass.states.get(PLANNED).attributes["plan"]
-        assert float(hass.states.get(PLANNED).state) == pytest.approx(16.0, abs=0.2)
+        planned = hass.states.get(PLANNED)
+        assert planned is not None
+        plan = planned.attributes["plan"]
+        assert float(planned.state) == pytest.approx(16.0, abs=0.2)
         sent = len(_tx(cp1))
 
         # Hour 1 (cheap), with Home Assistant watching: the charger moves by itself,
