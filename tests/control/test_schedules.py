@@ -12,11 +12,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 
-from custom_components.smart_charge.control import ChargerBook, Installed
+from custom_components.smart_charge.control import (
+    ChargerBook,
+    Installed,
+    SiteController,
+)
 from custom_components.smart_charge.control.schedules import (
     Schedule,
     compare_schedules,
@@ -460,3 +465,32 @@ def test_random_plans_keep_every_instant_within_the_budget(
         loop.close()
     assert samples > 0
     assert violations == [], violations[:3]
+
+
+async def test_a_restart_keeps_the_installed_schedule(rig: SafetyRig) -> None:
+    t0 = rig.clock()
+    cp = await rig.add(_spec("A"))
+    plan = ((t0, 0.0), (t0 + HOUR, 16.0), (t0 + 2 * HOUR, 0.0))
+    rig.set_plan("A", plan)
+    await cp.plug_in()
+    await rig.settle()
+    assert len(_tx(cp)) == 1
+    # Home Assistant restarts: the controller's state goes through JSON (its Store).
+    stored = json.loads(json.dumps(rig.controller.export_state()))
+    await rig.controller.stop()
+    fresh = SiteController(
+        rig.server,
+        rig.site,
+        rig.configs(),
+        clock=rig.clock,
+        on_report=rig.reports.append,
+    )
+    fresh.import_state(stored)
+    rig.controller = fresh
+    await rig.advance(t0 + HOUR + timedelta(minutes=1))
+    rig.set_plan("A", plan)  # the same plan, replanned after the restart
+    await rig.settle()
+    assert len(_tx(cp)) == 1  # the schedule it holds is the plan: not rewritten
+    assert cp.limit_in_force(1) == 16.0
+    assert fresh.in_force_a("A", 1) == 16.0
+    assert rig.violations == []
