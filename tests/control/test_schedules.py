@@ -19,6 +19,7 @@ import pytest
 
 from custom_components.smart_charge.control import (
     ChargerBook,
+    ChargerNonCompliant,
     Installed,
     SiteController,
 )
@@ -32,6 +33,7 @@ from custom_components.smart_charge.control.schedules import (
     schedule_at,
     schedule_change,
 )
+from custom_components.smart_charge.csms import MeterValuesReceived
 from custom_components.smart_charge.engine import Panel, Site
 from tests.control.safety_rig import ChargerSpec, ProbedCharger, SafetyRig
 from tools.simulator import ReceivedProfile
@@ -494,3 +496,33 @@ async def test_a_restart_keeps_the_installed_schedule(rig: SafetyRig) -> None:
     assert cp.limit_in_force(1) == 16.0
     assert fresh.in_force_a("A", 1) == 16.0
     assert rig.violations == []
+
+
+async def test_a_charger_not_following_a_later_period_is_non_compliant() -> None:
+    start = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+    rig = SafetyRig(
+        [Panel(id="P0", limit_kw=22.0)],
+        clock=start,
+        verify_grace_s=0.0,
+        verify_samples=3,
+    )
+    await rig.start()
+    try:
+        # Accepts its schedule, follows it down to 9 A and no lower.
+        cp = await rig.add(_spec("S", stuck_at_a=9.0, meter_interval_s=0.05))
+        rig.set_plan("S", ((start, 16.0), (start + HOUR, 6.0), (start + 2 * HOUR, 0.0)))
+        await cp.plug_in()
+        await rig.settle()
+        assert cp.limit_in_force(1) == 16.0
+        await rig.advance(start + HOUR + timedelta(minutes=1))
+        assert cp.limit_in_force(1) == 6.0
+        seen = len(rig.of(MeterValuesReceived, "S"))
+        await rig.wait_event(
+            MeterValuesReceived,
+            lambda _: len(rig.of(MeterValuesReceived, "S")) >= seen + 4,
+        )
+        # Judged on the period of now (6 A), not on the schedule's highest (16 A).
+        flagged = [r for r in rig.reports if isinstance(r, ChargerNonCompliant)]
+        assert [(r.limit_a, r.seen_a) for r in flagged] == [(6.0, 9.0)]
+    finally:
+        await rig.close()

@@ -489,6 +489,19 @@ class SiteController:
             book.acked(session.connector_id, SLOT_DEFAULT) is None
         ):
             return None  # no limit of ours governs this session yet
+        if self._holds_schedule(session):
+            # A schedule: its period of now, or the one just before within the grace
+            # (a car takes a moment to follow a boundary on its own).
+            now = self._clock().timestamp()
+            return max(
+                book.in_force_at(
+                    session.connector_id,
+                    session.transaction_id,
+                    config.max_current_a,
+                    moment,
+                )
+                for moment in (now, now - self.verify_grace_s)
+            )
         return book.in_force(
             session.connector_id, session.transaction_id, config.max_current_a
         )
