@@ -4,6 +4,13 @@ Run: .venv/bin/python scripts/bench_planner.py [runs]   (default 5 runs per figu
 A three-level tree (main 50 kW / 4 sub-panels with a current limit per phase / 2 leaves
 each), 192 quarter-hour slots (48 h) with varying prices, household load and a solar day,
 cars in the four modes with departures spread over the horizon.
+
+Then the flash writes of an overnight plan per charger: sent slot by slot (a new limit
+whenever the plan's current of now changes: every decrease, increases from the dead
+band on) against sent as one schedule (written at the arrival, rewritten at a replan
+only where the controller's own rule says so: `ScheduleChange.worth_writing`),
+replanned at every slot boundary with the energy the car really took (all of the plan,
+or 90 %). One car's schedule is its plan rounded down here (nothing else to fit beside).
 """
 
 from __future__ import annotations
@@ -27,6 +34,13 @@ if "custom_components.smart_charge" not in sys.modules:
     if importlib.util.find_spec("custom_components") is not None:
         sys.modules["custom_components.smart_charge"] = package
 
+from custom_components.smart_charge.control.schedules import (  # noqa: E402
+    Schedule,
+    fit_schedule,
+    normalize_schedule,
+    schedule_at,
+    schedule_change,
+)
 from custom_components.smart_charge.engine import (  # noqa: E402
     ChargingGoal,
     Panel,
@@ -37,6 +51,9 @@ from custom_components.smart_charge.engine import (  # noqa: E402
     Session,
     Site,
     plan_charging,
+)
+from custom_components.smart_charge.engine.plan_inputs import (  # noqa: E402
+    plan_schedule,
 )
 
 T0 = datetime(2026, 6, 1, 18, tzinfo=UTC)
@@ -131,6 +148,121 @@ def bench(cars: int) -> None:
     )
 
 
+DEAD_BAND_A = 0.5
+MAX_PERIODS = 24
+
+
+def _overnight(minutes: int, rng: random.Random) -> list[PlanSlot]:
+    """18:00 to 08:00: evening peak prices and load, cheap small hours, noise."""
+    slots = []
+    start = T0
+    while start < T0 + timedelta(hours=14):
+        hour = (start.hour + start.minute / 60) % 24
+        price = (
+            38 if 18 <= hour < 21 else 30 if hour >= 21 else 18 if hour < 5 else 26
+        ) + rng.uniform(-4, 4)
+        load = 3.0 if 18 <= hour < 21 else 0.6
+        slots.append(PlanSlot(start=start, price=price, load_kw={"home": load}))
+        start += timedelta(minutes=minutes)
+    return slots
+
+
+def _cars() -> list[tuple[str, float, datetime, int]]:
+    """(id, kWh, departure, phases): two cars on one 16 kW fuse."""
+    return [
+        ("car-a", 30.0, T0 + timedelta(hours=13), 3),
+        ("car-b", 14.0, T0 + timedelta(hours=12), 1),
+    ]
+
+
+def _writes(minutes: int, taken: float) -> tuple[dict[str, int], dict[str, int]]:
+    """Return (slot-by-slot writes, schedule writes) per car for one night."""
+    rng = random.Random(minutes)
+    site = Site(panels=[Panel(id="home", limit_kw=16.0)])
+    forecast = _overnight(minutes, rng)
+    remaining = {car: kwh for car, kwh, _, _ in _cars()}
+    slot_writes = dict.fromkeys(remaining, 0)
+    schedule_writes = dict.fromkeys(remaining, 0)
+    last_cap: dict[str, float | None] = dict.fromkeys(remaining)
+    installed: dict[str, Schedule | None] = dict.fromkeys(remaining)
+    for index, slot in enumerate(forecast):
+        now = slot.start
+        reqs = [
+            PlanRequest(
+                session=Session(
+                    transaction_id=car,
+                    max_hardware_power_kw=16 * 230 * phases / 1000,
+                    min_charge_rate_kw=6 * 230 * phases / 1000,
+                    phases=phases,
+                    grid_phase=Phase.L1 if phases == 1 else None,
+                    panel_id="home",
+                ),
+                goal=ChargingGoal(
+                    mode=PlanMode.BY_DEPARTURE_CHEAPEST,
+                    energy_kwh=remaining[car],
+                    departure=departure,
+                ),
+            )
+            for car, _, departure, phases in _cars()
+            if departure > now
+        ]
+        if not reqs:
+            break
+        plan = plan_charging(site, reqs, forecast[index:], slot_minutes=minutes)
+        for car, session_plan in plan.sessions.items():
+            key = str(car)
+            periods = plan_schedule(session_plan, now)
+            stamp = now.timestamp()
+            schedule = fit_schedule(
+                normalize_schedule(
+                    [(s.timestamp(), math.floor(a * 10) / 10) for s, a in periods],
+                    stamp,
+                ),
+                MAX_PERIODS,
+            )
+            cap = schedule_at(schedule, stamp)
+            old_cap = last_cap[key]
+            if (
+                old_cap is None
+                or cap < old_cap
+                or cap - old_cap >= DEAD_BAND_A
+                or (old_cap == 0 < cap)
+            ):
+                slot_writes[key] += 1
+                last_cap[key] = cap
+            old = installed[key]
+            if old is None or schedule_change(schedule, old, stamp).worth_writing(
+                DEAD_BAND_A
+            ):
+                schedule_writes[key] += 1
+                installed[key] = schedule
+            # The car takes its share of this slot (or less: it drifts from the plan).
+            held = schedule_at(installed[key] or schedule, stamp)
+            phases = session_plan.phases
+            remaining[key] = max(
+                0.0, remaining[key] - taken * held * 230 * phases / 1000 * minutes / 60
+            )
+    return slot_writes, schedule_writes
+
+
+def writes() -> None:
+    """Print the flash writes per charger of one night, slot by slot vs schedules."""
+    print(
+        "Flash writes per charger, one night (18:00-08:00, 2 cars on a 16 kW fuse,"
+        f" dead band {DEAD_BAND_A} A, replanned at every slot):"
+    )
+    for minutes in (60, 15):
+        for taken in (1.0, 0.9):
+            slot, sched = _writes(minutes, taken)
+            cells = ", ".join(
+                f"{car} {slot[car]} -> {sched[car]}" for car in sorted(slot)
+            )
+            print(
+                f"  {minutes:>2}-min slots, car takes {taken:.0%} of the plan:"
+                f" slot by slot -> schedule: {cells}"
+            )
+
+
 def main() -> None:
     global RUNS  # noqa: PLW0603 - set once from the command line
     if len(sys.argv) > 1:
@@ -141,6 +273,7 @@ def main() -> None:
     )
     for cars in (10, 100):
         bench(cars)
+    writes()
 
 
 if __name__ == "__main__":

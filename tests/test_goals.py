@@ -110,7 +110,9 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
         "sensor.price", "0.40", _prices(start, [0.40, 0.40, 0.05] + [0.30] * 21)
     )
     entry = await _site(hass, free_port)
-    async with chargers(free_port, "CP-1") as (cp1,):
+    plans = entry.runtime_data.site.plans
+    # The charger's clock is the one the plan runs on (moved with HA's below).
+    async with chargers(free_port, "CP-1", clock=plans.now) as (cp1,):
         await cp1.plug_in()
         await until(lambda: (last_tx_limit(cp1) or 0) > 6.0)  # no goal: shares as today
         await _set_goal(
@@ -143,12 +145,14 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
         )
         assert charging[0]["power_kw"] == pytest.approx(5.0, abs=0.1)
 
-        # The next dear hour: still paused; the cheap hour: it charges.
+        # The next dear hour: still paused; the cheap hour: it charges. The whole plan
+        # went out as one schedule, which the charger follows by itself.
         await _move(hass, entry, start + timedelta(hours=1, seconds=1))
-        assert last_tx_limit(cp1) == 0.0
+        assert cp1.limit_in_force(1) == 0.0
         await _move(hass, entry, start + timedelta(hours=2, seconds=1))
-        await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
-        assert last_tx_limit(cp1) == pytest.approx(5.0 / (3 * 230 / 1000), abs=0.2)
+        await until(lambda: cp1.limit_in_force(1) >= 6.0)
+        assert cp1.limit_in_force(1) == pytest.approx(5.0 / (3 * 230 / 1000), abs=0.2)
+        assert len([p for p in cp1.received_profiles if p.purpose == "TxProfile"]) == 2
 
         # Cleared: back to sharing at full speed.
         await hass.services.async_call(

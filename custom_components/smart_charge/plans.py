@@ -4,8 +4,9 @@ Whenever a car arrives or leaves, a goal or the price forecast changes (debounce
 at every slot boundary, the site plans the sessions that have a goal (a mode other than
 *as fast as possible*) with the engine's `plan_charging` over the next 24 h, in the price
 data's slots. The plan is executed: in each slot a session's live share is capped at its
-planned current (the engine keeps every breaker in charge below the cap). Sessions
-without a goal share as before.
+planned current (the engine keeps every breaker in charge below the cap), and the whole
+plan goes to the charger as a schedule (`schedule`) where it takes multi-period
+profiles. Sessions without a goal share as before.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .engine.budgets import PriceSlot, parse_price_forecast
 from .engine.plan_inputs import (
     next_boundary,
     plan_attribute,
+    plan_schedule,
     plan_session,
     plan_slots,
     planned_amps,
@@ -124,6 +126,19 @@ class ChargingPlans:
         """Return the planned current of now for a charger; None: not planned."""
         plan = self._plans.get(charger_id)
         return None if plan is None else planned_amps(plan, self._now())
+
+    def schedule(self, charger_id: str) -> tuple[tuple[datetime, float], ...]:
+        """Return a charger's plan from now on as periods for its charger (or empty).
+
+        The control layer sends it as one multi-period profile where the charger takes
+        them, so the plan is followed while Home Assistant is down.
+        """
+        plan = self._plans.get(charger_id)
+        return () if plan is None else plan_schedule(plan, self.now())
+
+    def now(self) -> datetime:
+        """Return the time the plans are executed at (a slot boundary once reached)."""
+        return self._now()
 
     def data(self, charger_id: str) -> ChargerPlanData | None:
         """Return what the plan sensors of a charger show (None: no plan)."""

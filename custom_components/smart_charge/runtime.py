@@ -196,6 +196,7 @@ class SiteRuntime:
                 options.get(CONF_MIN_INCREASE_INTERVAL, MIN_INCREASE_INTERVAL_S)
             ),
             rotation_period_s=60 * float(options.get("rotation_period_min", 15.0)),
+            clock=self.plans.now,
         )
         if self.state.controller:
             self.controller.import_state(self.state.controller)
@@ -315,6 +316,7 @@ class SiteRuntime:
                 stack_level=charger.stack_level,
                 password=charger.password,
                 plan_cap_a=self.plans.cap_a(charger_id),
+                plan_schedule=self.plans.schedule(charger_id),
             )
             for charger_id, charger in self.chargers.items()
         }

@@ -14,6 +14,11 @@ rig evaluates the invariant of DESIGN §3b from the simulators alone:
 
 `strong=True` uses max(in force, start limit) per connector instead: a running session's
 connector falls back to its default the instant the session ends.
+
+With `clock=` (an aware datetime) the controller and every simulator share one clock
+that only `advance()` moves: it stops at every period boundary of every schedule the
+chargers hold and samples there, so multi-period schedules are checked at each instant
+they change by themselves. `set_plan()` gives a charger a charging plan.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 import logging
 import time
 from typing import Any
@@ -199,9 +205,16 @@ class SafetyRig:
         *,
         call_timeout_s: float = 1.0,
         failsafe_current_a: float | None = None,
+        clock: datetime | None = None,
         **controller_options: Any,
     ) -> None:
         """Prepare everything; `start()` listens."""
+        self.now = clock
+        self.plans: dict[
+            str, tuple[float | None, tuple[tuple[datetime, float], ...]]
+        ] = {}
+        if clock is not None:
+            controller_options["clock"] = self.clock
         self.site = Site(panels=list(panels), voltage_v=VOLTS)
         self.specs: dict[str, ChargerSpec] = {}
         self.chargers: dict[str, ProbedCharger] = {}
@@ -267,9 +280,53 @@ class SafetyRig:
         """Return the server's URL."""
         return f"ws://127.0.0.1:{self.server.port}"
 
+    def clock(self) -> datetime:
+        """Return the rig's time (the wall clock without `clock=`)."""
+        return self.now if self.now is not None else datetime.now().astimezone()
+
     def configs(self) -> dict[str, ChargerConfig]:
-        """Return the site's charger configurations."""
-        return {cid: spec.config() for cid, spec in self.specs.items()}
+        """Return the site's charger configurations (with their plans)."""
+        configs = {cid: spec.config() for cid, spec in self.specs.items()}
+        for cid, (cap, schedule) in self.plans.items():
+            if cid in configs:
+                configs[cid] = replace(
+                    configs[cid], plan_cap_a=cap, plan_schedule=schedule
+                )
+        return configs
+
+    def set_plan(
+        self, charger_id: str, schedule: tuple[tuple[datetime, float], ...]
+    ) -> None:
+        """Give a charger a plan (empty: none); its cap of now follows the plan."""
+        if not schedule:
+            self.plans.pop(charger_id, None)
+        else:
+            now = self.clock()
+            cap = next(
+                (a for start, a in reversed(schedule) if start <= now), schedule[0][1]
+            )
+            self.plans[charger_id] = (cap, schedule)
+        self.controller.update_site(self.site, self.configs())
+
+    def boundaries(self, until: datetime) -> list[datetime]:
+        """Return every instant after now and up to `until` a held schedule changes."""
+        now = self.clock()
+        found: set[datetime] = set()
+        for charger in self.chargers.values():
+            for profile in charger.profiles:
+                origin = profile.start_schedule or profile.installed_at
+                for period in profile.periods:
+                    moment = origin + timedelta(seconds=period.start_s)
+                    if now < moment <= until:
+                        found.add(moment)
+        return sorted(found)
+
+    async def advance(self, until: datetime) -> None:
+        """Move the shared clock to `until`, sampling at every schedule boundary."""
+        assert self.now is not None, "advance() needs a rig made with clock="
+        for moment in [*self.boundaries(until), until]:
+            self.now = moment
+            self.sample(f"clock {moment.isoformat()}")
 
     async def add(self, spec: ChargerSpec, *, settle: bool = True) -> ProbedCharger:
         """Configure a charger, start its simulator, wait for its boot defaults."""
@@ -285,6 +342,7 @@ class SafetyRig:
             strict=spec.strict,
             amps_only=spec.amps_only,
             hardware_max_a=spec.max_current_a,
+            **({"clock": self.clock} if self.now is not None else {}),
             **spec.sim_options,
         )
         charger.probe = self.sample

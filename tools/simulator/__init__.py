@@ -43,7 +43,9 @@ Options (constructor keywords):
   charger's own maximum, default 32 A or `car_max_a` if higher), `grid_phase="L2"` (single-phase),
   `meter_interval_s` (periodic meter values; they go on offline as energy).
 - capabilities: `rate_units="Current,Power"`, `amps_only=True` (1.6 `Current`),
-  `max_stack_level`, `max_profiles`, `smart_charging=False` (no SmartCharging profile).
+  `max_stack_level`, `max_profiles`, `max_periods` (ChargingScheduleMaxPeriods, default 24:
+  a schedule with more periods is rejected), `smart_charging=False` (no SmartCharging
+  profile).
 - `strict=True`, like chargers built on other OCPP implementations (schemas are always
   validated both ways by the library): rejects a TxProfile on connector 0, without a running
   transaction or whose `transactionId` is not the running one as the charger knows it (1.6:

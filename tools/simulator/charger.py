@@ -165,6 +165,7 @@ class SimulatedCharger:
         smart_charging: bool = True,
         max_stack_level: int = 8,
         max_profiles: int = 8,
+        max_periods: int = 24,
         strict: bool = False,
         ignores_limits: bool = False,
         stuck_at_a: float | None = None,
@@ -208,6 +209,8 @@ class SimulatedCharger:
         self.smart_charging = smart_charging
         self.max_stack_level = max_stack_level
         self.max_profiles = max_profiles
+        # ChargingScheduleMaxPeriods: a schedule with more periods is rejected.
+        self.max_periods = max_periods
         self.strict = strict
         self.ignores_limits = ignores_limits
         self.stuck_at_a = stuck_at_a
@@ -230,14 +233,14 @@ class SimulatedCharger:
             "ChargingScheduleAllowedChargingRateUnit": rate_units,
             "ChargeProfileMaxStackLevel": str(max_stack_level),
             "MaxChargingProfilesInstalled": str(max_profiles),
-            "ChargingScheduleMaxPeriods": "24",
+            "ChargingScheduleMaxPeriods": str(max_periods),
             "SupportedFeatureProfiles": features,
             "SmartChargingCtrlr.Enabled": "true" if smart_charging else "false",
             "SmartChargingCtrlr.RateUnit": ",".join(
                 _UNITS_2X.get(unit, unit) for unit in self.rate_units
             ),
             "SmartChargingCtrlr.ProfileStackLevel": str(max_stack_level),
-            "SmartChargingCtrlr.PeriodsPerSchedule": "24",
+            "SmartChargingCtrlr.PeriodsPerSchedule": str(max_periods),
             "SmartChargingCtrlr.Entries": str(max_profiles),
         }
         if local_list:
@@ -557,6 +560,9 @@ class SimulatedCharger:
             return "Dynamic profiles not supported"
         if received.stack_level > self.max_stack_level:
             return f"stack level {received.stack_level} above {self.max_stack_level}"
+        periods = len(received.schedule.get("chargingSchedulePeriod", ()))
+        if periods > self.max_periods:
+            return f"{periods} periods, at most {self.max_periods}"
         return self._strict_refusal(received) if self.strict else None
 
     def answer_dynamic_update(self, profile_id: int, update: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from custom_components.smart_charge.engine import (
@@ -32,6 +33,12 @@ class ChargerConfig:
     `plan_cap_a` caps the running session's share (A per phase) where a charging plan
     says so for the slot of now (0: paused); None leaves the share to the engine alone.
     The engine still decides within the cap, so every breaker holds.
+
+    `plan_schedule` is the whole plan of the running session: `(start, A per phase)`
+    periods, the last one holding on (empty: no plan). Where the charger takes
+    multi-period profiles it is sent as one TxProfile, so the charger follows the plan
+    while nobody is watching; each period is capped by what fits beside every other
+    limit in force at that instant.
     """
 
     charger_id: str
@@ -48,6 +55,7 @@ class ChargerConfig:
     voltage_v: float | None = None
     station_ceiling: bool = True
     plan_cap_a: float | None = None
+    plan_schedule: tuple[tuple[datetime, float], ...] = ()
 
 
 def station_purpose(version: str | None) -> str:

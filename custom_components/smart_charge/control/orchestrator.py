@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 import logging
 from typing import Any, Final
 
 from custom_components.smart_charge.csms.capabilities import ChargerCapabilities
+from custom_components.smart_charge.csms.charge_point import utcnow
 from custom_components.smart_charge.csms.errors import (
     CallTimeoutError,
     ChargerNotConnectedError,
@@ -69,6 +71,17 @@ from .reports import (
     ControlReport,
     ReportCallback,
 )
+from .schedules import (
+    EPSILON_A,
+    Schedule,
+    fit_schedule,
+    normalize_schedule,
+    pointwise_min,
+    schedule_at,
+    schedule_change,
+    schedule_max,
+    schedule_min,
+)
 from .sessions import ChargingSession, SessionBook, session_key
 from .writer import (
     SCHEDULE_TOLERANCE_A,
@@ -92,6 +105,8 @@ SEND_WINDOW: Final = 32
 MAX_ROUNDS: Final = 8
 RETRY_DELAY_S: Final = 1.0
 DEFAULT_ROTATION_PERIOD_S: Final = 900.0
+# Future plan boundaries solved per rebalance (48 h of quarter hours).
+MAX_PLAN_BOUNDARIES: Final = 192
 _IDLE: Final = "idle:"
 
 
@@ -145,6 +160,10 @@ class _Write:
     lowers: bool
     session: ChargingSession | None = None
     first: bool = False  # the first limit of this session: always sent
+    # A schedule that is higher than what the charger holds at some instants and lower
+    # at others: the pointwise minimum of both, sent first when more than one charger
+    # is raised in the same round (see `_rebalance_once`).
+    step: WriteTarget | None = None
 
 
 class SiteController:
@@ -167,6 +186,7 @@ class SiteController:
         verify_tolerance_a: float = 1.0,
         session_priority: Callable[[str, str | None], int | None] | None = None,
         rotation_period_s: float = DEFAULT_ROTATION_PERIOD_S,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """Connect a server to a site; call `handle_event` from the server's subscriber.
 
@@ -186,6 +206,10 @@ class SiteController:
         When minimums cannot all be met, paused sessions take turns every
         `rotation_period_s` (0: no rotation): at each boundary the sessions that ran a
         full turn go to the back of the engine's turn order (`Session.turn`).
+
+        A charger's `plan_schedule` (a charging plan) goes out as one multi-period
+        TxProfile where the charger takes them (see `_plan_schedules`); `clock` is the
+        wall clock its absolute times are compared with.
         """
         self.server = server
         self.site = site
@@ -199,6 +223,7 @@ class SiteController:
         self.rotation_period_s = max(0.0, rotation_period_s)
         self._on_change = on_change
         self._on_report = on_report
+        self._clock = clock
         self._session_priority = session_priority
         self.book = SessionBook()
         self.writer = ProfileWriter(
@@ -313,10 +338,11 @@ class SiteController:
         if config is None or book is None:
             return None
         session = self.book.get(charger_id, connector_id)
-        return book.in_force(
+        return book.in_force_at(
             connector_id,
             session.transaction_id if session else None,
             config.max_current_a,
+            self._clock().timestamp(),
         )
 
     def idle_default_a(self, charger_id: str, connector_id: int) -> float | None:
@@ -463,6 +489,19 @@ class SiteController:
             book.acked(session.connector_id, SLOT_DEFAULT) is None
         ):
             return None  # no limit of ours governs this session yet
+        if self._holds_schedule(session):
+            # A schedule: its period of now, or the one just before within the grace
+            # (a car takes a moment to follow a boundary on its own).
+            now = self._clock().timestamp()
+            return max(
+                book.in_force_at(
+                    session.connector_id,
+                    session.transaction_id,
+                    config.max_current_a,
+                    moment,
+                )
+                for moment in (now, now - self.verify_grace_s)
+            )
         return book.in_force(
             session.connector_id, session.transaction_id, config.max_current_a
         )
@@ -936,11 +975,6 @@ class SiteController:
         idle_allocation = allocate_site(self.site, second) if idle else None
         writes: list[_Write] = []
         defaults: dict[tuple[str, int], float] = {}
-        for session in controlled:
-            config = self.chargers[session.charger_id]
-            profile = allocation.sessions[session.key]
-            target = 0.0 if profile.paused else profile.allocated_amps_per_phase
-            writes.extend(self._session_writes(session, config, target, defaults))
         self._idle_targets = {}
         for key, (config, connector_id) in idle.items():
             assert idle_allocation is not None
@@ -948,10 +982,44 @@ class SiteController:
             target = 0.0 if profile.paused else config.min_current_a
             self._idle_targets[key.removeprefix(_IDLE)] = target
             defaults[config.charger_id, connector_id] = target
+        targets = {
+            session.key: 0.0
+            if (profile := allocation.sessions[session.key]).paused
+            else profile.allocated_amps_per_phase
+            for session in controlled
+        }
+        clock = self._clock()
+        schedules = self._plan_schedules(running, controlled, targets, idle, clock)
+        for session in controlled:
+            config = self.chargers[session.charger_id]
+            target = targets[session.key]
+            schedule = schedules.get(session.key)
+            if schedule is not None or self._holds_schedule(session):
+                writes.extend(
+                    self._schedule_writes(
+                        session,
+                        config,
+                        schedule or ((clock.timestamp(), target),),
+                        defaults,
+                        clock.timestamp(),
+                    )
+                )
+            else:
+                writes.extend(self._session_writes(session, config, target, defaults))
         writes.extend(self._default_writes(defaults))
         if not writes:
             return
         lowering = [w for w in writes if w.lowers]
+        raising = self._due([w for w in writes if not w.lowers])
+        if len(raising) > 1:
+            # Two chargers raised at once: one may still hold its old schedule while
+            # another holds its new one. Each schedule that is also lower somewhere
+            # first goes to the pointwise minimum of old and new (a pure decrease).
+            lowering += [
+                _Write(w.step, "session", True, w.session)
+                for w in raising
+                if w.step is not None
+            ]
         if lowering:
             results = await asyncio.gather(*(self._apply(w) for w in lowering))
             if not all(results):
@@ -959,7 +1027,6 @@ class SiteController:
                 # the increases are recomputed before anything is raised.
                 self._dirty = True
                 return
-        raising = self._due([w for w in writes if not w.lowers])
         results = await asyncio.gather(*(self._apply(w) for w in raising))
         if not all(results):
             self._dirty = True
@@ -1053,6 +1120,159 @@ class SiteController:
             self._rotation_timer = asyncio.get_running_loop().call_later(
                 max(0.0, self._next_rotation - now), _boundary
             )
+
+    def _holds_schedule(self, session: ChargingSession) -> bool:
+        """Return whether the session's TxProfile is (or may be) a schedule of ours."""
+        tx = self.writer.book(session.charger_id).slots.get(
+            (session.connector_id, SLOT_TX)
+        )
+        return (
+            tx is not None
+            and tx.transaction_id == session.transaction_id
+            and (tx.schedule is not None or tx.pending_schedule is not None)
+        )
+
+    def _plan_schedules(
+        self,
+        running: list[Session],
+        controlled: list[ChargingSession],
+        targets: Mapping[str, float],
+        idle: Mapping[str, tuple[ChargerConfig, int]],
+        clock: datetime,
+    ) -> dict[str, Schedule]:
+        """Return the schedule of each planned session whose charger takes schedules.
+
+        The period of now is the session's share of now (`targets`). For each later
+        boundary of any plan, the engine solves the site once more: every planned
+        session capped at its plan for that instant (and its ceiling), every other
+        limit fixed at what it will hold then (the shares of now of the sessions
+        without a plan, the idle connectors' defaults, the reserves of chargers we
+        cannot reach). So at every instant, not only now, the limits in force stay
+        within every panel's budget, whatever the plan assumed about the rest.
+        """
+        planned: dict[str, tuple[ChargerConfig, Schedule]] = {}
+        for session in controlled:
+            config = self.chargers[session.charger_id]
+            if config.plan_schedule and self.writer.schedules_supported(config):
+                planned[session.key] = (
+                    config,
+                    tuple((start.timestamp(), a) for start, a in config.plan_schedule),
+                )
+        if not planned:
+            return {}
+        now = clock.timestamp()
+        boundaries = sorted(
+            {start for _, plan in planned.values() for start, _ in plan if start > now}
+        )[:MAX_PLAN_BOUNDARIES]
+        fixed: list[Session] = []
+        for engine_session in running:
+            key = str(engine_session.transaction_id)
+            if key in planned or not engine_session.managed:
+                continue
+            config = self.chargers[engine_session.client_id]
+            fixed.append(
+                self._fixed(
+                    config,
+                    key,
+                    engine_session.connector_id,
+                    engine_session.sequence,
+                    self._kw(config, targets.get(key, 0.0)),
+                )
+            )
+        sequence = len(running)
+        for key, (config, connector_id) in idle.items():
+            sequence += 1
+            amps = self._idle_targets.get(key.removeprefix(_IDLE), 0.0)
+            fixed.append(
+                self._fixed(config, key, connector_id, sequence, self._kw(config, amps))
+            )
+        unmanaged = [s for s in running if not s.managed]
+        periods: dict[str, list[tuple[float, float]]] = {
+            key: [(now, targets[key])] for key in planned
+        }
+        for boundary in boundaries:
+            sessions = [*unmanaged, *fixed]
+            for engine_session in running:
+                key = str(engine_session.transaction_id)
+                if key in planned:
+                    config, plan = planned[key]
+                    cap = self._kw(config, schedule_at(plan, boundary))
+                    sessions.append(replace(engine_session, user_cap_kw=cap))
+            solved = allocate_site(
+                self.site, sessions, now=datetime.fromtimestamp(boundary, UTC)
+            )
+            for key in planned:
+                profile = solved.sessions[key]
+                amps = 0.0 if profile.paused else profile.allocated_amps_per_phase
+                periods[key].append((boundary, amps))
+        return {
+            key: fit_schedule(
+                normalize_schedule(periods[key], now),
+                self.writer.max_periods(planned[key][0].charger_id),
+            )
+            for key in planned
+        }
+
+    def _schedule_writes(
+        self,
+        session: ChargingSession,
+        config: ChargerConfig,
+        schedule: Schedule,
+        defaults: dict[tuple[str, int], float],
+        now: float,
+    ) -> list[_Write]:
+        """Plan a session's schedule (or its one limit replacing a schedule).
+
+        Written only when it is lower than what the charger holds at some instant, adds
+        a charging period, or raises now by at least the dead band
+        (`ScheduleChange.worth_writing`): a flash write per real change, not per slot. The connector's default stays at or below the lowest
+        period, so a session that ends never adds load at any instant.
+        """
+        charger_id = session.charger_id
+        book = self.writer.book(charger_id)
+        held = book.held_schedule(
+            session.connector_id,
+            session.transaction_id,
+            config.max_current_a,
+            now,
+        )
+        lowest = schedule_min(schedule, now)
+        if book.default_a(session.connector_id, config.max_current_a) > lowest:
+            defaults[charger_id, session.connector_id] = (
+                config.min_current_a if lowest >= config.min_current_a else 0.0
+            )
+        governed = book.has_tx(session.connector_id, session.transaction_id)
+        tx = book.slots.get((session.connector_id, SLOT_TX))
+        pending = tx is not None and tx.pending_a is not None
+        change = schedule_change(schedule, held, now)
+        if (
+            governed
+            and not pending
+            and not change.worth_writing(self.increase_dead_band_a)
+        ):
+            return []
+        up = max(change.up_now, change.up_later)
+        down = change.down
+        target = self._schedule_target(session, schedule, now)
+        step = None
+        if up > EPSILON_A and down > EPSILON_A:
+            step = self._schedule_target(
+                session, pointwise_min(schedule, held, now), now
+            )
+        return [_Write(target, "session", up <= EPSILON_A, session, not governed, step)]
+
+    def _schedule_target(
+        self, session: ChargingSession, schedule: Schedule, now: float
+    ) -> WriteTarget:
+        """Return the write of a schedule (one period: a plain limit)."""
+        return WriteTarget(
+            session.charger_id,
+            session.connector_id,
+            SLOT_TX,
+            schedule_max(schedule, now),
+            session.transaction_id,
+            schedule=schedule if len(schedule) > 1 else None,
+        )
 
     def _session_writes(
         self,
@@ -1163,7 +1383,12 @@ class SiteController:
             if write.first or old is None:
                 due.append(write)  # a first limit always goes out
                 continue
-            if old > 0 and write.target.limit_a - old < self.increase_dead_band_a:
+            scheduled = write.target.schedule is not None or write.step is not None
+            if (
+                not scheduled  # a schedule's dead band is judged at every instant
+                and old > 0
+                and write.target.limit_a - old < self.increase_dead_band_a
+            ):
                 continue  # not worth a flash write; the lower limit is safe
             last = self._last_increase.get(session.key)
             if last is not None and now - last < self.min_increase_interval_s:
@@ -1234,7 +1459,12 @@ class SiteController:
         def still_running() -> bool:
             return self.book.by_key(session.key) is session
 
-        ok = await self.writer.write_session(target, config, still_running)
+        if target.schedule is not None:
+            ok = await self.writer.write_schedule(target, config, still_running)
+            if not ok and session.charger_id in self.writer.schedules_refused:
+                self._dirty = True  # plan again: one limit at a time
+        else:
+            ok = await self.writer.write_session(target, config, still_running)
         if ok and still_running():
             if not write.lowers and not write.first:
                 self._last_increase[session.key] = asyncio.get_running_loop().time()
@@ -1355,6 +1585,14 @@ class SiteController:
         in_force = (
             self._acked_in_force(session, config) if session is not None else None
         )
+        if in_force is not None and session is not None:
+            # A schedule: its period of now, not its highest.
+            in_force = self.writer.book(charger_id).in_force_at(
+                session.connector_id,
+                session.transaction_id,
+                config.max_current_a,
+                self._clock().timestamp(),
+            )
         return ChargerSnapshot(
             charger_id=charger_id,
             connected=self.server.connected(charger_id),

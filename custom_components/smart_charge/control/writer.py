@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 import logging
 import math
 from typing import Any, Final
@@ -69,6 +70,7 @@ from .config import (
     station_purpose,
 )
 from .reports import CapabilitiesLearned, ChargerRejectsProfiles, ReportCallback
+from .schedules import Schedule, capped, pointwise_max, schedule_at
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -105,6 +107,10 @@ class Installed:
     pending_a: float | None = None
     # A 2.1 Dynamic profile's rate unit: its limit moves by UpdateDynamicSchedule.
     dynamic_unit: str | None = None
+    # A multi-period TxProfile (see `schedules`): `limit_a` / `pending_a` are then the
+    # highest period of the acknowledged / unanswered schedule.
+    schedule: Schedule | None = None
+    pending_schedule: Schedule | None = None
 
     def worst(self, below: float) -> float:
         """Return the highest limit this slot may impose; `below` if it is empty."""
@@ -120,6 +126,8 @@ class Installed:
             "transaction_id": self.transaction_id,
             "pending_a": self.pending_a,
             "dynamic_unit": self.dynamic_unit,
+            "schedule": _schedule_data(self.schedule),
+            "pending_schedule": _schedule_data(self.pending_schedule),
         }
 
     @classmethod
@@ -139,7 +147,22 @@ class Installed:
             transaction_id=None if transaction is None else str(transaction),
             pending_a=number("pending_a"),
             dynamic_unit=None if data.get("dynamic_unit") is None else str(unit),
+            schedule=_read_schedule(data.get("schedule")),
+            pending_schedule=_read_schedule(data.get("pending_schedule")),
         )
+
+
+def _schedule_data(schedule: Schedule | None) -> list[list[float]] | None:
+    return None if schedule is None else [[start, amps] for start, amps in schedule]
+
+
+def _read_schedule(data: Any) -> Schedule | None:
+    if data is None:
+        return None
+    schedule = tuple((float(start), float(amps)) for start, amps in data)
+    if not schedule:
+        raise ValueError("an installed schedule has no period")
+    return schedule
 
 
 class ChargerBook:
@@ -189,6 +212,58 @@ class ChargerBook:
         if transaction_id is None:
             return idle
         return max(idle, self.in_force(connector_id, transaction_id, hardware_a))
+
+    def held_schedule(
+        self,
+        connector_id: int,
+        transaction_id: str | None,
+        hardware_a: float,
+        now: float,
+    ) -> Schedule:
+        """Return what a running connector may hold from `now` on, as a schedule.
+
+        The schedule-aware `in_force`: its TxProfile's periods (a constant limit is one
+        period), under an unanswered write the higher of both at every instant, the
+        connector's default where no TxProfile of this transaction is known, everything
+        under the station ceiling.
+        """
+        below = self.default_a(connector_id, hardware_a)
+        tx = self.slots.get((connector_id, SLOT_TX))
+        held: Schedule = ((now, below),)
+        if (
+            transaction_id is not None
+            and tx is not None
+            and tx.transaction_id == transaction_id
+        ):
+            if tx.limit_a is not None:
+                held = tx.schedule or ((now, tx.limit_a),)
+            if tx.pending_a is not None:
+                pending = tx.pending_schedule or ((now, tx.pending_a),)
+                held = pointwise_max(held, pending, now)
+        return capped(held, self.cap_a(hardware_a), now)
+
+    def in_force_at(
+        self,
+        connector_id: int,
+        transaction_id: str | None,
+        hardware_a: float,
+        now: float,
+    ) -> float:
+        """Return the limit in force at `now`, a schedule's period of now included.
+
+        `in_force` counts a schedule at its highest period (what the budget must
+        reserve for a charger we cannot reach); this is what it applies at `now`.
+        """
+        tx = self.slots.get((connector_id, SLOT_TX))
+        if (
+            transaction_id is None
+            or tx is None
+            or tx.transaction_id != transaction_id
+            or (tx.schedule is None and tx.pending_schedule is None)
+        ):
+            return self.in_force(connector_id, transaction_id, hardware_a)
+        held = self.held_schedule(connector_id, transaction_id, hardware_a, now)
+        return schedule_at(held, now)
 
     def has_tx(self, connector_id: int, transaction_id: str) -> bool:
         """Return whether an acknowledged TxProfile governs this transaction."""
@@ -244,6 +319,8 @@ class WriteTarget:
     slot: str
     limit_a: float
     transaction_id: str | None = None
+    # A multi-period TxProfile (`limit_a` is then its highest period).
+    schedule: Schedule | None = None
 
 
 def builder_for(version: str | None) -> Callable[..., dict[str, Any]]:
@@ -279,6 +356,8 @@ class ProfileWriter:
         # 2.1 chargers that refused a Dynamic profile or UpdateDynamicSchedule: they get
         # Absolute profiles, rewritten at every change.
         self.dynamic_refused: set[str] = set()
+        # Chargers that refused a multi-period TxProfile: they get one limit at a time.
+        self.schedules_refused: set[str] = set()
         self._distrusted: dict[str, set[tuple[str, str]]] = {}
 
     # ---------------------------------------------------------------- queries
@@ -371,7 +450,16 @@ class ProfileWriter:
                 "max_offline_duration_s": self.offline_duration_s,
                 "invalid_after_offline": True,
             }
-        if self.dynamic(target.charger_id) and purpose == TX_PROFILE:
+        start = utcnow()
+        if target.schedule is not None:
+            start, options["periods"] = self._periods(target.schedule, config, unit)
+            if "max_offline_duration_s" in options:
+                # A plan is followed offline: it stays valid until its last period.
+                span = int(target.schedule[-1][0] - target.schedule[0][0])
+                options["max_offline_duration_s"] = max(
+                    options["max_offline_duration_s"], span + 1
+                )
+        elif self.dynamic(target.charger_id) and purpose == TX_PROFILE:
             options["kind"] = KIND_DYNAMIC
         return builder_for(version)(
             wire,
@@ -379,9 +467,24 @@ class ProfileWriter:
             stack_level=self.caps(target.charger_id).stack_level(stack_level),
             rate_unit=unit,
             number_phases=config.phases,
-            start_schedule=utcnow(),
+            start_schedule=start,
             **options,
         )
+
+    def _periods(
+        self, schedule: Schedule, config: ChargerConfig, unit: str
+    ) -> tuple[datetime, list[tuple[int, float]]]:
+        """Return a schedule's absolute start and its periods in `unit`."""
+        origin = schedule[0][0]
+        volts = self._voltage(config) * config.phases
+        periods = [
+            (
+                int(start - origin),
+                amps if unit == RATE_AMPS else float(int(amps * volts + 1e-6)),
+            )
+            for start, amps in schedule
+        ]
+        return datetime.fromtimestamp(origin, UTC), periods
 
     def _watts(self, target: WriteTarget, config: ChargerConfig) -> int:
         """Return a target's limit in whole watts (all its phases)."""
@@ -424,6 +527,8 @@ class ProfileWriter:
             limit_a=None if base is None else base.limit_a,
             transaction_id=target.transaction_id if key[1] == SLOT_TX else None,
             pending_a=target.limit_a,
+            schedule=None if base is None else base.schedule,
+            pending_schedule=target.schedule,
         )
         try:
             status = await self.server.set_charging_profile(
@@ -446,12 +551,16 @@ class ProfileWriter:
                 dynamic_unit=unit
                 if body.get("chargingProfileKind") == KIND_DYNAMIC
                 else None,
+                schedule=target.schedule,
+                pending_schedule=None,
             )
         elif current is not None:
             if current.limit_a is None:
                 del book.slots[key]
             else:
-                book.slots[key] = replace(current, pending_a=None)
+                book.slots[key] = replace(
+                    current, pending_a=None, pending_schedule=None
+                )
         return status
 
     async def clear(self, charger_id: str, connector_id: int, slot: str) -> bool:
@@ -630,6 +739,84 @@ class ProfileWriter:
                 )
         self.held.add(key)
         self.rejects_profiles(target.charger_id)
+        return False
+
+    def schedules_supported(self, config: ChargerConfig) -> bool:
+        """Return whether a charger's session limits may go as multi-period TxProfiles.
+
+        Only as TxProfiles (a default or a station cap holds for every car), only where
+        the charger stores more than one period (`ChargingScheduleMaxPeriods`, unknown
+        counts as yes until it refuses one) and never after it refused one.
+        """
+        charger_id = config.charger_id
+        max_periods = self.caps(charger_id).max_periods
+        return (
+            charger_id not in self.schedules_refused
+            and (max_periods is None or max_periods > 1)
+            and self.session_slot(config) == SLOT_TX
+        )
+
+    def max_periods(self, charger_id: str) -> int | None:
+        """Return how many periods a charger's schedule may have (None: unknown)."""
+        return self.caps(charger_id).max_periods
+
+    async def write_schedule(
+        self,
+        target: WriteTarget,
+        config: ChargerConfig,
+        still_running: Callable[[], bool],
+    ) -> bool:
+        """Write a session's multi-period TxProfile (Absolute); return success.
+
+        Tried in each rate unit the charger takes. A charger that does not answer twice,
+        or is offline, is held (its reserve stays). One that refuses every unit is
+        remembered in `schedules_refused` (its limits go one at a time from now on) and
+        False comes back: the caller plans again.
+        """
+        assert target.schedule is not None
+        key = f"{target.charger_id}#{target.connector_id}"
+        timeouts = 0
+        refused: list[str] = []
+        for unit in self.units(target.charger_id):
+            while True:
+                if not still_running():
+                    return True
+                try:
+                    status = await self.write(
+                        target,
+                        config,
+                        purpose=TX_PROFILE,
+                        unit=unit,
+                        stack_level=config.stack_level,
+                        record_limit=True,
+                    )
+                except ChargerNotConnectedError as err:
+                    _LOGGER.warning("Schedule for %s not applied: %s", key, err)
+                    self.held.add(key)
+                    return False
+                except CallTimeoutError:
+                    timeouts += 1
+                    if timeouts >= MAX_TIMEOUTS:
+                        _LOGGER.warning(
+                            "Charger %s is not answering; its schedule stays reserved",
+                            target.charger_id,
+                        )
+                        self.held.add(key)
+                        return False
+                    continue
+                break
+            if status == "Accepted":
+                self.remember(target.charger_id, TX_PROFILE, unit)
+                return True
+            refused.append(f"{unit}: {status}")
+        _LOGGER.warning(
+            "Charger %s refused a charging schedule of %d periods (%s); "
+            "sending one limit at a time",
+            target.charger_id,
+            len(target.schedule),
+            ", ".join(refused),
+        )
+        self.schedules_refused.add(target.charger_id)
         return False
 
     async def update_dynamic(self, target: WriteTarget, config: ChargerConfig) -> bool:

@@ -108,6 +108,25 @@ def planned_amps(plan: SessionPlan, moment: datetime) -> float | None:
     return None
 
 
+def plan_schedule(
+    plan: SessionPlan, moment: datetime
+) -> tuple[tuple[datetime, float], ...]:
+    """Return the plan from `moment` on as `(start, A per phase)` periods.
+
+    Equal neighbouring slots are one period; the schedule ends with 0 A at the
+    departure (or where the plan's horizon ends): a charger left alone never charges
+    beyond what was planned. Empty when the plan has nothing left.
+    """
+    periods = [p for p in plan.periods() if p.end > moment and p.start < plan.departure]
+    if not periods:
+        return ()
+    out = [(period.start, period.amps_per_phase) for period in periods]
+    end = min(periods[-1].end, plan.departure)
+    if out[-1][1] > 0 or end < periods[-1].end:
+        out.append((end, 0.0))
+    return tuple(out)
+
+
 def next_boundary(plan: SessionPlan, moment: datetime) -> datetime | None:
     """Return the first slot boundary (or the departure) after `moment`."""
     ends = [slot.end for slot in plan.slots if slot.end > moment]
