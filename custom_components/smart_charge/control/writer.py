@@ -68,6 +68,7 @@ from .config import (
     ChargerConfig,
     station_purpose,
 )
+from .discharge import setpoint_in_unit, with_setpoint
 from .reports import CapabilitiesLearned, ChargerRejectsProfiles, ReportCallback
 
 _LOGGER = logging.getLogger(__name__)
@@ -79,6 +80,16 @@ SLOT_MAX: Final = "max"
 MAX_TIMEOUTS: Final = 2
 # How far a composite schedule may be above the limit we expect (rounding).
 SCHEDULE_TOLERANCE_A: Final = 0.15
+
+
+def _has_setpoint(body: Mapping[str, Any]) -> bool:
+    """Return whether a built profile carries a V2X setpoint."""
+    schedules = body.get("chargingSchedule") or ()
+    return any(
+        "setpoint" in period
+        for schedule in (schedules if isinstance(schedules, list) else [schedules])
+        for period in schedule.get("chargingSchedulePeriod", ())
+    )
 
 
 def slot_of(purpose: str) -> str:
@@ -105,6 +116,9 @@ class Installed:
     pending_a: float | None = None
     # A 2.1 Dynamic profile's rate unit: its limit moves by UpdateDynamicSchedule.
     dynamic_unit: str | None = None
+    # 2.1 V2X: the acknowledged CentralSetpoint setpoint (W, <= 0; None: not in V2X
+    # mode, the period charges up to its limit).
+    setpoint_w: float | None = None
 
     def worst(self, below: float) -> float:
         """Return the highest limit this slot may impose; `below` if it is empty."""
@@ -120,6 +134,7 @@ class Installed:
             "transaction_id": self.transaction_id,
             "pending_a": self.pending_a,
             "dynamic_unit": self.dynamic_unit,
+            "setpoint_w": self.setpoint_w,
         }
 
     @classmethod
@@ -139,6 +154,7 @@ class Installed:
             transaction_id=None if transaction is None else str(transaction),
             pending_a=number("pending_a"),
             dynamic_unit=None if data.get("dynamic_unit") is None else str(unit),
+            setpoint_w=number("setpoint_w"),
         )
 
 
@@ -244,6 +260,8 @@ class WriteTarget:
     slot: str
     limit_a: float
     transaction_id: str | None = None
+    # 2.1 V2X: a CentralSetpoint setpoint (W, <= 0) for a session's TxProfile.
+    setpoint_w: float | None = None
 
 
 def builder_for(version: str | None) -> Callable[..., dict[str, Any]]:
@@ -373,7 +391,7 @@ class ProfileWriter:
             }
         if self.dynamic(target.charger_id) and purpose == TX_PROFILE:
             options["kind"] = KIND_DYNAMIC
-        return builder_for(version)(
+        body = builder_for(version)(
             wire,
             purpose=purpose,
             stack_level=self.caps(target.charger_id).stack_level(stack_level),
@@ -382,6 +400,13 @@ class ProfileWriter:
             start_schedule=utcnow(),
             **options,
         )
+        if (
+            target.setpoint_w is not None
+            and version == OCPP21
+            and purpose == TX_PROFILE
+        ):
+            body = with_setpoint(body, target.setpoint_w, unit, volts)
+        return body
 
     def _watts(self, target: WriteTarget, config: ChargerConfig) -> int:
         """Return a target's limit in whole watts (all its phases)."""
@@ -446,6 +471,7 @@ class ProfileWriter:
                 dynamic_unit=unit
                 if body.get("chargingProfileKind") == KIND_DYNAMIC
                 else None,
+                setpoint_w=target.setpoint_w if _has_setpoint(body) else None,
             )
         elif current is not None:
             if current.limit_a is None:
@@ -651,6 +677,8 @@ class ProfileWriter:
             or installed.limit_a is None
             or installed.pending_a is not None
             or installed.transaction_id != target.transaction_id
+            # Into or out of V2X mode: a new profile (operationMode does not move).
+            or (installed.setpoint_w is None) != (target.setpoint_w is None)
         ):
             return False
         unit = installed.dynamic_unit
@@ -660,12 +688,16 @@ class ProfileWriter:
         )
         record = LimitRecord(limit, unit, TX_PROFILE, target.transaction_id)
         book.slots[key] = replace(installed, pending_a=target.limit_a)
+        volts = self._voltage(config) * config.phases
         try:
             status = await self.server.update_dynamic_schedule(
                 charger_id,
                 target.connector_id,
                 profile_id_for(TX_PROFILE, target.connector_id),
                 record,
+                setpoint=None
+                if target.setpoint_w is None
+                else setpoint_in_unit(target.setpoint_w, unit, volts),
             )
         except (ChargerNotConnectedError, CallTimeoutError):
             raise
@@ -673,7 +705,12 @@ class ProfileWriter:
             status = str(err)
         current = book.slots.get(key, installed)
         if status == "Accepted":
-            book.slots[key] = replace(current, limit_a=target.limit_a, pending_a=None)
+            book.slots[key] = replace(
+                current,
+                limit_a=target.limit_a,
+                pending_a=None,
+                setpoint_w=target.setpoint_w,
+            )
             return True
         book.slots[key] = replace(current, pending_a=None)
         self._refuse_dynamic(charger_id, status)
