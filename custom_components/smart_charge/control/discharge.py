@@ -55,6 +55,9 @@ _LOGGER = logging.getLogger(__name__)
 V2X_CTRLR: Final = "V2XChargingCtrlr"
 V2X_VARIABLES: Final = ("Enabled", "SupportedOperationModes")
 CENTRAL_SETPOINT: Final = "CentralSetpoint"
+# A car that reached its minimum state of charge discharges again only once it is this
+# far above it (percentage points), so it does not cycle around the minimum.
+SOC_HYSTERESIS_PCT: Final = 5.0
 
 
 @dataclass(slots=True)
@@ -114,6 +117,8 @@ class DischargeController:
         self.threshold: float | None = None
         # The last round's discharge per session key (W, > 0), for the owner.
         self.discharging_w: dict[str, float] = {}
+        # Sessions that reached their minimum state of charge (see SOC_HYSTERESIS_PCT).
+        self.at_minimum: set[str] = set()
 
     # ------------------------------------------------------------------ inputs
 
@@ -144,14 +149,22 @@ class DischargeController:
                 car = self.cars.setdefault(
                     session_key(event.charger_id, event.connector_id), EvV2X()
                 )
+                key = session_key(event.charger_id, event.connector_id)
                 before, car.soc_pct = car.soc_pct, soc
                 if config is None or not config.allow_discharge:
                     return False
                 floor = config.min_soc_pct
+                if soc <= floor:
+                    self.at_minimum.add(key)
+                elif key in self.at_minimum and soc >= floor + SOC_HYSTERESIS_PCT:
+                    self.at_minimum.discard(key)
+                    return True
                 # Crossing the minimum (or a first reading) changes the setpoints.
                 return before is None or (before > floor) != (soc > floor)
             case TransactionStopped():
-                self.cars.pop(session_key(event.charger_id, event.connector_id), None)
+                key = session_key(event.charger_id, event.connector_id)
+                self.cars.pop(key, None)
+                self.at_minimum.discard(key)
                 return False
             case _:
                 return False
@@ -244,6 +257,8 @@ class DischargeController:
             if config is None or not self.capable(session, config):
                 continue
             car = self.cars[session.key]
+            if session.key in self.at_minimum:
+                continue  # until it is SOC_HYSTERESIS_PCT above its minimum again
             volts = voltage_v(config)
             # The car's own minimum, else the charger's minimum current.
             minimum_w = (
