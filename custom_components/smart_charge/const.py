@@ -58,6 +58,8 @@ SUBENTRY_CHARGER: Final = "charger"
 
 # The main breaker is the root panel; it is configured on the site entry itself.
 ROOT_PANEL_ID: Final = "main"
+# V2X: the state of charge a discharging car never goes below, unless the user sets one.
+DEFAULT_MIN_SOC_PCT: Final = 20.0
 
 DEFAULT_PORT: Final = 9000
 DEFAULT_MAIN_BREAKER_KW: Final = 11.0

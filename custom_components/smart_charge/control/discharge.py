@@ -25,7 +25,7 @@ the charging solve a session in V2X mode counts as 0 (it never makes import room
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import logging
 import math
 from typing import Any, Final
@@ -119,6 +119,10 @@ class DischargeController:
         self.discharging_w: dict[str, float] = {}
         # Sessions that reached their minimum state of charge (see SOC_HYSTERESIS_PCT).
         self.at_minimum: set[str] = set()
+        # The breakers' ratings (kW) by panel id, when the site's limits are budgets
+        # lowered by tariffs, solar or overrides: the reverse direction is bounded by
+        # the breaker, not by what charging may use. Empty: the site's limits.
+        self.ratings_kw: dict[str, float] = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -282,7 +286,11 @@ class DischargeController:
                     voltage_v=volts,
                 )
             )
-        shares = allocate_discharge(site, v2x, active=self.wanted) if v2x else {}
+        shares = (
+            allocate_discharge(self._rated(site), v2x, active=self.wanted)
+            if v2x
+            else {}
+        )
         result: dict[str, float] = {}
         follow_up = False
         self.discharging_w = {}
@@ -299,6 +307,16 @@ class DischargeController:
             elif setpoint_w is not None and setpoint_w != 0:
                 result[session.key] = 0.0  # stop discharging first
         return result, follow_up
+
+    def _rated(self, site: Site) -> Site:
+        """Return the site with each breaker's rating as its limit (where known)."""
+        if not self.ratings_kw:
+            return site
+        panels = [
+            replace(panel, limit_kw=self.ratings_kw.get(panel.id, panel.limit_kw))
+            for panel in site.panels
+        ]
+        return replace(site, panels=panels)
 
     # ------------------------------------------------------------------ pulls
 

@@ -1,0 +1,120 @@
+"""V2X in Home Assistant: the allow-discharge switch and minimum-SoC number.
+
+The real integration, a real 2.1 bidirectional simulator over loopback; the price rule
+comes from the panel's tariff (threshold mode): discharge at or above the threshold.
+"""
+
+from __future__ import annotations
+
+from homeassistant.components.number import (
+    ATTR_VALUE,
+    DOMAIN as NUMBER_DOMAIN,
+    SERVICE_SET_VALUE,
+)
+from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.smart_charge.const import (
+    CONF_LOAD_SENSOR,
+    CONF_PRICE_SENSOR,
+    CONF_TARIFF_MODE,
+)
+from tools.simulator import SimulatedCharger
+
+from .common import charger, chargers, panel, site_entry, until
+
+pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+SWITCH = "switch.v2x_allow_discharge"
+MIN_SOC = "number.v2x_minimum_state_of_charge"
+HOUSE_W = 5000.0
+
+
+async def _site(hass: HomeAssistant, port: int) -> MockConfigEntry:
+    hass.states.async_set("sensor.house", str(HOUSE_W), {"unit_of_measurement": "W"})
+    hass.states.async_set("sensor.price", "0.50")
+    home = panel("home", "Home", 22.0)
+    home["data"] = {
+        **home["data"],
+        CONF_LOAD_SENSOR: "sensor.house",
+        CONF_TARIFF_MODE: "threshold",
+        CONF_PRICE_SENSOR: "sensor.price",
+        "price_threshold": 0.30,
+    }
+    entry = site_entry(
+        port,
+        [home, charger("V2X", "home")],
+        options={"min_increase_interval_s": 0.0},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def _setpoints(sim: SimulatedCharger) -> list[float]:
+    return [
+        float(period["setpoint"])
+        for p in sim.received_profiles
+        for period in p.schedule["chargingSchedulePeriod"]
+        if "setpoint" in period
+    ]
+
+
+async def test_switch_and_minimum_soc(hass: HomeAssistant, free_port: int) -> None:
+    entry = await _site(hass, free_port)
+    assert hass.states.get(SWITCH).state == "off"  # off by default
+    assert float(hass.states.get(MIN_SOC).state) == 20.0
+    async with chargers(
+        free_port, "V2X", version="2.1", bidirectional=True, soc_pct=60.0
+    ) as (sim,):
+        await sim.plug_in(1)
+        await sim.send_meter_values(1)
+        await until(
+            lambda: any(p.purpose == "TxProfile" for p in sim.received_profiles)
+        )
+        assert _setpoints(sim) == []  # not allowed yet, however high the price
+
+        await hass.services.async_call(
+            NUMBER_DOMAIN,
+            SERVICE_SET_VALUE,
+            {ATTR_ENTITY_ID: MIN_SOC, ATTR_VALUE: 55},
+            blocking=True,
+        )
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+        assert hass.states.get(SWITCH).state == "on"
+        await until(lambda: sim.discharge_w(1) > 0)
+        # The house load is covered, nothing goes to the grid (no export limit set).
+        assert sim.discharge_w(1) <= HOUSE_W
+        assert sim.discharge_w(1) >= 0.98 * HOUSE_W
+        stored = entry.runtime_data.site.state.as_dict()
+        assert stored["allow_discharge"] == {"V2X": True}
+        assert stored["min_soc_pct"] == {"V2X": 55.0}
+
+        # The price falls below the threshold: it stops.
+        hass.states.async_set("sensor.price", "0.10")
+        await until(lambda: sim.discharge_w(1) == 0.0)
+        hass.states.async_set("sensor.price", "0.60")
+        await until(lambda: sim.discharge_w(1) > 0)
+
+        await hass.services.async_call(
+            SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+        await until(lambda: sim.discharge_w(1) == 0.0)
+        assert _setpoints(sim)[-1] == 0.0 or sim.received_profiles[-1].schedule[
+            "chargingSchedulePeriod"
+        ][0].get("operationMode") in (None, "ChargingOnly")
+
+        with pytest.raises(ServiceValidationError):
+            await hass.services.async_call(
+                NUMBER_DOMAIN,
+                SERVICE_SET_VALUE,
+                {ATTR_ENTITY_ID: MIN_SOC, ATTR_VALUE: 120},
+                blocking=True,
+            )
