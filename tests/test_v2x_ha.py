@@ -6,23 +6,23 @@ comes from the panel's tariff (threshold mode): discharge at or above the thresh
 
 from __future__ import annotations
 
-from homeassistant.components.number import (
-    ATTR_VALUE,
-    DOMAIN as NUMBER_DOMAIN,
-    SERVICE_SET_VALUE,
+from homeassistant.components.number.const import ATTR_VALUE, SERVICE_SET_VALUE
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+    Platform,
 )
-from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
-from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import (
     CONF_LOAD_SENSOR,
     CONF_PRICE_SENSOR,
     CONF_TARIFF_MODE,
 )
+from custom_components.smart_charge.coordinator import SmartChargeConfigEntry
 from tools.simulator import SimulatedCharger
 
 from .common import charger, chargers, panel, site_entry, until
@@ -34,7 +34,7 @@ MIN_SOC = "number.v2x_minimum_state_of_charge"
 HOUSE_W = 5000.0
 
 
-async def _site(hass: HomeAssistant, port: int) -> MockConfigEntry:
+async def _site(hass: HomeAssistant, port: int) -> SmartChargeConfigEntry:
     hass.states.async_set("sensor.house", str(HOUSE_W), {"unit_of_measurement": "W"})
     hass.states.async_set("sensor.price", "0.50")
     home = panel("home", "Home", 22.0)
@@ -53,7 +53,14 @@ async def _site(hass: HomeAssistant, port: int) -> MockConfigEntry:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    return entry
+    typed: SmartChargeConfigEntry = entry
+    return typed
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    state: State | None = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
 
 
 def _setpoints(sim: SimulatedCharger) -> list[float]:
@@ -67,8 +74,8 @@ def _setpoints(sim: SimulatedCharger) -> list[float]:
 
 async def test_switch_and_minimum_soc(hass: HomeAssistant, free_port: int) -> None:
     entry = await _site(hass, free_port)
-    assert hass.states.get(SWITCH).state == "off"  # off by default
-    assert float(hass.states.get(MIN_SOC).state) == 20.0
+    assert _state(hass, SWITCH) == "off"  # off by default
+    assert float(_state(hass, MIN_SOC)) == 20.0
     async with chargers(
         free_port, "V2X", version="2.1", bidirectional=True, soc_pct=60.0
     ) as (sim,):
@@ -80,15 +87,15 @@ async def test_switch_and_minimum_soc(hass: HomeAssistant, free_port: int) -> No
         assert _setpoints(sim) == []  # not allowed yet, however high the price
 
         await hass.services.async_call(
-            NUMBER_DOMAIN,
+            Platform.NUMBER,
             SERVICE_SET_VALUE,
             {ATTR_ENTITY_ID: MIN_SOC, ATTR_VALUE: 55},
             blocking=True,
         )
         await hass.services.async_call(
-            SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+            Platform.SWITCH, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True
         )
-        assert hass.states.get(SWITCH).state == "on"
+        assert _state(hass, SWITCH) == "on"
         await until(lambda: sim.discharge_w(1) > 0)
         # The house load is covered, nothing goes to the grid (no export limit set).
         assert sim.discharge_w(1) <= HOUSE_W
@@ -104,7 +111,7 @@ async def test_switch_and_minimum_soc(hass: HomeAssistant, free_port: int) -> No
         await until(lambda: sim.discharge_w(1) > 0)
 
         await hass.services.async_call(
-            SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+            Platform.SWITCH, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: SWITCH}, blocking=True
         )
         await until(lambda: sim.discharge_w(1) == 0.0)
         assert _setpoints(sim)[-1] == 0.0 or sim.received_profiles[-1].schedule[
@@ -113,7 +120,7 @@ async def test_switch_and_minimum_soc(hass: HomeAssistant, free_port: int) -> No
 
         with pytest.raises(ServiceValidationError):
             await hass.services.async_call(
-                NUMBER_DOMAIN,
+                Platform.NUMBER,
                 SERVICE_SET_VALUE,
                 {ATTR_ENTITY_ID: MIN_SOC, ATTR_VALUE: 120},
                 blocking=True,

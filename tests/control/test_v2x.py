@@ -182,6 +182,7 @@ async def test_discharges_within_the_export_limit_and_stops_at_min_soc(
     await charger.send_meter_values(1)
     await rig.settle()
     assert charger.discharge_w(1) == 0.0
+    assert charger.soc_pct is not None
     assert charger.soc_pct >= 40.0 - step_pct - 1e-6
     assert rig.max_export_kw <= EXPORT_KW + 1e-6
     assert_both_ways(rig)
