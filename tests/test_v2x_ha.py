@@ -18,6 +18,7 @@ from homeassistant.exceptions import ServiceValidationError
 import pytest
 
 from custom_components.smart_charge.const import (
+    CONF_EXPORT_LIMIT,
     CONF_LOAD_SENSOR,
     CONF_PRICE_SENSOR,
     CONF_TARIFF_MODE,
@@ -34,7 +35,9 @@ MIN_SOC = "number.v2x_minimum_state_of_charge"
 HOUSE_W = 5000.0
 
 
-async def _site(hass: HomeAssistant, port: int) -> SmartChargeConfigEntry:
+async def _site(
+    hass: HomeAssistant, port: int, export_kw: float | None = None
+) -> SmartChargeConfigEntry:
     hass.states.async_set("sensor.house", str(HOUSE_W), {"unit_of_measurement": "W"})
     hass.states.async_set("sensor.price", "0.50")
     home = panel("home", "Home", 22.0)
@@ -48,7 +51,10 @@ async def _site(hass: HomeAssistant, port: int) -> SmartChargeConfigEntry:
     entry = site_entry(
         port,
         [home, charger("V2X", "home")],
-        options={"min_increase_interval_s": 0.0},
+        options={
+            "min_increase_interval_s": 0.0,
+            **({CONF_EXPORT_LIMIT: export_kw} if export_kw is not None else {}),
+        },
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -125,3 +131,32 @@ async def test_switch_and_minimum_soc(hass: HomeAssistant, free_port: int) -> No
                 {ATTR_ENTITY_ID: MIN_SOC, ATTR_VALUE: 120},
                 blocking=True,
             )
+
+
+async def test_export_limit_option(hass: HomeAssistant, free_port: int) -> None:
+    entry = await _site(hass, free_port, export_kw=2.0)
+    async with chargers(
+        free_port, "V2X", version="2.1", bidirectional=True, soc_pct=60.0
+    ) as (sim,):
+        await hass.services.async_call(
+            Platform.SWITCH, SERVICE_TURN_ON, {ATTR_ENTITY_ID: SWITCH}, blocking=True
+        )
+        await sim.plug_in(1)
+        await sim.send_meter_values(1)
+        await until(lambda: sim.discharge_w(1) > HOUSE_W)
+        # The house load plus 2 kW to the grid, never more.
+        assert sim.discharge_w(1) <= HOUSE_W + 2000.0
+        assert sim.discharge_w(1) >= 0.98 * (HOUSE_W + 2000.0)
+
+    # The option is checked like the others: a negative export limit is refused.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_EXPORT_LIMIT: -1.0}
+    )
+    assert result["errors"] == {CONF_EXPORT_LIMIT: "invalid_export_limit"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_EXPORT_LIMIT: 0.0}
+    )
+    assert result["type"] == "create_entry"
+    await hass.async_block_till_done()
+    assert entry.options[CONF_EXPORT_LIMIT] == 0.0

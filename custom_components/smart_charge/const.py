@@ -182,4 +182,6 @@ CONF_MIN_INCREASE_INTERVAL: Final = "min_increase_interval_s"
 CONF_CALL_TIMEOUT: Final = "call_timeout_s"
 # When minimums cannot all be met, paused cars take turns this often (0: no rotation).
 CONF_ROTATION_PERIOD: Final = "rotation_period_min"
+# V2X: what bidirectional cars may send to the grid beyond the house load (kW; 0: none).
+CONF_EXPORT_LIMIT: Final = "export_limit_kw"
 DEFAULT_ROTATION_PERIOD_MIN: Final = 15.0

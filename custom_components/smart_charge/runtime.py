@@ -22,6 +22,7 @@ from .const import (
     CALL_TIMEOUT_S,
     CONF_CALL_TIMEOUT,
     CONF_DEAD_BAND_A,
+    CONF_EXPORT_LIMIT,
     CONF_FAILSAFE_A,
     CONF_MIN_INCREASE_INTERVAL,
     CONF_PORT,
@@ -275,6 +276,12 @@ class SiteRuntime:
                     budget_reason=BudgetReason(inputs.reason)
                     if inputs
                     else BudgetReason.LIMIT,
+                    # V2X: what may go to the grid through the main breaker.
+                    export_limit_kw=float(
+                        self.entry.options.get(CONF_EXPORT_LIMIT, 0.0)
+                    )
+                    if panel.panel_id == ROOT_PANEL_ID
+                    else None,
                 )
             )
         return Site(
