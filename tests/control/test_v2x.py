@@ -10,6 +10,7 @@ counts 0) and export (what the cars give back within each breaker and the export
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -333,3 +334,37 @@ async def test_a_pulling_charger_pulls_by_itself(rig: SafetyRig) -> None:
     await until(lambda: len([p for p in charger.pulls if p[1] == "Accepted"]) >= 2)
     assert {status for _, status, _ in charger.pulls} == {"Accepted"}
     assert_both_ways(rig)
+
+
+async def test_a_discharging_charger_that_loses_us_stops_by_itself(
+    rig: SafetyRig,
+) -> None:
+    clock = Clock()
+    rig.controller.discharge.set_price(0.45, 0.30)
+    charger = await rig.add(v2x_spec("V2X", clock))
+    await start_discharging(rig, charger)
+    await rig.vanish(charger)
+    assert charger.discharge_w(1) > 0  # still within its maxOfflineDuration
+    clock.move(timedelta(seconds=61))
+    assert charger.discharge_w(1) == 0.0  # the setpoint expired with the profile
+    rig.sample("offline past maxOfflineDuration")
+    assert_both_ways(rig)
+
+
+async def test_pull_never_raises_a_limit_out_of_turn(rig: SafetyRig) -> None:
+    charger = await rig.add(ChargerSpec("CP1", "main", version="2.1", strict=True))
+    await charger.plug_in(1)
+    await rig.settle()
+    book = rig.controller.writer.book("CP1")
+    tx = book.slots[(1, "tx")]
+    assert tx.limit_a is not None
+    unit_per_a = 1.0 if tx.dynamic_unit == "A" else VOLTS * 3
+    for pending in (tx.limit_a + 4.0, tx.limit_a - 4.0):
+        # A write not answered yet: the charger may get either, we answer the lower.
+        book.slots[(1, "tx")] = replace(tx, pending_a=pending)
+        assert await charger.pull_dynamic_schedule(1) == "Accepted"
+        _, _, update = charger.pulls[-1]
+        assert update is not None
+        lower = min(tx.limit_a, pending)
+        assert update["limit"] == pytest.approx(lower * unit_per_a, abs=1.0)
+    book.slots[(1, "tx")] = tx
