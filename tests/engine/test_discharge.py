@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import math
 
 from hypothesis import given, settings, strategies as st
 import pytest
@@ -306,3 +307,33 @@ def test_a_single_car_takes_what_it_may(
             )
             bounds.append(panel.export_limit_kw + load)
     assert result[solo.key] == pytest.approx(max(0.0, min(bounds)), abs=1.01e-3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.floats(0, 15),
+    st.floats(0, 5),
+    st.lists(st.tuples(st.floats(0.5, 5), st.floats(1, 11)), min_size=1, max_size=6),
+)
+def test_crowded_minimums(
+    load_kw: float, export_kw: float, cars: list[tuple[float, float]]
+) -> None:
+    """Many cars with minimums under one tight allowance: each 0 or >= its minimum."""
+    site = house(load_kw, export_kw=export_kw)
+    sessions = [
+        car(f"S{i}", min_kw=min_kw, max_kw=max(min_kw, max_kw), soc=50 + i)
+        for i, (min_kw, max_kw) in enumerate(cars)
+    ]
+    result = allocate_discharge(site, sessions, active=True)
+    assert sum(result.values()) <= load_kw + export_kw + TOL
+    for session in sessions:
+        kw = result[session.key]
+        assert kw == 0.0 or kw >= session.min_discharge_kw - TOL
+    # Work-conserving up to minimums: a car left at 0 could not fit its minimum in
+    # whole watts (in the room left, or below its own maximum).
+    room = load_kw + export_kw - sum(result.values())
+    for session in sessions:
+        if result[session.key] == 0.0:
+            need = math.ceil(session.min_discharge_kw * 1000 - 1e-6) / 1000
+            most = math.floor(session.max_discharge_kw * 1000 + 1e-6) / 1000
+            assert need > room - 1e-3 or need > most
