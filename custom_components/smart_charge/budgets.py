@@ -257,6 +257,21 @@ class PanelBudgets:
         state = self._panels.get(panel_id)
         return state.config.time_of_use if state else ()
 
+    def price_and_threshold(
+        self, first: str | None = None
+    ) -> tuple[float | None, float | None]:
+        """Return the price now and the tariff threshold (V2X: discharge at or above).
+
+        From the panel `first` when its tariff is in threshold mode with a price
+        sensor, else from the first panel that has one; (None, None) without any.
+        """
+        states = sorted(self._panels.items(), key=lambda item: item[0] != first)
+        for _, state in states:
+            config = state.config
+            if config.tariff_mode == "threshold" and config.price_sensor:
+                return self._number(config.price_sensor), config.price_threshold
+        return None, None
+
     def inputs(self, panel_id: str) -> PanelInputs | None:
         """Return the inputs in force for a panel, or None when it has no sources."""
         state = self._panels.get(panel_id)

@@ -34,6 +34,7 @@ from .const import (
     CONF_CHEAPEST_HOURS,
     CONF_DEAD_BAND_A,
     CONF_DEPARTURE,
+    CONF_EXPORT_LIMIT,
     CONF_FAILSAFE_A,
     CONF_GRID_INVERT,
     CONF_GRID_PHASE,
@@ -206,6 +207,7 @@ OPTIONS_RANGES: Final = {
     CONF_MIN_INCREASE_INTERVAL: _Range(0, 3600, "invalid_interval"),
     CONF_CALL_TIMEOUT: _Range(1, 120, "invalid_timeout"),
     CONF_ROTATION_PERIOD: _Range(0, 1440, "invalid_rotation_period"),
+    CONF_EXPORT_LIMIT: _Range(0, 1000, "invalid_export_limit"),
 }
 
 
@@ -769,6 +771,7 @@ OPTIONS_SCHEMA = vol.Schema(
         vol.Required(
             CONF_ROTATION_PERIOD, default=DEFAULT_ROTATION_PERIOD_MIN
         ): _number(1, "min"),
+        vol.Required(CONF_EXPORT_LIMIT, default=0.0): _number(0.1, "kW"),
     }
 ).extend(TAG_OPTIONS_SCHEMA.schema)
 

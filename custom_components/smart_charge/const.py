@@ -58,6 +58,8 @@ SUBENTRY_CHARGER: Final = "charger"
 
 # The main breaker is the root panel; it is configured on the site entry itself.
 ROOT_PANEL_ID: Final = "main"
+# V2X: the state of charge a discharging car never goes below, unless the user sets one.
+DEFAULT_MIN_SOC_PCT: Final = 20.0
 
 DEFAULT_PORT: Final = 9000
 DEFAULT_MAIN_BREAKER_KW: Final = 11.0
@@ -180,4 +182,6 @@ CONF_MIN_INCREASE_INTERVAL: Final = "min_increase_interval_s"
 CONF_CALL_TIMEOUT: Final = "call_timeout_s"
 # When minimums cannot all be met, paused cars take turns this often (0: no rotation).
 CONF_ROTATION_PERIOD: Final = "rotation_period_min"
+# V2X: what bidirectional cars may send to the grid beyond the house load (kW; 0: none).
+CONF_EXPORT_LIMIT: Final = "export_limit_kw"
 DEFAULT_ROTATION_PERIOD_MIN: Final = 15.0

@@ -72,6 +72,9 @@ class ChargerData:
     # The charging goal (None: as fast as possible) and the plan that serves it.
     goal: GoalState | None = None
     plan: ChargerPlanData | None = None
+    # V2X: the user allows discharge, never below this state of charge (%).
+    allow_discharge: bool = False
+    min_soc_pct: float = 20.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ from homeassistant.components.number import (
     NumberMode,
 )
 from homeassistant.const import (
+    PERCENTAGE,
     EntityCategory,
     UnitOfElectricCurrent,
     UnitOfEnergy,
@@ -102,6 +103,20 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         mode=NumberMode.BOX,
         value_fn=lambda c: c.goal.energy_kwh if c.goal else None,
         set_value_fn=lambda rt, cid, value: rt.async_update_goal(cid, energy_kwh=value),
+        has_fn=lambda s: s.managed,
+    ),
+    ChargerNumberDescription(
+        key="min_soc",
+        translation_key="min_soc",
+        device_class=NumberDeviceClass.BATTERY,
+        entity_category=EntityCategory.CONFIG,
+        native_unit_of_measurement=PERCENTAGE,
+        native_min_value=0,
+        native_max_value=100,
+        native_step=1,
+        mode=NumberMode.BOX,
+        value_fn=lambda c: c.min_soc_pct,
+        set_value_fn=lambda rt, cid, value: rt.async_set_min_soc(cid, value),
         has_fn=lambda s: s.managed,
     ),
 )

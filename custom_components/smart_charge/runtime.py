@@ -22,6 +22,7 @@ from .const import (
     CALL_TIMEOUT_S,
     CONF_CALL_TIMEOUT,
     CONF_DEAD_BAND_A,
+    CONF_EXPORT_LIMIT,
     CONF_FAILSAFE_A,
     CONF_MIN_INCREASE_INTERVAL,
     CONF_PORT,
@@ -31,6 +32,7 @@ from .const import (
     CONF_VOLTAGE,
     DEFAULT_CHARGING_MODE,
     DEFAULT_FAILSAFE_A,
+    DEFAULT_MIN_SOC_PCT,
     DEFAULT_VOLTAGE,
     DOMAIN,
     GRID_PHASES,
@@ -38,6 +40,7 @@ from .const import (
     LIMIT_REASON_PLAN,
     LOGGER,
     MIN_INCREASE_INTERVAL_S,
+    ROOT_PANEL_ID,
     ChargerStatus,
     UnknownChargerPolicy,
 )
@@ -274,6 +277,12 @@ class SiteRuntime:
                     budget_reason=BudgetReason(inputs.reason)
                     if inputs
                     else BudgetReason.LIMIT,
+                    # V2X: what may go to the grid through the main breaker.
+                    export_limit_kw=float(
+                        self.entry.options.get(CONF_EXPORT_LIMIT, 0.0)
+                    )
+                    if panel.panel_id == ROOT_PANEL_ID
+                    else None,
                 )
             )
         return Site(
@@ -317,6 +326,8 @@ class SiteRuntime:
                 password=charger.password,
                 plan_cap_a=self.plans.cap_a(charger_id),
                 plan_schedule=self.plans.schedule(charger_id),
+                allow_discharge=state.allow_discharge.get(charger_id, False),
+                min_soc_pct=state.min_soc_pct.get(charger_id, DEFAULT_MIN_SOC_PCT),
             )
             for charger_id, charger in self.chargers.items()
         }
@@ -535,6 +546,8 @@ class SiteRuntime:
             limit_phase=str(why.phase) if why and why.phase else None,
             goal=self.state.goals.get(charger_id),
             plan=self.plans.data(charger_id),
+            allow_discharge=config.allow_discharge,
+            min_soc_pct=config.min_soc_pct,
         )
 
     def _budget_reason(self, panel_id: str) -> str:
@@ -567,6 +580,9 @@ class SiteRuntime:
     def _apply(self) -> None:
         """Give the controller the new model, save the state and refresh."""
         assert self.controller is not None
+        discharge = self.controller.discharge
+        discharge.set_price(*self.budgets.price_and_threshold(ROOT_PANEL_ID))
+        discharge.ratings_kw = {pid: p.limit_kw for pid, p in self.panels.items()}
         self.controller.update_site(self._engine_site(), self._charger_configs())
         self.store.async_schedule_save(self._stored_state)
         self._refresh()
@@ -700,6 +716,16 @@ class SiteRuntime:
     async def async_set_managed(self, charger_id: str, managed: bool) -> None:
         """Manage a charger or leave it unlimited."""
         self.state.managed[charger_id] = managed
+        self._apply()
+
+    async def async_set_allow_discharge(self, charger_id: str, allow: bool) -> None:
+        """Allow or forbid a bidirectional charger to give power back (V2X)."""
+        self.state.allow_discharge[charger_id] = allow
+        self._apply()
+
+    async def async_set_min_soc(self, charger_id: str, soc_pct: float) -> None:
+        """Set the state of charge a discharging car never goes below."""
+        self.state.min_soc_pct[charger_id] = soc_pct
         self._apply()
 
     async def async_set_max_current(self, charger_id: str, current_a: float) -> None:

@@ -120,6 +120,9 @@ class RuntimeState:
     priorities: dict[str, int] = field(default_factory=dict)
     managed: dict[str, bool] = field(default_factory=dict)
     max_current_a: dict[str, float] = field(default_factory=dict)
+    # V2X, by charger identity: the user allows discharge, never below this SoC (%).
+    allow_discharge: dict[str, bool] = field(default_factory=dict)
+    min_soc_pct: dict[str, float] = field(default_factory=dict)
     controller: dict[str, Any] = field(default_factory=dict)
     # By charger identity, also of chargers not adopted yet: their device shows it.
     charger_info: dict[str, ChargerInfo] = field(default_factory=dict)
@@ -134,6 +137,8 @@ class RuntimeState:
             "priorities": self.priorities,
             "managed": self.managed,
             "max_current_a": self.max_current_a,
+            "allow_discharge": self.allow_discharge,
+            "min_soc_pct": self.min_soc_pct,
             "controller": self.controller,
             "charger_info": {k: v.as_dict() for k, v in self.charger_info.items()},
             "goals": {k: v.as_dict() for k, v in self.goals.items()},
@@ -153,6 +158,10 @@ class RuntimeState:
             max_current_a={
                 k: float(v) for k, v in data.get("max_current_a", {}).items()
             },
+            allow_discharge={
+                k: bool(v) for k, v in data.get("allow_discharge", {}).items()
+            },
+            min_soc_pct={k: float(v) for k, v in data.get("min_soc_pct", {}).items()},
             controller=dict(data.get("controller", {})),
             charger_info=_charger_info(data.get("charger_info")),
             goals=_goals(data.get("goals")),

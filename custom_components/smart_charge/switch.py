@@ -1,4 +1,4 @@
-"""Switch entities: whether a charger is load-managed."""
+"""Switch entities: whether a charger is load-managed, and may discharge (V2X)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ PARALLEL_UPDATES = 0
 MANAGED = SwitchEntityDescription(
     key="managed", translation_key="managed", entity_category=EntityCategory.CONFIG
 )
+# V2X (OCPP 2.1 bidirectional chargers): off by default; used only when the charger
+# and the car report bidirectional support.
+ALLOW_DISCHARGE = SwitchEntityDescription(
+    key="allow_discharge",
+    translation_key="allow_discharge",
+    entity_category=EntityCategory.CONFIG,
+)
 
 
 async def async_setup_entry(
@@ -28,7 +35,10 @@ async def async_setup_entry(
     add_per_subentry(
         entry,
         async_add_entities,
-        charger=lambda c, ch: [ManagedSwitch(c, ch, MANAGED)],
+        charger=lambda c, ch: [
+            ManagedSwitch(c, ch, MANAGED),
+            *([AllowDischargeSwitch(c, ch, ALLOW_DISCHARGE)] if ch.managed else []),
+        ],
     )
 
 
@@ -54,5 +64,31 @@ class ManagedSwitch(ChargerEntity, SwitchEntity):
     async def async_turn_off(self, /, **kwargs: Any) -> None:
         """Stop managing the charger."""
         await self.coordinator.config_entry.runtime_data.site.async_set_managed(
+            self.charger_id, False
+        )
+
+
+class AllowDischargeSwitch(ChargerEntity, SwitchEntity):
+    """On: a bidirectional charger may give power back (V2X), never below min SoC."""
+
+    available_offline = True
+
+    @property
+    def is_on(self) -> bool | None:
+        """Return whether discharge is allowed."""
+        data = self.charger_data
+        return None if data is None else data.allow_discharge
+
+    @async_action
+    async def async_turn_on(self, /, **kwargs: Any) -> None:
+        """Allow discharge."""
+        await self.coordinator.config_entry.runtime_data.site.async_set_allow_discharge(
+            self.charger_id, True
+        )
+
+    @async_action
+    async def async_turn_off(self, /, **kwargs: Any) -> None:
+        """Forbid discharge."""
+        await self.coordinator.config_entry.runtime_data.site.async_set_allow_discharge(
             self.charger_id, False
         )

@@ -19,6 +19,11 @@ With `clock=` (an aware datetime) the controller and every simulator share one c
 that only `advance()` moves: it stops at every period boundary of every schedule the
 chargers hold and samples there, so multi-period schedules are checked at each instant
 they change by themselves. `set_plan()` gives a charger a charging plan.
+
+V2X, the other direction (`export_violations`): for every panel, the power the simulated
+cars give back below it (`discharge_w`) <= its rating x (1 - margin); where it has an
+export limit (the root always: None is 0), <= that limit + the house load it feeds.
+A discharging car's import limit in force is 0, so the import check counts it as 0.
 """
 
 from __future__ import annotations
@@ -155,6 +160,8 @@ class ChargerSpec:
     managed: bool = True
     min_current_a: float = 6.0
     max_current_a: float = 32.0
+    allow_discharge: bool = False
+    min_soc_pct: float = 20.0
     sim_options: Mapping[str, Any] = field(default_factory=dict)
 
     def config(self) -> ChargerConfig:
@@ -167,6 +174,8 @@ class ChargerSpec:
             grid_phase=Phase(self.grid_phase) if self.grid_phase else None,
             min_current_a=self.min_current_a,
             max_current_a=self.max_current_a,
+            allow_discharge=self.allow_discharge,
+            min_soc_pct=self.min_soc_pct,
         )
 
 
@@ -222,6 +231,8 @@ class SafetyRig:
         self.events: list[ChargerEvent] = []
         self.reports: list[ControlReport] = []
         self.violations: list[Violation] = []
+        self.export_violations: list[str] = []
+        self.max_export_kw = 0.0  # the most the site ever gave to the grid
         self.strong_violations: list[Violation] = []
         self.samples = 0
         self.infeasible = 0  # samples excused: unreachable chargers alone over budget
@@ -501,6 +512,40 @@ class SafetyRig:
             budget_a is not None and max(phase_a) > budget_a + TOLERANCE_A
         )
 
+    def check_export(self, when: str) -> list[str]:
+        """Return the panels whose reverse flow breaks a rule now (V2X)."""
+        site = self.site
+        found: list[str] = []
+        for index, panel in enumerate(site.panels):
+            below = {
+                site.panels[i].id
+                for i, ancestors in enumerate(site.ancestors)
+                if index in ancestors
+            }
+            back_kw = (
+                sum(
+                    charger.discharge_w(cid)
+                    for charger_id, charger in self.chargers.items()
+                    if self.specs[charger_id].panel_id in below
+                    for cid in charger.connectors
+                )
+                / 1000.0
+            )
+            load_kw = sum(site.panels[site.index[p]].unmanaged_load_kw for p in below)
+            rating = panel.limit_kw * (1 - panel.safety_margin_pct / 100)
+            if back_kw > rating + TOLERANCE_KW:
+                found.append(f"[{when}] {panel.id}: {back_kw:.3f} kW back > {rating}")
+            export = panel.export_limit_kw
+            if export is None and site.parents[index] == -1:
+                export = 0.0
+            if site.parents[index] == -1:
+                self.max_export_kw = max(self.max_export_kw, back_kw - load_kw)
+            if export is not None and back_kw - load_kw > export + TOLERANCE_KW:
+                found.append(
+                    f"[{when}] {panel.id}: exports {back_kw - load_kw:.3f} kW > {export}"
+                )
+        return found
+
     def describe(self) -> str:
         """Return what each connector holds now (A; * running) and each panel's kW."""
         parts = []
@@ -523,6 +568,7 @@ class SafetyRig:
         try:
             self.history.append(f"{stamp} | {self.describe()}")
             self.violations.extend(self.check(stamp))
+            self.export_violations.extend(self.check_export(stamp))
             self.strong_violations.extend(self.check(stamp, strong=True))
         except Exception as err:  # a probe must never break the simulator
             _LOGGER.exception("Invariant probe failed at %s", when)

@@ -61,6 +61,21 @@ Options (constructor keywords):
   never draws below 9 A), `reboot_on_reset=True` (Reset reboots it).
 - time: `clock=` a callable returning an aware datetime (tests move it to expire profiles);
   `message_clock=` the time written into its messages (meter values, transactions).
+- 2.1 Dynamic profiles: `dynamic_profiles=False` refuses them and UpdateDynamicSchedule;
+  `pull_dynamic_s=` asks for its Dynamic TxProfile's limit (PullDynamicScheduleUpdate)
+  that often while a session runs; `pull_dynamic_schedule(cid)` / `pull_profile(id)` pull
+  once (`pulls` lists (profile id, status, scheduleUpdate)).
+- 2.1 V2X: `bidirectional=True` (2.1 only) reports `V2XChargingCtrlr.Enabled`,
+  `SupportedOperationModes` (ChargingOnly, CentralSetpoint) and
+  `SupportedEnergyTransferModes` (AC_three_phase, AC_BPT), sends NotifyEVChargingNeeds with
+  `AC_BPT`, `controlMode` DynamicControl and `v2xChargingParameters` when a car plugs in,
+  and follows a period with `operationMode` CentralSetpoint and a negative `setpoint`
+  (within its `dischargeLimit` and `max_discharge_a`): `discharge_w(cid)`,
+  `net_power_w(cid)`; meter values then carry a negative Power.Active.Import,
+  Power.Active.Export and Energy.Active.Export.Register. `soc_pct=` and `capacity_kwh=`
+  model the battery on `clock` (SoC in meter values); at 0 % it stops giving power back by
+  itself. A charger that is not bidirectional rejects setpoints, operation modes other than
+  ChargingOnly and discharge limits, in profiles and in dynamic updates.
 - authorization: `authorize(tag)` and `swipe(tag)` (Authorize, then charging if Accepted;
   offline the local list decides); `authorizations` lists every answer. `local_list=True`:
   LocalAuthListManagement (1.6) / LocalAuthListCtrlr (2.x), SendLocalList and

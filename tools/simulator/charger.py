@@ -37,6 +37,7 @@ from .profiles import (
     TX_PROFILE,
     InstalledProfile,
     Limit,
+    Period,
     ProfileTable,
     offline_seconds,
 )
@@ -55,6 +56,24 @@ _END_TRIGGERS = {
     "Reboot": "ResetCommand",
     "PowerLoss": "AbnormalCondition",
 }
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _discharges(period: Mapping[str, Any]) -> bool:
+    """Return whether a period or schedule update asks for V2X (camel or snake case)."""
+    mode = period.get("operationMode", period.get("operation_mode"))
+    setpoint = _float_or_none(period.get("setpoint"))
+    discharge = _float_or_none(
+        period.get("dischargeLimit", period.get("discharge_limit"))
+    )
+    return (
+        mode not in (None, "ChargingOnly")
+        or (setpoint is not None and setpoint < 0)
+        or (discharge is not None and discharge < 0)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +142,10 @@ class Connector:
     energy_wh: float = 0.0
     last_meter: float = field(default_factory=time.monotonic)
     seq_no: int = 0
+    # V2X: energy given back (Energy.Active.Export.Register) and when the battery's
+    # state of charge was last brought up to date (the charger's `clock`).
+    export_wh: float = 0.0
+    soc_at: datetime | None = None
 
     @property
     def transaction_id(self) -> str | None:
@@ -162,6 +185,11 @@ class SimulatedCharger:
         reject_purposes: Collection[str] = (),
         reject_first: int = 0,
         dynamic_profiles: bool = True,
+        pull_dynamic_s: float | None = None,
+        bidirectional: bool = False,
+        capacity_kwh: float = 60.0,
+        soc_pct: float | None = None,
+        max_discharge_a: float | None = None,
         smart_charging: bool = True,
         max_stack_level: int = 8,
         max_profiles: int = 8,
@@ -205,7 +233,21 @@ class SimulatedCharger:
         # 2.1: takes Dynamic profiles and UpdateDynamicSchedule (False: rejects both).
         self.dynamic_profiles = dynamic_profiles
         self.dynamic_updates: list[tuple[int, float]] = []  # accepted (profile, limit)
-        self._dynamic_update: tuple[int, float] | None = None  # answered, not applied
+        self._dynamic_update: tuple[int, dict[str, Any]] | None = None  # not applied
+        # 2.1: ask for its Dynamic profiles' limits (PullDynamicScheduleUpdate) every
+        # `pull_dynamic_s` while a session runs (None: only when `pull_dynamic_schedule`
+        # is called); the answers, (profile id, status, scheduleUpdate).
+        self.pull_dynamic_s = pull_dynamic_s
+        self.pulls: list[tuple[int, str, dict[str, Any] | None]] = []
+        # 2.1 V2X (ISO 15118-20 BPT): a car whose battery (`capacity_kwh`, `soc_pct`)
+        # can give power back when a CentralSetpoint period asks for a negative setpoint.
+        # A charger that is not bidirectional refuses such profiles and updates.
+        self.bidirectional = bidirectional and version == "2.1"
+        self.capacity_kwh = capacity_kwh
+        self.soc_pct = soc_pct
+        self.max_discharge_a = (
+            self.hardware_max_a if max_discharge_a is None else max_discharge_a
+        )
         self.smart_charging = smart_charging
         self.max_stack_level = max_stack_level
         self.max_profiles = max_profiles
@@ -243,6 +285,19 @@ class SimulatedCharger:
             "SmartChargingCtrlr.PeriodsPerSchedule": str(max_periods),
             "SmartChargingCtrlr.Entries": str(max_profiles),
         }
+        if self.bidirectional:
+            # OCPP 2.1 device model, component V2XChargingCtrlr (on the EVSE).
+            self.configuration.update(
+                {
+                    "V2XChargingCtrlr.Enabled": "true",
+                    "V2XChargingCtrlr.SupportedOperationModes": (
+                        "ChargingOnly,CentralSetpoint"
+                    ),
+                    "V2XChargingCtrlr.SupportedEnergyTransferModes": (
+                        "AC_three_phase,AC_BPT"
+                    ),
+                }
+            )
         if local_list:
             self.configuration.update(
                 {
@@ -475,6 +530,8 @@ class SimulatedCharger:
 
     def call_handled(self, action: str, payload: dict[str, Any]) -> None:
         """Apply a SetChargingProfile once its answer was sent; wake the waiters."""
+        if action in ("SetChargingProfile", "UpdateDynamicSchedule"):
+            self._advance_battery()  # the old setpoint held until now
         if action == "SetChargingProfile" and self.received_profiles:
             received = self.received_profiles[-1]
             self.profile_answered_at[received.sequence] = time.monotonic()
@@ -486,10 +543,9 @@ class SimulatedCharger:
                     future.set_result(received)
                     self._waiters.remove(waiter)
         elif action == "UpdateDynamicSchedule" and self._dynamic_update is not None:
-            profile_id, limit = self._dynamic_update
+            profile_id, update = self._dynamic_update
             self._dynamic_update = None
-            self.profiles.move_limit(profile_id, limit)
-            self.dynamic_updates.append((profile_id, limit))
+            self._apply_update(profile_id, update)
         elif action == "Reset" and self.reboot_on_reset:
             self.spawn(self.reboot())
         self._frame_event.set()
@@ -558,6 +614,11 @@ class SimulatedCharger:
             and not self.dynamic_profiles
         ):
             return "Dynamic profiles not supported"
+        if not self.bidirectional and any(
+            _discharges(period)
+            for period in received.schedule["chargingSchedulePeriod"]
+        ):
+            return "not bidirectional: no setpoints or discharging"
         if received.stack_level > self.max_stack_level:
             return f"stack level {received.stack_level} above {self.max_stack_level}"
         periods = len(received.schedule.get("chargingSchedulePeriod", ()))
@@ -573,10 +634,64 @@ class SimulatedCharger:
             or target is None
             or target.kind != "Dynamic"
             or "limit" not in update
+            or (not self.bidirectional and _discharges(update))
         ):
             return "Rejected"
-        self._dynamic_update = (profile_id, float(update["limit"]))
+        self._dynamic_update = (profile_id, dict(update))
         return "Accepted"
+
+    def _apply_update(self, profile_id: int, update: Mapping[str, Any]) -> None:
+        """Move a Dynamic profile (snake_case scheduleUpdate, as the library gives it)."""
+        limit = float(update["limit"])
+        self.profiles.move_limit(
+            profile_id,
+            limit,
+            setpoint=_float_or_none(update.get("setpoint")),
+            discharge_limit=_float_or_none(update.get("discharge_limit")),
+        )
+        self.dynamic_updates.append((profile_id, limit))
+
+    async def pull_dynamic_schedule(self, connector_id: int = 1) -> str:
+        """Send PullDynamicScheduleUpdate for the Dynamic TxProfile on a connector.
+
+        An Accepted answer moves the profile as an UpdateDynamicSchedule would; returns
+        the status (NoProfile: nothing to pull for).
+        """
+        profile = next(
+            (
+                p
+                for p in self.profiles.on(connector_id)
+                if p.kind == "Dynamic" and p.purpose == TX_PROFILE
+            ),
+            None,
+        )
+        if profile is None:
+            return "NoProfile"
+        return await self.pull_profile(profile.id)
+
+    async def pull_profile(self, profile_id: int) -> str:
+        """Send PullDynamicScheduleUpdate for any profile id; apply an Accepted answer."""
+        result = await self._call(
+            call21.PullDynamicScheduleUpdate(charging_profile_id=profile_id)
+        )
+        status = str(result.status)
+        update = result.schedule_update
+        self.pulls.append((profile_id, status, update))
+        if status == "Accepted" and update is not None and "limit" in update:
+            self._advance_battery()
+            self._apply_update(profile_id, update)
+            self._frame_event.set()
+        return status
+
+    async def _pull_loop(self, connector_id: int, token: int) -> None:
+        """Pull the session's Dynamic limit every `pull_dynamic_s` while it lasts."""
+        assert self.pull_dynamic_s
+        connector = self.connectors[connector_id]
+        while connector.session is not None and connector.session.token == token:
+            await asyncio.sleep(self.pull_dynamic_s)
+            if self.connected:
+                with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
+                    await self.pull_dynamic_schedule(connector_id)
 
     def _strict_refusal(self, received: ReceivedProfile) -> str | None:
         """Check as a charger that follows OCPP 1.6 §3.13 / 2.0.1 K01 to the letter."""
@@ -776,6 +891,23 @@ class SimulatedCharger:
             "requested_energy_transfer": "AC_three_phase",
             "ac_charging_parameters": ac,
         }
+        if self.bidirectional:
+            # ISO 15118-20 BPT as OCPP 2.1 reports it: the car offers AC_BPT, is
+            # steered dynamically and says how much it may give back (W, all phases).
+            volts = self.voltage_v * self.phases
+            needs.update(
+                {
+                    "requested_energy_transfer": "AC_BPT",
+                    "available_energy_transfer": ["AC_three_phase", "AC_BPT"],
+                    "control_mode": "DynamicControl",
+                    "v2x_charging_parameters": {
+                        "max_charge_power": round(self.car_max_a * volts),
+                        "min_charge_power": round(6 * volts),
+                        "max_discharge_power": round(self.max_discharge_a * volts),
+                        "min_discharge_power": round(6 * volts),
+                    },
+                }
+            )
         if departure is not None:
             needs["departure_time"] = ocpp_timestamp(departure)
         await self._call(
@@ -936,8 +1068,13 @@ class SimulatedCharger:
                     }
                 ],
             )
+        connector.soc_at = self.clock()
+        if self.bidirectional and self.connected:
+            await self.notify_ev_charging_needs(connector_id)
         if self.meter_interval_s:
             self.spawn(self._meter_loop(connector_id, session.token))
+        if self.pull_dynamic_s and self.version == "2.1":
+            self.spawn(self._pull_loop(connector_id, session.token))
         return session.transaction_id
 
     async def _transaction_event(
@@ -1053,6 +1190,70 @@ class SimulatedCharger:
         """Return the power the car draws."""
         return sum(self.phase_currents(connector_id).values()) * self.voltage_v
 
+    def _period(self, connector_id: int) -> Period | None:
+        """Return the period in force of the profile that decides a connector's limit."""
+        connector = self.connectors[connector_id]
+        session = connector.session
+        profile = self.limit(connector_id).profile
+        if profile is None or session is None:
+            return None
+        now = self.clock()
+        return profile.period_at(
+            now, session.started_at, offline_seconds(self.offline_since, now)
+        )
+
+    def discharge_w(self, connector_id: int = 1) -> float:
+        """Return the power the car gives back now (W, >= 0; V2X only).
+
+        A CentralSetpoint period with a negative setpoint (W, or A per phase), within its
+        dischargeLimit, the car's maximum and never below 0 % state of charge.
+        """
+        connector = self.connectors[connector_id]
+        if not self.bidirectional or not connector.in_transaction:
+            return 0.0
+        if self.soc_pct is not None and self.soc_pct <= 0.0:
+            return 0.0  # the battery is empty: the car stops by itself
+        period = self._period(connector_id)
+        if (
+            period is None
+            or period.operation_mode != "CentralSetpoint"
+            or period.setpoint is None
+            or period.setpoint >= 0
+        ):
+            return 0.0
+        profile = self.limit(connector_id).profile
+        volts = self.voltage_v * self.phases
+        scale = volts if profile is not None and profile.rate_unit == "A" else 1.0
+        wanted = -period.setpoint * scale
+        if period.discharge_limit is not None:
+            wanted = min(wanted, -period.discharge_limit * scale)
+        return max(0.0, min(wanted, self.max_discharge_a * volts))
+
+    def net_power_w(self, connector_id: int = 1) -> float:
+        """Return the power exchanged with the grid (negative: the car discharges)."""
+        return self.power_w(connector_id) - self.discharge_w(connector_id)
+
+    def _advance_battery(self) -> None:
+        """Bring state of charge and the export register up to the charger's clock."""
+        now = self.clock()
+        for cid, connector in self.connectors.items():
+            since, connector.soc_at = connector.soc_at, now
+            if since is None or not connector.in_transaction:
+                continue
+            hours = max(0.0, (now - since).total_seconds()) / 3600
+            discharge = self.discharge_w(cid)
+            if self.soc_pct is not None and discharge > 0:
+                # Never more than the battery holds above 0 %.
+                available = self.soc_pct / 100 * self.capacity_kwh * 1000
+                given = min(discharge * hours, available)
+            else:
+                given = discharge * hours
+            connector.export_wh += given
+            if self.soc_pct is not None:
+                taken = self.power_w(cid) * hours
+                change = (taken - given) / (self.capacity_kwh * 1000) * 100
+                self.soc_pct = min(100.0, max(0.0, self.soc_pct + change))
+
     def _advance_energy(self, connector_id: int) -> None:
         connector = self.connectors[connector_id]
         now = time.monotonic()
@@ -1077,6 +1278,7 @@ class SimulatedCharger:
         """
         connector = self.connectors[connector_id]
         self._advance_energy(connector_id)
+        self._advance_battery()
         if energy_wh is not None:
             connector.energy_wh = energy_wh
         if not self.connected:
@@ -1084,7 +1286,8 @@ class SimulatedCharger:
         samples: list[dict[str, Any]] = [
             {
                 "measurand": "Power.Active.Import",
-                "value": self.power_w(connector_id) if power_w is None else power_w,
+                # Signed: negative while the car gives power back.
+                "value": self.net_power_w(connector_id) if power_w is None else power_w,
                 "unit": "W",
             },
             *(
@@ -1103,6 +1306,23 @@ class SimulatedCharger:
                 "unit": "Wh",
             },
         ]
+        if self.bidirectional:
+            samples += [
+                {
+                    "measurand": "Power.Active.Export",
+                    "value": self.discharge_w(connector_id),
+                    "unit": "W",
+                },
+                {
+                    "measurand": "Energy.Active.Export.Register",
+                    "value": connector.export_wh,
+                    "unit": "Wh",
+                },
+            ]
+        if self.soc_pct is not None and connector.in_transaction:
+            samples.append(
+                {"measurand": "SoC", "value": self.soc_pct, "unit": "Percent"}
+            )
         if self.version == "1.6":
             for sample in samples:
                 sample["value"] = f"{sample['value']:.1f}"

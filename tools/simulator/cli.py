@@ -30,6 +30,9 @@ QUIRKS: dict[str, dict[str, Any]] = {
     "slow": {"profile_delay_s": 0.3},
     "ignores-limits": {"ignores_limits": True},
     "stuck-at-9": {"stuck_at_a": 9.0},
+    # 2.1 only (ignored by 1.6 / 2.0.1 chargers): a bidirectional car at 70 % of 60 kWh.
+    "bidirectional": {"bidirectional": True, "soc_pct": 70.0, "capacity_kwh": 60.0},
+    "pulls-dynamic": {"pull_dynamic_s": 30.0},
 }
 
 

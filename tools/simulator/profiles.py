@@ -33,6 +33,10 @@ _RECURRENCY_S = {"Daily": 86400, "Weekly": 7 * 86400}
 CLOCK_SKEW_S = 1.0
 
 
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def parse_time(value: Any) -> datetime | None:
     """Return an OCPP timestamp as an aware datetime (None when absent or unreadable)."""
     if not isinstance(value, str):
@@ -51,6 +55,11 @@ class Period:
     start_s: float
     limit: float
     number_phases: int | None = None
+    # OCPP 2.1 V2X: CentralSetpoint follows `setpoint` (negative: discharge), never
+    # discharging more than `discharge_limit` (<= 0) allows.
+    operation_mode: str | None = None
+    setpoint: float | None = None
+    discharge_limit: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,9 @@ class InstalledProfile:
                 start_s=float(period.get("startPeriod", 0)),
                 limit=float(period.get("limit", 0.0)),
                 number_phases=period.get("numberPhases"),
+                operation_mode=period.get("operationMode"),
+                setpoint=_number(period.get("setpoint")),
+                discharge_limit=_number(period.get("dischargeLimit")),
             )
             for period in schedule.get("chargingSchedulePeriod", [])
         )
@@ -252,11 +264,25 @@ class ProfileTable:
         self._profiles = [p for p in self._profiles if not matches(p)]
         return removed
 
-    def move_limit(self, profile_id: int, limit: float) -> None:
-        """UpdateDynamicSchedule: a Dynamic profile's (first) period takes `limit`."""
+    def move_limit(
+        self,
+        profile_id: int,
+        limit: float,
+        *,
+        setpoint: float | None = None,
+        discharge_limit: float | None = None,
+    ) -> None:
+        """UpdateDynamicSchedule: a Dynamic profile's (first) period takes `limit`.
+
+        A setpoint or discharge limit given moves too (the others stay as they were).
+        """
         for index, profile in enumerate(self._profiles):
             if profile.id == profile_id and profile.periods:
                 first = replace(profile.periods[0], limit=limit)
+                if setpoint is not None:
+                    first = replace(first, setpoint=setpoint)
+                if discharge_limit is not None:
+                    first = replace(first, discharge_limit=discharge_limit)
                 self._profiles[index] = replace(
                     profile, periods=(first, *profile.periods[1:])
                 )

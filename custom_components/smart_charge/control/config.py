@@ -56,6 +56,10 @@ class ChargerConfig:
     station_ceiling: bool = True
     plan_cap_a: float | None = None
     plan_schedule: tuple[tuple[datetime, float], ...] = ()
+    # V2X (OCPP 2.1, bidirectional chargers only): the user allows discharge, never
+    # below this state of charge (see `control.discharge`).
+    allow_discharge: bool = False
+    min_soc_pct: float = 20.0
 
 
 def station_purpose(version: str | None) -> str:

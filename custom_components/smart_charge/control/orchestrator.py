@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from custom_components.smart_charge.csms.capabilities import ChargerCapabilities
 from custom_components.smart_charge.csms.charge_point import utcnow
+from custom_components.smart_charge.csms.dynamic import DynamicScheduleUpdate
 from custom_components.smart_charge.csms.errors import (
     CallTimeoutError,
     ChargerNotConnectedError,
@@ -52,16 +53,19 @@ from custom_components.smart_charge.csms.events import (
 )
 from custom_components.smart_charge.csms.server import CentralSystem
 from custom_components.smart_charge.engine import (
+    TX_PROFILE,
     Session,
     SessionLimit,
     SessionProfile,
     Site,
     SiteAllocation,
     allocate_site,
+    profile_id_for,
 )
 
 from .acceptance import learn_acceptance
 from .config import STATION_MAX_PURPOSES, ChargerConfig
+from .discharge import DischargeController
 from .persistence import export_state, import_state
 from .probe import after_boot, probe_capabilities
 from .reports import (
@@ -232,6 +236,10 @@ class SiteController:
             voltage_v=self._voltage,
             offline_duration_s=offline_duration_s,
         )
+        # 2.1 V2X: who may give power back and the setpoints of this round.
+        self.discharge = DischargeController(server, on_learned=self.request_rebalance)
+        self._setpoints: dict[str, float] = {}
+        server.set_dynamic_schedule_provider(self._dynamic_schedule)
         self._allocation: SiteAllocation | None = None
         self._idle_targets: dict[str, float] = {}
         self._last_increase: dict[str, float] = {}
@@ -384,6 +392,10 @@ class SiteController:
                 self.writer.held -= held
                 self.defaults_held -= held_defaults
                 rebalance = True
+        config = self.chargers.get(charger_id)
+        rebalance |= self.discharge.observe(event, config)
+        if known and self.discharge.needs_probe(charger_id):
+            self._spawn(self.discharge.probe(charger_id), "V2X probe", charger_id)
         match event:
             case TransactionStarted():
                 self.book.add(
@@ -871,7 +883,9 @@ class SiteController:
                     else self._kw(config, ceiling_a),
                     min_charge_rate_kw=self._kw(config, config.min_current_a),
                     started_at=session.started,
-                    user_cap_kw=None  # a charging plan's current for this slot
+                    user_cap_kw=0.0  # in V2X mode: it never makes import room
+                    if session.key in self._setpoints
+                    else None  # a charging plan's current for this slot
                     if config.plan_cap_a is None
                     else self._kw(config, config.plan_cap_a),
                     turn=self._turn.get(session.key, 0.0),
@@ -967,6 +981,15 @@ class SiteController:
     async def _rebalance_once(self) -> None:
         now = asyncio.get_running_loop().time()
         self._rotate(now)
+        self._setpoints, follow_up = self.discharge.setpoints(
+            self.site,
+            self.book,
+            self.chargers,
+            voltage_v=self._voltage,
+            installed=self._installed_setpoint,
+        )
+        if follow_up:
+            self._dirty = True  # the discharge goes out once limit 0 is acknowledged
         running, controlled = self._running()
         allocation = allocate_site(self.site, running)
         self._allocation = allocation
@@ -994,7 +1017,10 @@ class SiteController:
             config = self.chargers[session.charger_id]
             target = targets[session.key]
             schedule = schedules.get(session.key)
-            if schedule is not None or self._holds_schedule(session):
+            setpoint_w = self._setpoints.get(session.key)
+            if setpoint_w is None and (
+                schedule is not None or self._holds_schedule(session)
+            ):
                 writes.extend(
                     self._schedule_writes(
                         session,
@@ -1005,7 +1031,11 @@ class SiteController:
                     )
                 )
             else:
-                writes.extend(self._session_writes(session, config, target, defaults))
+                writes.extend(
+                    self._session_writes(
+                        session, config, target, defaults, setpoint_w=setpoint_w
+                    )
+                )
         writes.extend(self._default_writes(defaults))
         if not writes:
             return
@@ -1280,8 +1310,13 @@ class SiteController:
         config: ChargerConfig,
         target: float,
         defaults: dict[tuple[str, int], float],
+        *,
+        setpoint_w: float | None = None,
     ) -> list[_Write]:
-        """Plan a session's limit; note its connector's default (never above it)."""
+        """Plan a session's limit; note its connector's default (never above it).
+
+        `setpoint_w` (2.1 V2X, <= 0) goes with a TxProfile only.
+        """
         charger_id = session.charger_id
         book = self.writer.book(charger_id)
         slot = self.writer.session_slot(config)
@@ -1292,9 +1327,22 @@ class SiteController:
             if slot == SLOT_TX
             else book.acked(connector_id, slot) is not None
         )
-        if not governed or book.acked(connector_id, slot) != target:
+        if slot != SLOT_TX:
+            setpoint_w = None
+        tx = book.slots.get((connector_id, slot))
+        held_setpoint = None if tx is None or slot != SLOT_TX else tx.setpoint_w
+        if (
+            not governed
+            or book.acked(connector_id, slot) != target
+            or held_setpoint != setpoint_w
+        ):
             write = WriteTarget(
-                charger_id, session.connector_id, slot, target, session.transaction_id
+                charger_id,
+                session.connector_id,
+                slot,
+                target,
+                session.transaction_id,
+                setpoint_w=setpoint_w,
             )
             lowers = self._lowers(book, config, write)
             writes.append(_Write(write, "session", lowers, session, not governed))
@@ -1363,7 +1411,55 @@ class SiteController:
             limit_a=write.limit_a,
             transaction_id=write.transaction_id if write.slot == SLOT_TX else None,
         )
-        return total(after) <= total(book) + 1e-9
+        held = book.slots.get((connector_id, write.slot))
+        # V2X: more discharge is an increase for the export limits.
+        more_discharge = -(write.setpoint_w or 0.0) > -(
+            (held.setpoint_w if held is not None else None) or 0.0
+        )
+        return total(after) <= total(book) + 1e-9 and not more_discharge
+
+    def _installed_setpoint(
+        self, session: ChargingSession
+    ) -> tuple[float | None, float | None]:
+        """Return (acknowledged limit A, setpoint W) of a session's TxProfile."""
+        tx = self.writer.book(session.charger_id).slots.get(
+            (session.connector_id, SLOT_TX)
+        )
+        if tx is None or tx.transaction_id != session.transaction_id:
+            return None, None
+        if tx.pending_a is not None:
+            return None, tx.setpoint_w
+        return tx.limit_a, tx.setpoint_w
+
+    def _dynamic_schedule(
+        self, charger_id: str, profile_id: int
+    ) -> DynamicScheduleUpdate | None:
+        """Answer a 2.1 PullDynamicScheduleUpdate from the book (None: not ours).
+
+        The limit the charger holds by our last acknowledged write, or the lower of it
+        and a write still unanswered: a pull never raises a limit out of turn.
+        """
+        config = self.chargers.get(charger_id)
+        book = self.writer.books.get(charger_id)
+        if config is None or book is None:
+            return None
+        for (connector_id, slot), installed in book.slots.items():
+            if (
+                slot != SLOT_TX
+                or installed.dynamic_unit is None
+                or profile_id_for(TX_PROFILE, connector_id) != profile_id
+            ):
+                continue
+            limit = installed.limit_a
+            if limit is not None and installed.pending_a is not None:
+                limit = min(limit, installed.pending_a)
+            return self.discharge.update_for(
+                limit,
+                installed.setpoint_w,
+                installed.dynamic_unit,
+                self._voltage(config) * config.phases,
+            )
+        return None
 
     def _due(self, increases: list[_Write]) -> list[_Write]:
         """Drop session increases inside the dead band; defer those that come too soon."""
@@ -1465,6 +1561,13 @@ class SiteController:
                 self._dirty = True  # plan again: one limit at a time
         else:
             ok = await self.writer.write_session(target, config, still_running)
+            if target.setpoint_w is not None and still_running():
+                tx = self.writer.book(session.charger_id).slots.get(
+                    (session.connector_id, SLOT_TX)
+                )
+                if tx is None or tx.setpoint_w != target.setpoint_w:
+                    self.discharge.refused(session.charger_id)
+                    self._dirty = True
         if ok and still_running():
             if not write.lowers and not write.first:
                 self._last_increase[session.key] = asyncio.get_running_loop().time()

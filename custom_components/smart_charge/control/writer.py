@@ -69,6 +69,7 @@ from .config import (
     ChargerConfig,
     station_purpose,
 )
+from .discharge import setpoint_in_unit, with_setpoint
 from .reports import CapabilitiesLearned, ChargerRejectsProfiles, ReportCallback
 from .schedules import Schedule, capped, pointwise_max, schedule_at
 
@@ -81,6 +82,16 @@ SLOT_MAX: Final = "max"
 MAX_TIMEOUTS: Final = 2
 # How far a composite schedule may be above the limit we expect (rounding).
 SCHEDULE_TOLERANCE_A: Final = 0.15
+
+
+def _has_setpoint(body: Mapping[str, Any]) -> bool:
+    """Return whether a built profile carries a V2X setpoint."""
+    schedules = body.get("chargingSchedule") or ()
+    return any(
+        "setpoint" in period
+        for schedule in (schedules if isinstance(schedules, list) else [schedules])
+        for period in schedule.get("chargingSchedulePeriod", ())
+    )
 
 
 def slot_of(purpose: str) -> str:
@@ -111,6 +122,9 @@ class Installed:
     # highest period of the acknowledged / unanswered schedule.
     schedule: Schedule | None = None
     pending_schedule: Schedule | None = None
+    # 2.1 V2X: the acknowledged CentralSetpoint setpoint (W, <= 0; None: not in V2X
+    # mode, the period charges up to its limit).
+    setpoint_w: float | None = None
 
     def worst(self, below: float) -> float:
         """Return the highest limit this slot may impose; `below` if it is empty."""
@@ -128,6 +142,7 @@ class Installed:
             "dynamic_unit": self.dynamic_unit,
             "schedule": _schedule_data(self.schedule),
             "pending_schedule": _schedule_data(self.pending_schedule),
+            "setpoint_w": self.setpoint_w,
         }
 
     @classmethod
@@ -149,6 +164,7 @@ class Installed:
             dynamic_unit=None if data.get("dynamic_unit") is None else str(unit),
             schedule=_read_schedule(data.get("schedule")),
             pending_schedule=_read_schedule(data.get("pending_schedule")),
+            setpoint_w=number("setpoint_w"),
         )
 
 
@@ -321,6 +337,8 @@ class WriteTarget:
     transaction_id: str | None = None
     # A multi-period TxProfile (`limit_a` is then its highest period).
     schedule: Schedule | None = None
+    # 2.1 V2X: a CentralSetpoint setpoint (W, <= 0) for a session's TxProfile.
+    setpoint_w: float | None = None
 
 
 def builder_for(version: str | None) -> Callable[..., dict[str, Any]]:
@@ -461,7 +479,7 @@ class ProfileWriter:
                 )
         elif self.dynamic(target.charger_id) and purpose == TX_PROFILE:
             options["kind"] = KIND_DYNAMIC
-        return builder_for(version)(
+        body = builder_for(version)(
             wire,
             purpose=purpose,
             stack_level=self.caps(target.charger_id).stack_level(stack_level),
@@ -470,6 +488,13 @@ class ProfileWriter:
             start_schedule=start,
             **options,
         )
+        if (
+            target.setpoint_w is not None
+            and version == OCPP21
+            and purpose == TX_PROFILE
+        ):
+            body = with_setpoint(body, target.setpoint_w, unit, volts)
+        return body
 
     def _periods(
         self, schedule: Schedule, config: ChargerConfig, unit: str
@@ -553,6 +578,7 @@ class ProfileWriter:
                 else None,
                 schedule=target.schedule,
                 pending_schedule=None,
+                setpoint_w=target.setpoint_w if _has_setpoint(body) else None,
             )
         elif current is not None:
             if current.limit_a is None:
@@ -838,6 +864,8 @@ class ProfileWriter:
             or installed.limit_a is None
             or installed.pending_a is not None
             or installed.transaction_id != target.transaction_id
+            # Into or out of V2X mode: a new profile (operationMode does not move).
+            or (installed.setpoint_w is None) != (target.setpoint_w is None)
         ):
             return False
         unit = installed.dynamic_unit
@@ -847,12 +875,16 @@ class ProfileWriter:
         )
         record = LimitRecord(limit, unit, TX_PROFILE, target.transaction_id)
         book.slots[key] = replace(installed, pending_a=target.limit_a)
+        volts = self._voltage(config) * config.phases
         try:
             status = await self.server.update_dynamic_schedule(
                 charger_id,
                 target.connector_id,
                 profile_id_for(TX_PROFILE, target.connector_id),
                 record,
+                setpoint=None
+                if target.setpoint_w is None
+                else setpoint_in_unit(target.setpoint_w, unit, volts),
             )
         except (ChargerNotConnectedError, CallTimeoutError):
             raise
@@ -860,7 +892,12 @@ class ProfileWriter:
             status = str(err)
         current = book.slots.get(key, installed)
         if status == "Accepted":
-            book.slots[key] = replace(current, limit_a=target.limit_a, pending_a=None)
+            book.slots[key] = replace(
+                current,
+                limit_a=target.limit_a,
+                pending_a=None,
+                setpoint_w=target.setpoint_w,
+            )
             return True
         book.slots[key] = replace(current, pending_a=None)
         self._refuse_dynamic(charger_id, status)

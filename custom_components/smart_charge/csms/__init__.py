@@ -25,6 +25,11 @@ from .charge_point import (
     TransactionState,
     VariableResult,
 )
+from .dynamic import (
+    DynamicScheduleProvider,
+    DynamicScheduleUpdate,
+    no_dynamic_schedules,
+)
 from .errors import (
     CallRejectedError,
     CallTimeoutError,
@@ -75,6 +80,8 @@ __all__ = [
     "ConnectorState",
     "CsmsError",
     "DiagnosticsStatusChanged",
+    "DynamicScheduleProvider",
+    "DynamicScheduleUpdate",
     "EVChargingNeeds",
     "FirmwareStatusChanged",
     "HeartbeatReceived",
@@ -95,6 +102,7 @@ __all__ = [
     "TransactionStopped",
     "VariableResult",
     "accept_all",
+    "no_dynamic_schedules",
     "normalise_status",
     "preload_schemas",
 ]

@@ -28,6 +28,7 @@ from ocpp.messages import MessageType, get_validator
 from websockets.exceptions import ConnectionClosed
 
 from .authorization import ACCEPTED, AuthorizationResult, LocalListEntry
+from .dynamic import DynamicScheduleUpdate
 from .errors import CallRejectedError, CallTimeoutError, ChargerNotConnectedError
 from .events import (
     BootReceived,
@@ -408,6 +409,10 @@ class HandlerContext:
     pending_calls: set[str] = field(default_factory=set)
     # The owner's answer for an id tag presented at this charger.
     authorize: Callable[[str], AuthorizationResult] = lambda _id_tag: ACCEPTED
+    # 2.1 PullDynamicScheduleUpdate: the update meant for a profile id (None: unknown).
+    dynamic_schedule: Callable[[int], DynamicScheduleUpdate | None] = (
+        lambda _profile_id: None
+    )
 
 
 class OcppChargePoint(Protocol):
@@ -443,7 +448,9 @@ class OcppChargePoint(Protocol):
     ) -> str:
         """Send ClearChargingProfile; return the status."""
 
-    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+    async def update_dynamic_schedule(
+        self, profile_id: int, limit: float, *, setpoint: float | None = None
+    ) -> str:
         """Send UpdateDynamicSchedule (2.1): a Dynamic profile's new limit."""
 
     async def get_composite_schedule(

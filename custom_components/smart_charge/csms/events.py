@@ -143,6 +143,13 @@ class EVChargingNeeds:
     ev_max_current_a: float | None
     ev_max_voltage_v: float | None
     departure_time: datetime | None
+    # OCPP 2.1 V2X (ISO 15118-20 BPT): the EV offers a bidirectional transfer mode
+    # (`*_BPT` in availableEnergyTransfer / requestedEnergyTransfer) and how much it may
+    # discharge (v2xChargingParameters, W over all phases).
+    bidirectional: bool = False
+    max_discharge_power_w: float | None = None
+    min_discharge_power_w: float | None = None
+    control_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,11 @@ from .charge_point import (
     check_frame,
     profile_limit,
 )
+from .dynamic import (
+    DynamicScheduleProvider,
+    DynamicScheduleUpdate,
+    no_dynamic_schedules,
+)
 from .errors import ChargerNotConnectedError, CsmsError
 from .events import ChargerConnected, ChargerDisconnected, ChargerEvent
 from .v16 import ChargePoint16
@@ -184,6 +189,7 @@ class CentralSystem:
         self.config = config
         self._on_event = on_event
         self._authorizer = authorize
+        self._dynamic_provider: DynamicScheduleProvider = no_dynamic_schedules
         self._states: dict[str, ChargerState] = {}
         self._connections: dict[str, _Connection] = {}
         self._server: Server | None = None
@@ -388,6 +394,9 @@ class CentralSystem:
             heartbeat_interval_s=self.config.heartbeat_interval_s,
             call_timeout_s=self.config.call_timeout_s,
             authorize=lambda id_tag: self._authorize(charger_id, id_tag),
+            dynamic_schedule=lambda profile_id: self._dynamic_schedule(
+                charger_id, profile_id
+            ),
         )
         charge_point = _FACTORIES[version](
             RecordingConnection(websocket, state), context
@@ -488,6 +497,23 @@ class CentralSystem:
             )
             return AuthorizationResult(AuthorizationStatus.INVALID)
 
+    def set_dynamic_schedule_provider(self, provider: DynamicScheduleProvider) -> None:
+        """Answer 2.1 PullDynamicScheduleUpdate with `provider` (connected ones too)."""
+        self._dynamic_provider = provider
+
+    def _dynamic_schedule(
+        self, charger_id: str, profile_id: int
+    ) -> DynamicScheduleUpdate | None:
+        """Ask the owner's provider; a failing provider answers nothing (logged)."""
+        try:
+            return self._dynamic_provider(charger_id, profile_id)
+        except Exception:
+            _LOGGER.exception(
+                "Charger %s: the dynamic schedule provider failed; pull rejected",
+                charger_id,
+            )
+            return None
+
     def _emit(self, event: ChargerEvent) -> None:
         state = self._states.get(event.charger_id)
         if state is not None:
@@ -562,8 +588,13 @@ class CentralSystem:
         connector_id: int,
         profile_id: int,
         record: LimitRecord,
+        *,
+        setpoint: float | None = None,
     ) -> str:
         """Move a Dynamic profile's limit (OCPP 2.1); return the charger's status.
+
+        `setpoint` (V2X) moves a CentralSetpoint period's setpoint too (negative:
+        discharge, in the profile's unit).
 
         `record` is the limit as sent (in the profile's unit), recorded like a
         SetChargingProfile's. Other versions raise `NotSupportedByVersionError`.
@@ -571,7 +602,9 @@ class CentralSystem:
         charge_point = self._charge_point(charger_id)
         state = self._states[charger_id]
         state.limit_sent[connector_id] = record
-        status = await charge_point.update_dynamic_schedule(profile_id, record.limit)
+        status = await charge_point.update_dynamic_schedule(
+            profile_id, record.limit, setpoint=setpoint
+        )
         if status == "Accepted":
             state.limit_acked[connector_id] = record
         return status

@@ -304,7 +304,9 @@ class ChargePoint16(_LibChargePoint):
         )
         return status_of(result)
 
-    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
+    async def update_dynamic_schedule(
+        self, profile_id: int, limit: float, *, setpoint: float | None = None
+    ) -> str:
         """UpdateDynamicSchedule is 2.1 only."""
         raise NotSupportedByVersionError(
             self._ctx.charger_id, "UpdateDynamicSchedule", OCPP16

@@ -33,6 +33,7 @@ from .charge_point import (
     parse_timestamp,
     status_of,
 )
+from .dynamic import DynamicScheduleUpdate
 from .errors import NotSupportedByVersionError
 from .events import (
     BootReceived,
@@ -275,6 +276,15 @@ class _ChargePoint2x:
             or {}
         )
         departure = charging_needs.get("departure_time")
+        v2x = charging_needs.get("v2x_charging_parameters") or {}
+        modes = [
+            str(mode)
+            for mode in (
+                charging_needs.get("requested_energy_transfer"),
+                *(charging_needs.get("available_energy_transfer") or ()),
+            )
+            if mode
+        ]
         self._ctx.emit(
             EVChargingNeeds(
                 self._ctx.charger_id,
@@ -284,6 +294,10 @@ class _ChargePoint2x:
                 ev_max_current_a=_float(params.get("ev_max_current")),
                 ev_max_voltage_v=_float(params.get("ev_max_voltage")),
                 departure_time=parse_timestamp(departure) if departure else None,
+                bidirectional=any(mode.endswith("_BPT") for mode in modes),
+                max_discharge_power_w=_float(v2x.get("max_discharge_power")),
+                min_discharge_power_w=_float(v2x.get("min_discharge_power")),
+                control_mode=charging_needs.get("control_mode"),
             )
         )
         return self._call_result.NotifyEVChargingNeeds(status="Accepted")
@@ -375,15 +389,24 @@ class _ChargePoint2x:
         )
         return status_of(result)
 
-    async def update_dynamic_schedule(self, profile_id: int, limit: float) -> str:
-        """Send UpdateDynamicSchedule: the new limit of a Dynamic profile (2.1 only)."""
+    async def update_dynamic_schedule(
+        self, profile_id: int, limit: float, *, setpoint: float | None = None
+    ) -> str:
+        """Send UpdateDynamicSchedule: the new limit of a Dynamic profile (2.1 only).
+
+        `setpoint` (V2X, negative: discharge) also moves the setpoint and the discharge
+        limit of a CentralSetpoint period.
+        """
         if self._ocpp_version != OCPP21:
             raise NotSupportedByVersionError(
                 self._ctx.charger_id, "UpdateDynamicSchedule", self._ocpp_version
             )
+        update = DynamicScheduleUpdate(
+            limit, setpoint, None if setpoint is None else min(0.0, setpoint)
+        )
         result = await self._send_call(
             self._call.UpdateDynamicSchedule(
-                charging_profile_id=profile_id, schedule_update={"limit": limit}
+                charging_profile_id=profile_id, schedule_update=update.to_wire()
             )
         )
         return status_of(result)
@@ -582,6 +605,24 @@ class ChargePoint21(_ChargePoint2x, _LibChargePoint21):
     """A connected OCPP 2.1 charging station (2.0.1 handlers, 2.1 schemas)."""
 
     _known_actions = frozenset(str(action.value) for action in Action21)
+
+    @on(Action21.pull_dynamic_schedule_update)
+    def on_pull_dynamic_schedule_update(
+        self, charging_profile_id: int, **kwargs: Any
+    ) -> Any:
+        """Answer with the limit meant for one of our Dynamic profiles, else Rejected."""
+        update = self._ctx.dynamic_schedule(charging_profile_id)
+        if update is None:
+            return self._call_result.PullDynamicScheduleUpdate(
+                status="Rejected",
+                status_info={
+                    "reason_code": "UnknownProfile",
+                    "additional_info": f"no Dynamic profile {charging_profile_id}",
+                },
+            )
+        return self._call_result.PullDynamicScheduleUpdate(
+            status="Accepted", schedule_update=update.to_wire()
+        )
 
     def __init__(self, connection: Any, context: HandlerContext) -> None:
         """Bind the library ChargePoint to a connection and our handler context."""

@@ -11,6 +11,12 @@ Charging plans: `plan_charging` with `PlanRequest`/`ChargingGoal`/`PlanSlot` in 
 from __future__ import annotations
 
 from .allocate import allocate_site
+from .discharge import (
+    V2XSession,
+    allocate_discharge,
+    discharge_wanted,
+    in_most_expensive_hours,
+)
 from .engine import (
     ClearDispatcher,
     CustomStrategy,
@@ -106,6 +112,8 @@ __all__ = [
     "Strategy",
     "TimeOfUseWindow",
     "TransitionPlan",
+    "V2XSession",
+    "allocate_discharge",
     "allocate_site",
     "build_ocpp16_profile",
     "build_ocpp16_request",
@@ -113,6 +121,8 @@ __all__ = [
     "build_ocpp21_request",
     "build_ocpp201_profile",
     "build_ocpp201_request",
+    "discharge_wanted",
+    "in_most_expensive_hours",
     "plan_charging",
     "plan_transition",
     "profile_id_for",

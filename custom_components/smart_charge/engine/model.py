@@ -416,9 +416,15 @@ class Panel:
     parent_id: str | None = None
     time_of_use_windows: tuple[TimeOfUseWindow, ...] = ()
     budget_reason: BudgetReason = BudgetReason.LIMIT
+    # V2X: how much may flow back out through this breaker beyond the load it feeds
+    # (kW). The root's None means 0 (no export to the grid); a sub-panel's None leaves
+    # only its rating. Used by `engine.discharge`, never by the charging solve.
+    export_limit_kw: float | None = None
 
     def __post_init__(self) -> None:
         """Validate the fields."""
+        if self.export_limit_kw is not None:
+            _check_number("export_limit_kw", self.export_limit_kw)
         if not isinstance(self.id, str) or not self.id:
             raise EngineConfigError(
                 f"panel id must be a non-empty string, got {self.id!r}"
