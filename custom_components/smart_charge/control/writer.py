@@ -244,6 +244,8 @@ class WriteTarget:
     slot: str
     limit_a: float
     transaction_id: str | None = None
+    # It changes the phases (numberPhases): a full profile, never a Dynamic update.
+    phase_switch: bool = False
 
 
 def builder_for(version: str | None) -> Callable[..., dict[str, Any]]:
@@ -537,7 +539,11 @@ class ProfileWriter:
         key = f"{target.charger_id}#{target.connector_id}"
         timeouts = 0
         book = self.book(target.charger_id)
-        if still_running() and self.session_slot(config) == SLOT_TX:
+        if (
+            still_running()
+            and self.session_slot(config) == SLOT_TX
+            and not target.phase_switch
+        ):
             try:
                 if await self.update_dynamic(target, config):
                     return True
