@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from hypothesis import given, strategies as st
 import pytest
 
@@ -14,6 +16,7 @@ from custom_components.smart_charge.engine import (
     PhaseSettings,
     PhaseState,
     Session,
+    SessionKey,
     Site,
     SwitchRequest,
     allocate_site,
@@ -142,7 +145,10 @@ def solar_site(kw: float, phase_limit_a: float | None = None) -> Site:
     return Site(
         panels=[
             Panel(
-                id="solar", limit_kw=kw, safety_margin_pct=0, phase_limit_a=phase_limit_a
+                id="solar",
+                limit_kw=kw,
+                safety_margin_pct=0,
+                phase_limit_a=phase_limit_a,
             )
         ]
     )
@@ -211,7 +217,7 @@ def test_property_dwell_minimum_and_phase_accounting(
         cars = [car("car", grid_phase)]
         if second_car:
             cars.append(car("other", Phase.L1))
-        requests = {
+        requests: dict[SessionKey, SwitchRequest] = {
             s.transaction_id: SwitchRequest(
                 state=states[str(s.transaction_id)],
                 min_current_a=6,
@@ -243,5 +249,5 @@ def test_property_dwell_minimum_and_phase_accounting(
                     expected[position] += amps
         assert result.panels["solar"].allocated_phase_a == pytest.approx(expected)
     for times in switches.values():
-        for earlier, later in zip(times, times[1:], strict=False):
+        for earlier, later in pairwise(times):
             assert later - earlier >= SETTINGS.dwell_s - 1e-9
