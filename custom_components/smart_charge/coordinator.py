@@ -72,6 +72,10 @@ class ChargerData:
     # The charging goal (None: as fast as possible) and the plan that serves it.
     goal: GoalState | None = None
     plan: ChargerPlanData | None = None
+    # The phases the running session uses (1 or 3 on a switching charger; None: no
+    # session) and the charger's phase switch policy.
+    phases_in_use: int | None = None
+    phase_policy: str = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -91,6 +91,7 @@ from .engine import (
     LimitReason,
     Panel,
     Phase,
+    PhasePolicy,
     SessionLimit,
     Site,
     Strategy,
@@ -315,6 +316,10 @@ class SiteRuntime:
                 stack_level=charger.stack_level,
                 password=charger.password,
                 plan_cap_a=self.plans.cap_a(charger_id),
+                phase_switching=charger.phase_switching,
+                phase_policy=PhasePolicy(
+                    state.phase_policies.get(charger_id, PhasePolicy.AUTO)
+                ),
             )
             for charger_id, charger in self.chargers.items()
         }
@@ -533,6 +538,10 @@ class SiteRuntime:
             limit_phase=str(why.phase) if why and why.phase else None,
             goal=self.state.goals.get(charger_id),
             plan=self.plans.data(charger_id),
+            phases_in_use=self.controller.phases_in_use(charger_id, connector)
+            if self.controller and transaction
+            else None,
+            phase_policy=str(config.phase_policy),
         )
 
     def _budget_reason(self, panel_id: str) -> str:
@@ -703,6 +712,11 @@ class SiteRuntime:
     async def async_set_max_current(self, charger_id: str, current_a: float) -> None:
         """Change a charger's maximum current."""
         self.state.max_current_a[charger_id] = current_a
+        self._apply()
+
+    async def async_set_phase_policy(self, charger_id: str, policy: str) -> None:
+        """Change how a charger that switches phases is driven (auto, one, three)."""
+        self.state.phase_policies[charger_id] = str(PhasePolicy(policy))
         self._apply()
 
     async def async_start_charging(
