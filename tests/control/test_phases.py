@@ -118,6 +118,9 @@ async def test_solar_surplus_charges_on_one_phase_then_three(
 
     # 2.5 kW: one phase, on the charger's grid phase (10.8 A x 230 V <= 2.5 kW).
     assert tx_profiles(charger)[-1].number_phases == 1
+    # 2.x chargers that choose their phase (ACPhaseSwitchingSupported) are told it.
+    period = tx_profiles(charger)[-1].schedule["chargingSchedulePeriod"][0]
+    assert period.get("phaseToUse") == (None if version == "1.6" else 2)
     assert charger.limit(1).phases == 1
     assert draws(charger) == {"L2": 10.8}
     assert rig.controller.phases_in_use(charger.charger_id, 1) == 1

@@ -187,7 +187,7 @@ class SimulatedCharger:
 
         `phase_switching`: a three-phase charger that honours `numberPhases` 1 (the car
         then draws on `grid_phase`, L1 when None) and reports it (2.x:
-        `SmartChargingCtrlr.Phases3to1`); without it, it draws on all its phases
+        `SmartChargingCtrlr.Phases3to1` and `ACPhaseSwitchingSupported`); without it, it draws on all its phases
         whatever the profile says, as many chargers do.
         """
         if version not in VERSIONS:
@@ -253,6 +253,9 @@ class SimulatedCharger:
             "SmartChargingCtrlr.ProfileStackLevel": str(max_stack_level),
             "SmartChargingCtrlr.PeriodsPerSchedule": "24",
             "SmartChargingCtrlr.Phases3to1": "true" if phase_switching else "false",
+            "SmartChargingCtrlr.ACPhaseSwitchingSupported": "true"
+            if phase_switching
+            else "false",
             "SmartChargingCtrlr.Entries": str(max_profiles),
         }
         if local_list:

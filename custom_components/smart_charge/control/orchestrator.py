@@ -1102,12 +1102,19 @@ class SiteController:
         a car moving to one phase may draw more on that phase than before.
         """
         old = self._phases_acked.get(session.key, config.phases)
+        capabilities = self.writer.capabilities.get(session.charger_id)
+        phase_to_use = (
+            (config.grid_phase.position + 1 if config.grid_phase else 1)
+            if phases == 1 and capabilities is not None and capabilities.phase_to_use
+            else None
+        )
         if phases == old:
             writes = self._session_writes(
                 session, replace(config, phases=phases), target, defaults
             )
             for write in writes:
                 write.phases = phases
+                write.target = replace(write.target, phase_to_use=phase_to_use)
             return writes
         book = self.writer.book(session.charger_id)
         slot = self.writer.session_slot(config)
@@ -1132,6 +1139,7 @@ class SiteController:
                 target,
                 session.transaction_id,
                 phase_switch=True,
+                phase_to_use=phase_to_use,
             )
             switch.append(_Write(resume, "session", False, session, True, phases))
         if slot == SLOT_MAX:

@@ -246,6 +246,8 @@ class WriteTarget:
     transaction_id: str | None = None
     # It changes the phases (numberPhases): a full profile, never a Dynamic update.
     phase_switch: bool = False
+    # 2.x, on one phase, a charger that chooses its phase: `phaseToUse` (1-3).
+    phase_to_use: int | None = None
 
 
 def builder_for(version: str | None) -> Callable[..., dict[str, Any]]:
@@ -375,7 +377,7 @@ class ProfileWriter:
             }
         if self.dynamic(target.charger_id) and purpose == TX_PROFILE:
             options["kind"] = KIND_DYNAMIC
-        return builder_for(version)(
+        body = builder_for(version)(
             wire,
             purpose=purpose,
             stack_level=self.caps(target.charger_id).stack_level(stack_level),
@@ -384,6 +386,12 @@ class ProfileWriter:
             start_schedule=utcnow(),
             **options,
         )
+        if target.phase_to_use is not None and version != OCPP16:
+            for schedule in body["chargingSchedule"]:
+                for period in schedule["chargingSchedulePeriod"]:
+                    if period.get("numberPhases") == 1:
+                        period["phaseToUse"] = target.phase_to_use
+        return body
 
     def _watts(self, target: WriteTarget, config: ChargerConfig) -> int:
         """Return a target's limit in whole watts (all its phases)."""
