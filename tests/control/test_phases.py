@@ -12,6 +12,7 @@ charger really draws on.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+import json
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from custom_components.smart_charge.control import (
     PHASE_SWITCHING_SUPPORTED,
     PHASE_SWITCHING_UNSUPPORTED,
+    SiteController,
 )
 from custom_components.smart_charge.engine import (
     Panel,
@@ -262,3 +264,22 @@ async def test_switch_up_waits_for_the_decreases_it_needs(
     assert other.limit_in_force(1) == pytest.approx(6.8)
     assert rig.samples > 0
     assert not rig.violations, "\n".join(map(str, rig.violations))
+
+
+async def test_phases_in_use_survive_a_restart(rig_factory: RigFactory) -> None:
+    """The exported state keeps the phases: no pause to switch after a restart."""
+    rig, _ = await rig_factory(2.5)
+    charger = await rig.add(spec("2.0.1"))
+    await charger.plug_in(1)
+    await rig.settle()
+    assert rig.controller.phases_in_use(charger.charger_id, 1) == 1
+    stored = json.loads(json.dumps(rig.controller.export_state()))
+    assert stored["phases_in_use"] == {f"{charger.charger_id}#1": 1}
+    restarted = SiteController(rig.server, rig.site, rig.configs())
+    try:
+        restarted.import_state(
+            {**stored, "phases_in_use": {"x#1": True, **stored["phases_in_use"]}}
+        )
+        assert restarted.phases_in_use(charger.charger_id, 1) == 1
+    finally:
+        await restarted.stop()

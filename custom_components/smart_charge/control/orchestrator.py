@@ -1568,11 +1568,22 @@ class SiteController:
     # --------------------------------------------------------------- persistence
 
     def export_state(self) -> dict[str, Any]:
-        """Return sessions, capabilities and installed profiles as JSON-able data."""
-        return export_state(self.book, self.writer)
+        """Return sessions, capabilities and installed profiles as JSON-able data.
+
+        With the phases each session's acknowledged limit uses (a switched charger's
+        session stays on one phase across a restart, without a pause to switch).
+        """
+        data = export_state(self.book, self.writer)
+        if self._phases_acked:
+            data["phases_in_use"] = dict(self._phases_acked)
+        return data
 
     def import_state(self, data: Mapping[str, Any]) -> None:
         """Restore what `export_state` saved; entries that cannot be read are skipped."""
+        phases = data.get("phases_in_use")
+        for key, value in (phases if isinstance(phases, Mapping) else {}).items():
+            if value in (1, 3) and not isinstance(value, bool):
+                self._phases_acked[str(key)] = int(value)
         for session in import_state(data, self.book, self.writer):
             self.server.restore_transaction(
                 session.charger_id,
