@@ -75,7 +75,8 @@ async def test_small_solar_surplus_charges_on_one_phase(
         tx = [p for p in cp1.received_profiles if p.purpose == "TxProfile"]
         assert tx[-1].number_phases == 1
         await state_when(hass, "sensor.cp_1_phases_in_use", lambda s: s.state == "1")
-        assert hass.states.get("select.cp_1_phase_switching_policy").state == "auto"
+        policy = hass.states.get("select.cp_1_phase_switching_policy")
+        assert policy is not None and policy.state == "auto"
 
 
 async def test_policy_select_forces_one_phase(
@@ -88,7 +89,8 @@ async def test_policy_select_forces_one_phase(
         {ATTR_ENTITY_ID: "select.cp_1_phase_switching_policy", ATTR_OPTION: "one"},
         blocking=True,
     )
-    assert hass.states.get("select.cp_1_phase_switching_policy").state == "one"
+    policy = hass.states.get("select.cp_1_phase_switching_policy")
+    assert policy is not None and policy.state == "one"
     async with chargers(
         free_port, "CP-1", version="2.0.1", phase_switching=True, grid_phase="L3"
     ) as (cp1,):
