@@ -97,6 +97,7 @@ async def set_solar(rig: SafetyRig, clock: Clock, kw: float, at: float) -> None:
 
 
 def spec(version: str, **options: Any) -> ChargerSpec:
+    sim_options = {"phase_switching": True, **options.pop("sim_options", {})}
     return ChargerSpec(
         f"PHASE-{version}",
         "solar",
@@ -104,7 +105,7 @@ def spec(version: str, **options: Any) -> ChargerSpec:
         grid_phase="L2",
         # 1.6 has no standard key for it: the charger setting says it switches.
         phase_switching=PHASE_SWITCHING_SUPPORTED if version == "1.6" else "auto",
-        sim_options={"phase_switching": True},
+        sim_options=sim_options,
         **options,
     )
 
@@ -283,3 +284,21 @@ async def test_phases_in_use_survive_a_restart(rig_factory: RigFactory) -> None:
         assert restarted.phases_in_use(charger.charger_id, 1) == 1
     finally:
         await restarted.stop()
+
+
+async def test_switching_through_default_profiles(rig_factory: RigFactory) -> None:
+    """A charger that refuses TxProfiles switches through its TxDefaultProfile."""
+    rig, clock = await rig_factory(2.5)
+    charger = await rig.add(spec("1.6", sim_options={"reject_purposes": {"TxProfile"}}))
+    await charger.plug_in(1)
+    await rig.settle()
+    assert charger.limit(1).phases == 1
+    assert draws(charger) == {"L2": 10.8}
+    await set_solar(rig, clock, 6.0, at=100)
+    clock.now = 301
+    await rig.settle()
+    assert charger.limit(1).phases == 3
+    assert draws(charger) == {"L1": 8.6, "L2": 8.6, "L3": 8.6}
+    defaults = [p for p in charger.received_profiles if p.purpose == "TxDefaultProfile"]
+    assert {p.number_phases for p in defaults} >= {1, 3}
+    assert not rig.violations, "\n".join(map(str, rig.violations))

@@ -331,7 +331,12 @@ class SiteController:
 
     def switches_phases(self, config: ChargerConfig) -> bool:
         """Return whether this charger switches between one and three phases."""
-        if config.phases != 3 or config.phase_switching == PHASE_SWITCHING_UNSUPPORTED:
+        if (
+            config.phases != 3
+            or config.phase_switching == PHASE_SWITCHING_UNSUPPORTED
+            # A station-wide limit carries no session's phases: it is never switched.
+            or config.profile_purpose in STATION_MAX_PURPOSES
+        ):
             return False
         if config.phase_switching == PHASE_SWITCHING_SUPPORTED:
             return True
@@ -1142,9 +1147,7 @@ class SiteController:
                 phase_to_use=phase_to_use,
             )
             switch.append(_Write(resume, "session", False, session, True, phases))
-        if slot == SLOT_MAX:
-            defaults[session.charger_id, session.connector_id] = 0.0
-        elif slot == SLOT_TX:
+        if slot == SLOT_TX:
             current = book.default_a(session.connector_id, config.max_current_a)
             if current > 0:
                 # Until the session ends its default must not add load on any phase.
