@@ -30,6 +30,8 @@ QUIRKS: dict[str, dict[str, Any]] = {
     "slow": {"profile_delay_s": 0.3},
     "ignores-limits": {"ignores_limits": True},
     "stuck-at-9": {"stuck_at_a": 9.0},
+    # Honours numberPhases 1 (then draws on L1) and reports it (2.x variables).
+    "phase-switching": {"phase_switching": True},
 }
 
 
