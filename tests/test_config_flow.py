@@ -40,6 +40,7 @@ from custom_components.smart_charge.const import (
     CONF_PARENT,
     CONF_PASSWORD,
     CONF_PHASE_LIMIT_A,
+    CONF_PHASE_SWITCHING,
     CONF_PHASES,
     CONF_PORT,
     CONF_PRIORITY,
@@ -603,7 +604,29 @@ async def test_charger_subentry_errors_then_create(
     assert created.unique_id == "CP-2"
     assert created.data[CONF_PHASES] == 3
     assert created.data[CONF_PASSWORD] == "s3cret"
-    assert CONF_GRID_PHASE not in created.data  # three-phase
+    # Three-phase, and it may switch to one phase (auto): the phase it would use.
+    assert created.data[CONF_GRID_PHASE] == "L2"
+    assert CONF_PHASE_SWITCHING not in created.data  # the default, auto
+
+
+@pytest.mark.parametrize(
+    ("switching", "grid_phase"),
+    [("supported", "L3"), ("unsupported", None)],
+)
+async def test_charger_phase_switching_setting(
+    hass: HomeAssistant, free_port: int, switching: str, grid_phase: str | None
+) -> None:
+    """A three-phase charger's phase switching setting, and its phase on one phase."""
+    entry = _site_entry(free_port, [])
+    entry.add_to_hass(hass)
+    _, configure = await _subentry_flow(hass, entry, SUBENTRY_CHARGER)
+    result = await configure(
+        {**CHARGER, CONF_PHASE_SWITCHING: switching, CONF_GRID_PHASE: "l3"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    created = next(s for s in entry.subentries.values() if s.title == "CP-2")
+    assert created.data[CONF_PHASE_SWITCHING] == switching
+    assert created.data.get(CONF_GRID_PHASE) == grid_phase
 
 
 async def test_charger_kw_checked_against_the_site(

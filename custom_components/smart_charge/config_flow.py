@@ -54,6 +54,7 @@ from .const import (
     CONF_PARENT,
     CONF_PASSWORD,
     CONF_PHASE_LIMIT_A,
+    CONF_PHASE_SWITCHING,
     CONF_PHASES,
     CONF_PORT,
     CONF_PRICE_SENSOR,
@@ -93,6 +94,7 @@ from .const import (
     INCREASE_DEAD_BAND_A,
     LOGGER,
     MIN_INCREASE_INTERVAL_S,
+    PHASE_SWITCHING_CHOICES,
     ROOT_PANEL_ID,
     SOLAR_MODES,
     STRATEGIES,
@@ -961,7 +963,13 @@ def _charger_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
         ),
         CONF_STACK_LEVEL: int(user_input.get(CONF_STACK_LEVEL, DEFAULT_STACK_LEVEL)),
     }
-    if data[CONF_PHASES] == 1:
+    switching = str(user_input.get(CONF_PHASE_SWITCHING) or "auto")
+    if data[CONF_PHASES] == 3 and switching != "auto":
+        data[CONF_PHASE_SWITCHING] = switching
+    if data[CONF_PHASES] == 1 or (
+        switching != "unsupported" and user_input.get(CONF_GRID_PHASE)
+    ):
+        # A single-phase charger's line; a switching one's phase on one phase.
         data[CONF_GRID_PHASE] = GRID_PHASE_OPTIONS.get(
             str(user_input.get(CONF_GRID_PHASE)), "L1"
         )
@@ -1079,6 +1087,9 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                 CONF_PHASES, default=str(entry.data.get(CONF_PHASES, 3))
             ): _choice(["1", "3"], CONF_PHASES),
             vol.Optional(CONF_GRID_PHASE): _choice(GRID_PHASE_OPTIONS, CONF_GRID_PHASE),
+            vol.Required(CONF_PHASE_SWITCHING, default="auto"): _choice(
+                PHASE_SWITCHING_CHOICES, CONF_PHASE_SWITCHING
+            ),
             vol.Required(CONF_PRIORITY, default=DEFAULT_PRIORITY): _number(1),
             vol.Required(CONF_PROFILE_PURPOSE, default="tx_profile"): _choice(
                 PURPOSE_OPTIONS, CONF_PROFILE_PURPOSE

@@ -52,6 +52,12 @@ CONF_PRIORITY: Final = "priority"
 CONF_PROFILE_PURPOSE: Final = "profile_purpose"
 CONF_STACK_LEVEL: Final = "stack_level"
 CONF_PASSWORD: Final = "password"  # noqa: S105
+# Does a three-phase charger switch to one phase when asked (auto: as it reports)?
+CONF_PHASE_SWITCHING: Final = "phase_switching"
+PHASE_SWITCHING_CHOICES: Final = ("auto", "supported", "unsupported")
+DEFAULT_PHASE_SWITCHING: Final = "auto"
+# How a charger that switches phases is driven (phase policy select).
+PHASE_POLICIES: Final = ("auto", "one", "three")
 
 SUBENTRY_PANEL: Final = "panel"
 SUBENTRY_CHARGER: Final = "charger"

@@ -75,6 +75,10 @@ class ChargerData:
     # V2X: the user allows discharge, never below this state of charge (%).
     allow_discharge: bool = False
     min_soc_pct: float = 20.0
+    # The phases the running session uses (1 or 3 on a switching charger; None: no
+    # session) and the charger's phase switch policy.
+    phases_in_use: int | None = None
+    phase_policy: str = "auto"
 
 
 @dataclass(frozen=True, kw_only=True)

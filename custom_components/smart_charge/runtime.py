@@ -94,6 +94,7 @@ from .engine import (
     LimitReason,
     Panel,
     Phase,
+    PhasePolicy,
     SessionLimit,
     Site,
     Strategy,
@@ -328,6 +329,10 @@ class SiteRuntime:
                 plan_schedule=self.plans.schedule(charger_id),
                 allow_discharge=state.allow_discharge.get(charger_id, False),
                 min_soc_pct=state.min_soc_pct.get(charger_id, DEFAULT_MIN_SOC_PCT),
+                phase_switching=charger.phase_switching,
+                phase_policy=PhasePolicy(
+                    state.phase_policies.get(charger_id, PhasePolicy.AUTO)
+                ),
             )
             for charger_id, charger in self.chargers.items()
         }
@@ -548,6 +553,10 @@ class SiteRuntime:
             plan=self.plans.data(charger_id),
             allow_discharge=config.allow_discharge,
             min_soc_pct=config.min_soc_pct,
+            phases_in_use=self.controller.phases_in_use(charger_id, connector)
+            if self.controller and transaction
+            else None,
+            phase_policy=str(config.phase_policy),
         )
 
     def _budget_reason(self, panel_id: str) -> str:
@@ -731,6 +740,11 @@ class SiteRuntime:
     async def async_set_max_current(self, charger_id: str, current_a: float) -> None:
         """Change a charger's maximum current."""
         self.state.max_current_a[charger_id] = current_a
+        self._apply()
+
+    async def async_set_phase_policy(self, charger_id: str, policy: str) -> None:
+        """Change how a charger that switches phases is driven (auto, one, three)."""
+        self.state.phase_policies[charger_id] = str(PhasePolicy(policy))
         self._apply()
 
     async def async_start_charging(

@@ -128,6 +128,8 @@ class RuntimeState:
     charger_info: dict[str, ChargerInfo] = field(default_factory=dict)
     # Charging goals by charger identity.
     goals: dict[str, GoalState] = field(default_factory=dict)
+    # Phase switch policy (auto / one / three) by charger identity.
+    phase_policies: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form stored on disk."""
@@ -142,6 +144,7 @@ class RuntimeState:
             "controller": self.controller,
             "charger_info": {k: v.as_dict() for k, v in self.charger_info.items()},
             "goals": {k: v.as_dict() for k, v in self.goals.items()},
+            "phase_policies": self.phase_policies,
         }
 
     @classmethod
@@ -165,6 +168,9 @@ class RuntimeState:
             controller=dict(data.get("controller", {})),
             charger_info=_charger_info(data.get("charger_info")),
             goals=_goals(data.get("goals")),
+            phase_policies={
+                str(k): str(v) for k, v in data.get("phase_policies", {}).items()
+            },
         )
 
 

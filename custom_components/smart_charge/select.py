@@ -1,4 +1,4 @@
-"""Select entities: the strategy of each panel, the charging mode of each charger."""
+"""Select entities: the strategy of each panel; each charger's charging mode and phase policy."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, STRATEGIES
+from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, PHASE_POLICIES, STRATEGIES
 from .coordinator import SmartChargeConfigEntry
 from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
+from .site_config import switches_phases
 
 PARALLEL_UPDATES = 0
 
@@ -26,6 +27,13 @@ CHARGING_MODE = SelectEntityDescription(
     options=list(CHARGING_MODES),
 )
 
+PHASE_POLICY = SelectEntityDescription(
+    key="phase_policy",
+    translation_key="phase_policy",
+    entity_category=EntityCategory.CONFIG,
+    options=list(PHASE_POLICIES),
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
@@ -37,7 +45,10 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
-        charger=lambda c, ch: [ChargingModeSelect(c, ch, CHARGING_MODE)]
+        charger=lambda c, ch: [
+            ChargingModeSelect(c, ch, CHARGING_MODE),
+            *([PhasePolicySelect(c, ch, PHASE_POLICY)] if switches_phases(ch) else []),
+        ]
         if ch.managed
         else [],
     )
@@ -78,4 +89,23 @@ class ChargingModeSelect(ChargerEntity, SelectEntity):
         """Change the goal's mode and replan."""
         await self.coordinator.config_entry.runtime_data.site.async_update_goal(
             self.charger_id, mode=option
+        )
+
+
+class PhasePolicySelect(ChargerEntity, SelectEntity):
+    """How a charger that switches phases is driven: auto, always one, always three."""
+
+    available_offline = True
+
+    @property
+    def current_option(self) -> str | None:
+        """Return the policy in force."""
+        data = self.charger_data
+        return None if data is None else data.phase_policy
+
+    @async_action
+    async def async_select_option(self, option: str) -> None:
+        """Change the policy; the next rebalance follows it (after the dwell time)."""
+        await self.coordinator.config_entry.runtime_data.site.async_set_phase_policy(
+            self.charger_id, option
         )

@@ -27,7 +27,7 @@ from .coordinator import (
     SmartChargeCoordinator,
 )
 from .entity import ChargerEntity, PanelEntity, add_per_subentry, charger_unique_id
-from .site_config import ChargerSettings
+from .site_config import ChargerSettings, switches_phases
 from .tag_sensor import async_setup_tag_sensors
 
 PARALLEL_UPDATES = 0
@@ -184,6 +184,14 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
             if value is not None
         },
         available_offline=True,
+    ),
+    ChargerSensorDescription(
+        key="phases_in_use",
+        translation_key="phases_in_use",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda c: c.phases_in_use,
+        # A three-phase charger that may switch to one phase.
+        has_fn=lambda s: s.managed and s.phases == 3 and switches_phases(s),
     ),
     ChargerSensorDescription(
         key="planned_finish",

@@ -24,6 +24,7 @@ from .const import (
     CONF_PARENT,
     CONF_PASSWORD,
     CONF_PHASE_LIMIT_A,
+    CONF_PHASE_SWITCHING,
     CONF_PHASES,
     CONF_PRIORITY,
     CONF_PROFILE_PURPOSE,
@@ -32,6 +33,7 @@ from .const import (
     CONF_STRATEGY,
     DEFAULT_MAX_CURRENT,
     DEFAULT_MIN_CURRENT,
+    DEFAULT_PHASE_SWITCHING,
     DEFAULT_PHASES,
     DEFAULT_PRIORITY,
     DEFAULT_SAFETY_MARGIN,
@@ -76,6 +78,8 @@ class ChargerSettings:
     profile_purpose: str
     stack_level: int
     password: str | None
+    # Whether a three-phase charger switches to one phase (auto: as it reports).
+    phase_switching: str = DEFAULT_PHASE_SWITCHING
 
 
 def _optional_float(value: Any) -> float | None:
@@ -146,7 +150,13 @@ def charger_from_data(
         profile_purpose=str(data.get(CONF_PROFILE_PURPOSE, ProfilePurpose.TX_PROFILE)),
         stack_level=int(data.get(CONF_STACK_LEVEL, DEFAULT_STACK_LEVEL)),
         password=data.get(CONF_PASSWORD) or None,
+        phase_switching=str(data.get(CONF_PHASE_SWITCHING, DEFAULT_PHASE_SWITCHING)),
     )
+
+
+def switches_phases(charger: ChargerSettings) -> bool:
+    """Return whether a charger may switch phases (its phase entities exist)."""
+    return charger.phases == 3 and charger.phase_switching != "unsupported"
 
 
 def chargers_of(entry: ConfigEntry) -> dict[str, ChargerSettings]:

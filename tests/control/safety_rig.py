@@ -48,8 +48,8 @@ from custom_components.smart_charge.csms import (
     ChargerEvent,
     ServerConfig,
 )
-from custom_components.smart_charge.engine import Panel, Phase, Site
-from tools.simulator import SimulatedCharger
+from custom_components.smart_charge.engine import Panel, Phase, PhasePolicy, Site
+from tools.simulator import Limit, SimulatedCharger
 
 VOLTS = 230.0
 TOLERANCE_KW = 1e-6
@@ -57,6 +57,32 @@ TOLERANCE_A = 1e-6
 _PHASES = ("L1", "L2", "L3")
 
 _LOGGER = logging.getLogger(__name__)
+
+
+def spread(
+    charger: SimulatedCharger, amps: float, phases: int
+) -> tuple[float, float, float]:
+    """Return amps on L1, L2, L3 of a limit (or draw) on `phases` phases."""
+    if phases == 1:
+        position = _PHASES.index(charger.grid_phase or "L1")
+        return (
+            amps if position == 0 else 0.0,
+            amps if position == 1 else 0.0,
+            amps if position == 2 else 0.0,
+        )
+    return (amps, amps, amps if phases == 3 else 0.0)
+
+
+def loads(charger: SimulatedCharger, limit: Limit) -> tuple[float, float, float]:
+    """Return what a limit in force lets the charger draw on L1, L2, L3 (A).
+
+    A charger without phase switching draws on all its phases whatever the profile's
+    numberPhases says.
+    """
+    phases = charger.phases
+    if charger.phase_switching and limit.phases < phases:
+        phases = limit.phases
+    return spread(charger, limit.amps, phases)
 
 
 class ProbedCharger(SimulatedCharger):
@@ -162,6 +188,8 @@ class ChargerSpec:
     max_current_a: float = 32.0
     allow_discharge: bool = False
     min_soc_pct: float = 20.0
+    phase_switching: str = "auto"
+    phase_policy: PhasePolicy = PhasePolicy.AUTO
     sim_options: Mapping[str, Any] = field(default_factory=dict)
 
     def config(self) -> ChargerConfig:
@@ -176,6 +204,8 @@ class ChargerSpec:
             max_current_a=self.max_current_a,
             allow_discharge=self.allow_discharge,
             min_soc_pct=self.min_soc_pct,
+            phase_switching=self.phase_switching,
+            phase_policy=self.phase_policy,
         )
 
 
@@ -413,13 +443,24 @@ class SafetyRig:
 
     # -------------------------------------------------------------- the promise
 
-    def connector_amps(self, charger: ProbedCharger, *, strong: bool) -> Any:
-        """Yield (connector id, A per phase held) of a managed charger."""
+    def connector_amps(
+        self, charger: ProbedCharger, *, strong: bool
+    ) -> Iterable[tuple[int, tuple[float, float, float]]]:
+        """Yield (connector id, A held on L1, L2, L3) of a managed charger.
+
+        A limit loads the phases it is drawn on: all of a three-phase charger's, or,
+        when a switching charger is asked for one phase, its grid phase only.
+        """
         for cid in charger.connectors:
-            idle = charger.start_limit(cid)
+            idle = loads(charger, charger.limit(cid, idle=True))
             if charger.running(cid):
-                running = charger.limit_in_force(cid)
-                yield cid, max(running, idle) if strong else running
+                running = loads(charger, charger.limit(cid))
+                yield (
+                    cid,
+                    tuple(max(a, b) for a, b in zip(running, idle, strict=True))  # type: ignore[misc]
+                    if strong
+                    else running,
+                )
             else:
                 yield cid, idle
 
@@ -449,19 +490,17 @@ class SafetyRig:
             ):
                 continue
             if spec.managed:
-                amps_by_connector = list(self.connector_amps(charger, strong=strong))
+                by_connector = list(self.connector_amps(charger, strong=strong))
             else:
-                amps_by_connector = [
-                    (cid, charger.current_a(cid)) for cid in charger.connectors
+                by_connector = [
+                    (cid, spread(charger, charger.current_a(cid), spec.phases))
+                    for cid in charger.connectors
                 ]
-            for cid, amps in amps_by_connector:
-                detail[f"{charger_id}#{cid}"] = round(amps, 2)
-                kw += amps * VOLTS * spec.phases / 1000.0
-                if spec.phases == 1:
-                    phase_a[_PHASES.index(spec.grid_phase or "L1")] += amps
-                else:
-                    for k in range(3):
-                        phase_a[k] += amps
+            for cid, amps in by_connector:
+                detail[f"{charger_id}#{cid}"] = round(max(amps), 2)
+                kw += sum(amps) * VOLTS / 1000.0
+                for k in range(3):
+                    phase_a[k] += amps[k]
         return kw, (phase_a[0], phase_a[1], phase_a[2]), detail
 
     def _budget(self, panel_id: str) -> tuple[float, float | None]:

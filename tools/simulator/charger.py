@@ -97,6 +97,12 @@ class ReceivedProfile:
         return float(self.schedule["chargingSchedulePeriod"][0]["limit"])
 
     @property
+    def number_phases(self) -> int | None:
+        """Return the first period's numberPhases (None: not given)."""
+        value = self.schedule["chargingSchedulePeriod"][0].get("numberPhases")
+        return None if value is None else int(value)
+
+    @property
     def rate_unit(self) -> str:
         """Return the rate unit (A or W)."""
         return str(self.schedule["chargingRateUnit"])
@@ -204,8 +210,15 @@ class SimulatedCharger:
         subprotocols: Sequence[str] | None = None,
         local_list: bool = False,
         message_clock: Callable[[], datetime] | None = None,
+        phase_switching: bool = False,
     ) -> None:
-        """Describe the charger; nothing connects before `start()`."""
+        """Describe the charger; nothing connects before `start()`.
+
+        `phase_switching`: a three-phase charger that honours `numberPhases` 1 (the car
+        then draws on `grid_phase`, L1 when None) and reports it (2.x:
+        `SmartChargingCtrlr.Phases3to1` and `ACPhaseSwitchingSupported`); without it, it draws on all its phases
+        whatever the profile says, as many chargers do.
+        """
         if version not in VERSIONS:
             raise ValueError(f"Unsupported OCPP version {version!r}")
         if amps_only:
@@ -220,6 +233,7 @@ class SimulatedCharger:
             max(32.0, car_max_a) if hardware_max_a is None else hardware_max_a
         )
         self.grid_phase = grid_phase
+        self.phase_switching = phase_switching
         self.meter_interval_s = meter_interval_s
         self.profile_status = profile_status
         self.profile_delay_s = profile_delay_s
@@ -283,6 +297,10 @@ class SimulatedCharger:
             ),
             "SmartChargingCtrlr.ProfileStackLevel": str(max_stack_level),
             "SmartChargingCtrlr.PeriodsPerSchedule": str(max_periods),
+            "SmartChargingCtrlr.Phases3to1": "true" if phase_switching else "false",
+            "SmartChargingCtrlr.ACPhaseSwitchingSupported": "true"
+            if phase_switching
+            else "false",
             "SmartChargingCtrlr.Entries": str(max_profiles),
         }
         if self.bidirectional:
@@ -1178,7 +1196,11 @@ class SimulatedCharger:
         """Return the phases the car draws on (a single-phase charger: its grid phase)."""
         if self.phases == 1:
             return (self.grid_phase or "L1",)
-        used = self.phases if self.ignores_limits else self.limit(connector_id).phases
+        if self.ignores_limits or not self.phase_switching:
+            return _PHASES[: self.phases]
+        used = self.limit(connector_id).phases
+        if used == 1:
+            return (self.grid_phase or "L1",)
         return _PHASES[:used]
 
     def phase_currents(self, connector_id: int = 1) -> dict[str, float]:

@@ -33,6 +33,8 @@ QUIRKS: dict[str, dict[str, Any]] = {
     # 2.1 only (ignored by 1.6 / 2.0.1 chargers): a bidirectional car at 70 % of 60 kWh.
     "bidirectional": {"bidirectional": True, "soc_pct": 70.0, "capacity_kwh": 60.0},
     "pulls-dynamic": {"pull_dynamic_s": 30.0},
+    # Honours numberPhases 1 (then draws on L1) and reports it (2.x variables).
+    "phase-switching": {"phase_switching": True},
 }
 
 

@@ -9,7 +9,16 @@ its owner through one typed callback (`reports`).
 
 from __future__ import annotations
 
-from .config import STATION_MAX_PURPOSES, TX_DEFAULT_PROFILE, TX_PROFILE, ChargerConfig
+from .config import (
+    PHASE_SWITCHING_AUTO,
+    PHASE_SWITCHING_OPTIONS,
+    PHASE_SWITCHING_SUPPORTED,
+    PHASE_SWITCHING_UNSUPPORTED,
+    STATION_MAX_PURPOSES,
+    TX_DEFAULT_PROFILE,
+    TX_PROFILE,
+    ChargerConfig,
+)
 from .orchestrator import (
     SEND_WINDOW,
     ChargerSnapshot,
@@ -30,6 +39,10 @@ from .sessions import ChargingSession, session_key
 from .writer import ChargerBook, Installed, ProfileWriter
 
 __all__ = [
+    "PHASE_SWITCHING_AUTO",
+    "PHASE_SWITCHING_OPTIONS",
+    "PHASE_SWITCHING_SUPPORTED",
+    "PHASE_SWITCHING_UNSUPPORTED",
     "SEND_WINDOW",
     "STATE_VERSION",
     "STATION_MAX_PURPOSES",

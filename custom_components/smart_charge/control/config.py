@@ -12,6 +12,17 @@ from custom_components.smart_charge.engine import (
     TX_DEFAULT_PROFILE,
     TX_PROFILE,
     Phase,
+    PhasePolicy,
+)
+
+# Whether a charger switches between one and three phases when a profile asks.
+PHASE_SWITCHING_AUTO: Final = "auto"  # 2.x: as it reports (Phases3to1); 1.6: no
+PHASE_SWITCHING_SUPPORTED: Final = "supported"
+PHASE_SWITCHING_UNSUPPORTED: Final = "unsupported"
+PHASE_SWITCHING_OPTIONS: Final = (
+    PHASE_SWITCHING_AUTO,
+    PHASE_SWITCHING_SUPPORTED,
+    PHASE_SWITCHING_UNSUPPORTED,
 )
 
 STATION_MAX_PURPOSES: Final = frozenset({STATION_MAX_16, STATION_MAX_2X})
@@ -39,6 +50,11 @@ class ChargerConfig:
     multi-period profiles it is sent as one TxProfile, so the charger follows the plan
     while nobody is watching; each period is capped by what fits beside every other
     limit in force at that instant.
+
+    `phase_switching` says whether a three-phase charger switches to one phase when a
+    profile asks (`auto`: as its 2.x variables report; 1.6 reports nothing, so no);
+    `phase_policy` drives a charger that does (auto, always one, always three). On one
+    phase a session loads `grid_phase` (L1 when None).
     """
 
     charger_id: str
@@ -60,6 +76,8 @@ class ChargerConfig:
     # below this state of charge (see `control.discharge`).
     allow_discharge: bool = False
     min_soc_pct: float = 20.0
+    phase_switching: str = PHASE_SWITCHING_AUTO
+    phase_policy: PhasePolicy = PhasePolicy.AUTO
 
 
 def station_purpose(version: str | None) -> str:
@@ -69,6 +87,10 @@ def station_purpose(version: str | None) -> str:
 
 __all__ = [
     "CONNECTOR_DEFAULT_STACK_LEVEL",
+    "PHASE_SWITCHING_AUTO",
+    "PHASE_SWITCHING_OPTIONS",
+    "PHASE_SWITCHING_SUPPORTED",
+    "PHASE_SWITCHING_UNSUPPORTED",
     "STATION_MAX_2X",
     "STATION_MAX_16",
     "STATION_MAX_PURPOSES",

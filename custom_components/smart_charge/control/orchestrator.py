@@ -54,17 +54,29 @@ from custom_components.smart_charge.csms.events import (
 from custom_components.smart_charge.csms.server import CentralSystem
 from custom_components.smart_charge.engine import (
     TX_PROFILE,
+    PhaseDecision,
+    PhaseReason,
+    PhaseSettings,
+    PhaseState,
     Session,
     SessionLimit,
     SessionProfile,
     Site,
     SiteAllocation,
+    SwitchRequest,
     allocate_site,
+    choose_phases,
     profile_id_for,
+    with_phases,
 )
 
 from .acceptance import learn_acceptance
-from .config import STATION_MAX_PURPOSES, ChargerConfig
+from .config import (
+    PHASE_SWITCHING_SUPPORTED,
+    PHASE_SWITCHING_UNSUPPORTED,
+    STATION_MAX_PURPOSES,
+    ChargerConfig,
+)
 from .discharge import DischargeController
 from .persistence import export_state, import_state
 from .probe import after_boot, probe_capabilities
@@ -143,6 +155,8 @@ class ChargerSnapshot:
     current_a: tuple[float, ...]
     session_energy_wh: float | None
     lifetime_energy_wh: float | None
+    phases_in_use: int | None = None  # of the running session's last acked limit
+    phase_switching: bool = False  # it switches between one and three phases
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +182,7 @@ class _Write:
     # at others: the pointwise minimum of both, sent first when more than one charger
     # is raised in the same round (see `_rebalance_once`).
     step: WriteTarget | None = None
+    phases: int | None = None  # the phases it asks for (None: the charger's)
 
 
 class SiteController:
@@ -191,6 +206,8 @@ class SiteController:
         session_priority: Callable[[str, str | None], int | None] | None = None,
         rotation_period_s: float = DEFAULT_ROTATION_PERIOD_S,
         clock: Callable[[], datetime] = utcnow,
+        phase_settings: PhaseSettings | None = None,
+        phase_clock: Callable[[], float] | None = None,
     ) -> None:
         """Connect a server to a site; call `handle_event` from the server's subscriber.
 
@@ -214,6 +231,13 @@ class SiteController:
         A charger's `plan_schedule` (a charging plan) goes out as one multi-period
         TxProfile where the charger takes them (see `_plan_schedules`); `clock` is the
         wall clock its absolute times are compared with.
+
+        A three-phase charger that switches phases (`ChargerConfig.phase_switching`)
+        runs its session on the phases the engine's `choose_phases` picks with
+        `phase_settings` (dwell, margin, delay). A switch is a pause first: 0 A on the
+        old phases, acknowledged, then the limit on the new phases as an increase, so
+        no phase carries more than its budget at any instant. `phase_clock` (seconds;
+        the event loop's clock by default) times the dwell and the delay.
         """
         self.server = server
         self.site = site
@@ -269,6 +293,13 @@ class SiteController:
         )  # waited a full period: admitted first this turn
         self._next_rotation: float | None = None
         self._rotation_timer: asyncio.TimerHandle | None = None
+        self.phase_settings = phase_settings or PhaseSettings()
+        self._phase_clock = phase_clock
+        # Per session: the switch decision's memory, and the phases of the limit the
+        # charger acknowledged last (absent: the charger's own phases).
+        self._phase_state: dict[str, PhaseState] = {}
+        self._phases_acked: dict[str, int] = {}
+        self._phase_timer: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ queries
 
@@ -330,6 +361,28 @@ class SiteController:
         if self._allocation is None or session is None:
             return None
         return self._allocation.limits.get(session.key)
+
+    def switches_phases(self, config: ChargerConfig) -> bool:
+        """Return whether this charger switches between one and three phases."""
+        if (
+            config.phases != 3
+            or config.phase_switching == PHASE_SWITCHING_UNSUPPORTED
+            # A station-wide limit carries no session's phases: it is never switched.
+            or config.profile_purpose in STATION_MAX_PURPOSES
+        ):
+            return False
+        if config.phase_switching == PHASE_SWITCHING_SUPPORTED:
+            return True
+        capabilities = self.writer.capabilities.get(config.charger_id)
+        return capabilities is not None and capabilities.phase_switching is True
+
+    def phases_in_use(self, charger_id: str, connector_id: int) -> int | None:
+        """Return the phases of a running session's acknowledged limit (None: idle)."""
+        session = self.book.get(charger_id, connector_id)
+        config = self.chargers.get(charger_id)
+        if session is None or config is None:
+            return None
+        return self._phases_acked.get(session.key, config.phases)
 
     def capabilities(self, charger_id: str) -> ChargerCapabilities | None:
         """Return what the charger can do with profiles (None: not seen yet)."""
@@ -465,7 +518,8 @@ class SiteController:
         if event.current_a:
             drawn = max(event.current_a)
         else:
-            drawn = session.measured_w / (self._voltage(config) * config.phases)
+            phases = self._phases_acked.get(session.key, config.phases)
+            drawn = session.measured_w / (self._voltage(config) * phases)
         session.drawn_a = drawn
         limit = self._acked_in_force(session, config)
         rebalance = self._verify(session, config, drawn, limit)
@@ -678,6 +732,9 @@ class SiteController:
         if self._rotation_timer is not None:
             self._rotation_timer.cancel()
             self._rotation_timer = None
+        if self._phase_timer is not None:
+            self._phase_timer.cancel()
+            self._phase_timer = None
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -951,15 +1008,15 @@ class SiteController:
             profile = allocation.sessions[engine_session.transaction_id]
             config = self.chargers[engine_session.client_id]
             amps = 0.0 if profile.paused else profile.allocated_amps_per_phase
-            sessions.append(
-                self._fixed(
-                    config,
-                    str(engine_session.transaction_id),
-                    engine_session.connector_id,
-                    engine_session.sequence,
-                    self._kw(config, amps),
-                )
+            phases = engine_session.phases  # one phase on a switched charger
+            fixed = self._fixed(
+                config,
+                str(engine_session.transaction_id),
+                engine_session.connector_id,
+                engine_session.sequence,
+                amps * engine_session.voltage_v * phases / 1000.0,
             )
+            sessions.append(with_phases(fixed, phases, engine_session.grid_phase))
         idle: dict[str, tuple[ChargerConfig, int]] = {}
         sequence = start
         for config, connector_id, reserve in self._idle_connectors():
@@ -991,6 +1048,11 @@ class SiteController:
         if follow_up:
             self._dirty = True  # the discharge goes out once limit 0 is acknowledged
         running, controlled = self._running()
+        running, decisions = self._choose_phases(
+            running,
+            controlled,
+            now if self._phase_clock is None else self._phase_clock(),
+        )
         allocation = allocate_site(self.site, running)
         self._allocation = allocation
         self._rotation_clock(allocation, controlled, now)
@@ -1018,7 +1080,16 @@ class SiteController:
             target = targets[session.key]
             schedule = schedules.get(session.key)
             setpoint_w = self._setpoints.get(session.key)
+            decision = decisions.get(session.key)
             if setpoint_w is None and (
+                decision is not None or session.key in self._phases_acked
+            ):
+                # A charger that switches phases: one limit at a time, on its phases.
+                phases = config.phases if decision is None else decision.phases
+                writes.extend(
+                    self._switch_writes(session, config, target, defaults, phases)
+                )
+            elif setpoint_w is None and (
                 schedule is not None or self._holds_schedule(session)
             ):
                 writes.extend(
@@ -1060,6 +1131,129 @@ class SiteController:
         results = await asyncio.gather(*(self._apply(w) for w in raising))
         if not all(results):
             self._dirty = True
+
+    def _choose_phases(
+        self, running: list[Session], controlled: list[ChargingSession], now: float
+    ) -> tuple[list[Session], dict[str, PhaseDecision]]:
+        """Put the sessions of switching chargers on the phases the engine picks."""
+        keys = {session.key for session in self.book}
+        for book in (self._phase_state, self._phases_acked):
+            for key in [key for key in book if key not in keys]:
+                del book[key]
+        requests: dict[Any, SwitchRequest] = {}
+        for session in controlled:
+            config = self.chargers[session.charger_id]
+            if not self.switches_phases(config):
+                continue
+            state = self._phase_state.get(session.key) or PhaseState(
+                phases=self._phases_acked.get(session.key, config.phases)
+            )
+            requests[session.key] = SwitchRequest(
+                state=state,
+                min_current_a=config.min_current_a,
+                policy=config.phase_policy,
+                grid_phase=config.grid_phase,
+            )
+        if not requests:
+            return running, {}
+        chosen, decisions = choose_phases(
+            self.site, running, requests, now=now, settings=self.phase_settings
+        )
+        wake: float | None = None
+        settings = self.phase_settings
+        for engine_key, decision in decisions.items():
+            self._phase_state[str(engine_key)] = decision.state
+            state = decision.state
+            # A decision that may change with time alone: look again then.
+            if state.above_since is not None:
+                wake = _earliest(wake, state.above_since + settings.up_delay_s)
+            if state.switched_at is not None and decision.reason == PhaseReason.DWELL:
+                wake = _earliest(wake, state.switched_at + settings.dwell_s)
+        self._phase_wake(wake, now)
+        return chosen, {str(key): decision for key, decision in decisions.items()}
+
+    def _phase_wake(self, when: float | None, now: float) -> None:
+        """Rebalance at `when` (one timer; an earlier time replaces a later one)."""
+        if when is None or self._stopping:
+            return
+        timer = self._phase_timer
+        if timer is not None and not timer.cancelled() and timer.when() <= when:
+            return
+        if timer is not None:
+            timer.cancel()
+
+        def _wake() -> None:
+            self._phase_timer = None
+            self.request_rebalance()
+
+        self._phase_timer = asyncio.get_running_loop().call_later(
+            max(0.0, when - now) + 0.001, _wake
+        )
+
+    def _switch_writes(
+        self,
+        session: ChargingSession,
+        config: ChargerConfig,
+        target: float,
+        defaults: dict[tuple[str, int], float],
+        phases: int,
+    ) -> list[_Write]:
+        """Plan the limit of a session on a switching charger, on `phases` phases.
+
+        Unchanged phases: as any session. A change of phases while the connector may
+        draw is a pause on the old phases (a decrease, acknowledged first) and then
+        the new limit on the new phases, sent as an increase from 0 whatever its size:
+        a car moving to one phase may draw more on that phase than before.
+        """
+        old = self._phases_acked.get(session.key, config.phases)
+        capabilities = self.writer.capabilities.get(session.charger_id)
+        phase_to_use = (
+            (config.grid_phase.position + 1 if config.grid_phase else 1)
+            if phases == 1 and capabilities is not None and capabilities.phase_to_use
+            else None
+        )
+        if phases == old:
+            writes = self._session_writes(
+                session, replace(config, phases=phases), target, defaults
+            )
+            for write in writes:
+                write.phases = phases
+                write.target = replace(write.target, phase_to_use=phase_to_use)
+            return writes
+        book = self.writer.book(session.charger_id)
+        slot = self.writer.session_slot(config)
+        switch: list[_Write] = []
+        drawing = book.reserve(
+            session.connector_id, session.transaction_id, config.max_current_a
+        )
+        if drawing > 0:
+            pause = WriteTarget(
+                session.charger_id,
+                session.connector_id,
+                slot,
+                0.0,
+                session.transaction_id,
+            )
+            switch.append(_Write(pause, "session", True, session, False, phases=old))
+        if target > 0 or drawing > 0:
+            resume = WriteTarget(
+                session.charger_id,
+                session.connector_id,
+                slot,
+                target,
+                session.transaction_id,
+                phase_switch=True,
+                phase_to_use=phase_to_use,
+            )
+            switch.append(
+                _Write(resume, "session", False, session, True, phases=phases)
+            )
+        if slot == SLOT_TX:
+            current = book.default_a(session.connector_id, config.max_current_a)
+            if current > 0:
+                # Until the session ends its default must not add load on any phase.
+                defaults[session.charger_id, session.connector_id] = 0.0
+        return switch
 
     def _rotate(self, now: float) -> None:
         """Update the turn order; at a rotation boundary, put the full turns at the back.
@@ -1528,6 +1722,8 @@ class SiteController:
                     asyncio.get_running_loop().time()
                 )
                 if write.kind == "session" and write.session is not None:
+                    if write.phases is not None:
+                        config = replace(config, phases=write.phases)
                     return await self._apply_session(
                         write.session, target, config, write
                     )
@@ -1568,6 +1764,8 @@ class SiteController:
                 if tx is None or tx.setpoint_w != target.setpoint_w:
                     self.discharge.refused(session.charger_id)
                     self._dirty = True
+        if ok and still_running() and write.phases is not None:
+            self._phases_acked[session.key] = write.phases
         if ok and still_running():
             if not write.lowers and not write.first:
                 self._last_increase[session.key] = asyncio.get_running_loop().time()
@@ -1709,16 +1907,31 @@ class SiteController:
             current_a=meter.current_a if meter else (),
             session_energy_wh=transaction.energy_wh if transaction else None,
             lifetime_energy_wh=meter.energy_wh if meter else None,
+            phases_in_use=self.phases_in_use(charger_id, connector_id)
+            if session is not None
+            else None,
+            phase_switching=self.switches_phases(config),
         )
 
     # --------------------------------------------------------------- persistence
 
     def export_state(self) -> dict[str, Any]:
-        """Return sessions, capabilities and installed profiles as JSON-able data."""
-        return export_state(self.book, self.writer)
+        """Return sessions, capabilities and installed profiles as JSON-able data.
+
+        With the phases each session's acknowledged limit uses (a switched charger's
+        session stays on one phase across a restart, without a pause to switch).
+        """
+        data = export_state(self.book, self.writer)
+        if self._phases_acked:
+            data["phases_in_use"] = dict(self._phases_acked)
+        return data
 
     def import_state(self, data: Mapping[str, Any]) -> None:
         """Restore what `export_state` saved; entries that cannot be read are skipped."""
+        phases = data.get("phases_in_use")
+        for key, value in (phases if isinstance(phases, Mapping) else {}).items():
+            if value in (1, 3) and not isinstance(value, bool):
+                self._phases_acked[str(key)] = int(value)
         for session in import_state(data, self.book, self.writer):
             self.server.restore_transaction(
                 session.charger_id,
@@ -1728,6 +1941,10 @@ class SiteController:
                 meter_start_wh=session.meter_start_wh,
                 started=session.started,
             )
+
+
+def _earliest(current: float | None, candidate: float) -> float:
+    return candidate if current is None else min(current, candidate)
 
 
 __all__ = [

@@ -339,6 +339,10 @@ class WriteTarget:
     schedule: Schedule | None = None
     # 2.1 V2X: a CentralSetpoint setpoint (W, <= 0) for a session's TxProfile.
     setpoint_w: float | None = None
+    # It changes the phases (numberPhases): a full profile, never a Dynamic update.
+    phase_switch: bool = False
+    # 2.x, on one phase, a charger that chooses its phase: `phaseToUse` (1-3).
+    phase_to_use: int | None = None
 
 
 def builder_for(version: str | None) -> Callable[..., dict[str, Any]]:
@@ -494,6 +498,11 @@ class ProfileWriter:
             and purpose == TX_PROFILE
         ):
             body = with_setpoint(body, target.setpoint_w, unit, volts)
+        if target.phase_to_use is not None and version != OCPP16:
+            for schedule in body["chargingSchedule"]:
+                for period in schedule["chargingSchedulePeriod"]:
+                    if period.get("numberPhases") == 1:
+                        period["phaseToUse"] = target.phase_to_use
         return body
 
     def _periods(
@@ -672,7 +681,11 @@ class ProfileWriter:
         key = f"{target.charger_id}#{target.connector_id}"
         timeouts = 0
         book = self.book(target.charger_id)
-        if still_running() and self.session_slot(config) == SLOT_TX:
+        if (
+            still_running()
+            and self.session_slot(config) == SLOT_TX
+            and not target.phase_switch
+        ):
             try:
                 if await self.update_dynamic(target, config):
                     return True

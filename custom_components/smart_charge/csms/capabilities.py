@@ -39,6 +39,9 @@ OCPP2_VARIABLES: Final = (
     (SMART_CHARGING_CTRLR, "RateUnit"),
     (SMART_CHARGING_CTRLR, "ProfileStackLevel"),
     (SMART_CHARGING_CTRLR, "PeriodsPerSchedule"),
+    # Phase switching: 3 -> 1 during a transaction, and choosing the phase to use.
+    (SMART_CHARGING_CTRLR, "Phases3to1"),
+    (SMART_CHARGING_CTRLR, "ACPhaseSwitchingSupported"),
 )
 
 _UNIT_NAMES: Final = {
@@ -93,6 +96,10 @@ class ChargerCapabilities:
     working_rate_unit: str | None = None
     working_purpose: str | None = None
     rejects_profiles: bool = False
+    # 2.x: SmartChargingCtrlr.Phases3to1 (None: not reported, as on every 1.6 charger)
+    # and ACPhaseSwitchingSupported (it takes `phaseToUse`).
+    phase_switching: bool | None = None
+    phase_to_use: bool | None = None
 
     @property
     def preferred_rate_unit(self) -> str:
@@ -137,6 +144,8 @@ class ChargerCapabilities:
             "working_rate_unit": self.working_rate_unit,
             "working_purpose": self.working_purpose,
             "rejects_profiles": self.rejects_profiles,
+            "phase_switching": self.phase_switching,
+            "phase_to_use": self.phase_to_use,
         }
 
     @classmethod
@@ -149,6 +158,10 @@ class ChargerCapabilities:
         def optional_int(key: str) -> int | None:
             value = data.get(key)
             return None if value is None else int(value)
+
+        def optional_bool(key: str) -> bool | None:
+            value = data.get(key)
+            return None if value is None else bool(value)
 
         def optional_str(key: str) -> str | None:
             value = data.get(key)
@@ -164,6 +177,8 @@ class ChargerCapabilities:
             working_rate_unit=optional_str("working_rate_unit"),
             working_purpose=optional_str("working_purpose"),
             rejects_profiles=bool(data.get("rejects_profiles", False)),
+            phase_switching=optional_bool("phase_switching"),
+            phase_to_use=optional_bool("phase_to_use"),
         )
 
 
@@ -213,6 +228,8 @@ def from_ocpp2_variables(
         max_stack_level=_int(values.get("ProfileStackLevel")),
         max_periods=_int(values.get("PeriodsPerSchedule")),
         smart_charging=enabled is not False and available is not False,
+        phase_switching=_bool(values.get("Phases3to1")),
+        phase_to_use=_bool(values.get("ACPhaseSwitchingSupported")),
         learned=True,
     )
 

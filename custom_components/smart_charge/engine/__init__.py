@@ -3,7 +3,8 @@
 Public API: the data model (`Session`, `Panel`, `Site`, `TimeOfUseWindow`, `Strategy`,
 `Phase`), the vocabularies of why (`LimitReason` with `SessionLimit` per session,
 `BudgetReason` per panel), the site solver `allocate_site`, the seed-compatible `SmartChargingEngine`,
-transition planning (`plan_transition`) and OCPP profile builders.
+transition planning (`plan_transition`), the one/three-phase switch decision
+(`decide_phases`) and OCPP profile builders.
 Charging plans: `plan_charging` with `PlanRequest`/`ChargingGoal`/`PlanSlot` in and a
 `ChargingPlan` out.
 """
@@ -40,6 +41,17 @@ from .model import (
     SiteAllocation,
     Strategy,
     TimeOfUseWindow,
+)
+from .phases import (
+    PhaseDecision,
+    PhasePolicy,
+    PhaseReason,
+    PhaseSettings,
+    PhaseState,
+    SwitchRequest,
+    choose_phases,
+    decide_phases,
+    with_phases,
 )
 from .planner import plan_charging
 from .planner_model import (
@@ -94,6 +106,11 @@ __all__ = [
     "PanelAllocation",
     "PanelPlan",
     "Phase",
+    "PhaseDecision",
+    "PhasePolicy",
+    "PhaseReason",
+    "PhaseSettings",
+    "PhaseState",
     "PlanMode",
     "PlanReason",
     "PlanRequest",
@@ -110,6 +127,7 @@ __all__ = [
     "SlotPlan",
     "SmartChargingEngine",
     "Strategy",
+    "SwitchRequest",
     "TimeOfUseWindow",
     "TransitionPlan",
     "V2XSession",
@@ -121,9 +139,12 @@ __all__ = [
     "build_ocpp21_request",
     "build_ocpp201_profile",
     "build_ocpp201_request",
+    "choose_phases",
+    "decide_phases",
     "discharge_wanted",
     "in_most_expensive_hours",
     "plan_charging",
     "plan_transition",
     "profile_id_for",
+    "with_phases",
 ]
