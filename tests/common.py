@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.core import (
     Event,
     EventStateChangedData,
@@ -57,9 +57,9 @@ def device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> dr.Device
 
 def panel(
     panel_id: str, name: str, limit_kw: float, parent: str = ROOT_PANEL_ID
-) -> Any:
+) -> ConfigSubentryDataWithId:
     """Return a panel subentry."""
-    return ConfigSubentryData(
+    return ConfigSubentryDataWithId(
         data={CONF_NAME: name, CONF_LIMIT_KW: limit_kw, CONF_PARENT: parent},
         subentry_id=panel_id,
         subentry_type=SUBENTRY_PANEL,
@@ -76,9 +76,9 @@ def charger(
     max_a: float = 16.0,
     phases: int = 3,
     grid_phase: str | None = None,
-) -> Any:
+) -> ConfigSubentryDataWithId:
     """Return a charger subentry."""
-    return ConfigSubentryData(
+    return ConfigSubentryDataWithId(
         data={
             CONF_CHARGER_ID: charger_id,
             CONF_PANEL: panel_id,

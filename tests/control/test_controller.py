@@ -280,7 +280,7 @@ async def test_small_increases_skipped_and_increases_spaced(
 
 
 async def test_new_session_gets_its_limit_even_at_the_maximum(
-    rig_factory: Callable[[float], Awaitable[Rig]],
+    rig_factory: Callable[..., Awaitable[Rig]],
 ) -> None:
     """A car allocated its charger's maximum is not left at the boot failsafe."""
     rig = await rig_factory(100.0, failsafe_current_a=6.0)

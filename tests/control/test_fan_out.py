@@ -17,6 +17,7 @@ from typing import Any
 from ocpp.messages import MessageType, get_validator
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.control import SEND_WINDOW
 from custom_components.smart_charge.csms import CallRejectedError, CentralSystem
@@ -96,7 +97,7 @@ async def test_prebuilt_profile_answer_is_still_validated(
 ) -> None:
     async with websockets.connect(
         f"ws://127.0.0.1:{server.port}/RAW",
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp2.0.1")],
     ) as ws:
         while not server.connected("RAW"):
             await asyncio.sleep(0.01)

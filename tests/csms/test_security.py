@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.csms import (
     BootReceived,
@@ -92,7 +93,7 @@ def write_self_signed(directory: Path) -> tuple[Path, Path]:
 
 async def _status_of_refusal(url: str, **kwargs: Any) -> websockets.InvalidStatus:
     with pytest.raises(websockets.InvalidStatus) as err:
-        await websockets.connect(url, subprotocols=["ocpp1.6"], **kwargs)  # type: ignore[list-item]
+        await websockets.connect(url, subprotocols=[Subprotocol("ocpp1.6")], **kwargs)
     return err.value
 
 
