@@ -45,7 +45,10 @@ from custom_components.smart_charge.const import (
     SUBENTRY_CHARGER,
     SUBENTRY_PANEL,
 )
+from tests.waits import until
 from tools.simulator import SimulatedCharger
+
+__all__ = ["until"]  # also here for the Home Assistant tests
 
 
 def device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> dr.DeviceEntry:
@@ -164,13 +167,6 @@ async def state_when(
             return await future
     finally:
         unsubscribe()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until `predicate()` is true, letting the server and HA work."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def last_tx_limit(sim: SimulatedCharger) -> float | None:

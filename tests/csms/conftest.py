@@ -41,6 +41,17 @@ class EventLog:
                 self._changed.clear()
                 await self._changed.wait()
 
+    async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Return once `condition()` holds: checked now and after each event.
+
+        For the server's state that changes with an event: `connected()` changes
+        just before ChargerConnected and ChargerDisconnected are sent.
+        """
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
 
 @pytest.fixture
 def event_log() -> EventLog:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asyncio import sleep as asyncio_sleep, timeout as asyncio_timeout
+from asyncio import timeout as asyncio_timeout
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -137,8 +137,8 @@ async def test_charger_uses_its_list_while_the_server_is_down(
         )
         await central.stop()
         async with asyncio_timeout(5):
-            while sim.connected:
-                await asyncio_sleep(0.02)
+            await sim.wait_closed()
+        assert not sim.connected
         # Offline: the known card starts charging, a stranger is refused.
         assert await sim.swipe("STRANGER") == "Unknown"
         assert not charging(sim)

@@ -409,21 +409,21 @@ async def test_dispatch_is_parallel_and_survives_failures() -> None:
 
 
 async def test_overlapping_dispatches_coalesce() -> None:
-    release = asyncio.Event()
+    release, running = asyncio.Event(), asyncio.Event()
     runs: list[float] = []
 
     async def dispatcher(session: Session, profile: SessionProfile) -> None:
         runs.append(profile.allocated_kw)
+        running.set()
         await release.wait()
 
     engine = SmartChargingEngine("SITE", 10, dispatcher, safety_margin_pct=0)
     add(engine, 1)
     first = asyncio.create_task(engine.dispatch(now=NOON))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await asyncio.wait_for(running.wait(), 5)  # the first dispatch is sending
     engine.set_grid_limit(8)
     others = [asyncio.create_task(engine.dispatch(now=NOON)) for _ in range(5)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop pass, not a wait: the five calls join it
     release.set()
     first_result = await first
     other_results = await asyncio.gather(*others)
@@ -446,15 +446,16 @@ async def test_dispatch_error_in_optimize_reaches_callers() -> None:
 
 
 async def test_cancelled_caller_does_not_break_dispatch() -> None:
-    release = asyncio.Event()
+    release, running = asyncio.Event(), asyncio.Event()
 
     async def dispatcher(session: Session, profile: SessionProfile) -> None:
+        running.set()
         await release.wait()
 
     engine = SmartChargingEngine("SITE", 10, dispatcher)
     add(engine, 1)
     caller = asyncio.create_task(engine.dispatch(now=NOON))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(running.wait(), 5)  # cancelled while it sends
     caller.cancel()
     release.set()
     with pytest.raises(asyncio.CancelledError):
@@ -497,8 +498,11 @@ async def test_session_lifecycle_and_events() -> None:
     for name in ("session_added", "session_updated", "session_removed", "optimized"):
         engine.on(name, recorder(name))
 
+    listened = asyncio.Event()
+
     async def async_listener(payload: Any) -> None:
         seen.append(("async", payload))
+        listened.set()
 
     def broken(payload: Any) -> None:
         raise RuntimeError("listener bug")
@@ -508,7 +512,7 @@ async def test_session_lifecycle_and_events() -> None:
     unsubscribe = engine.on("session_removed", broken)
     session = add(engine, "a")
     assert session.phases == 1 and session.voltage_v == 240 and session.sequence == 1
-    await asyncio.sleep(0)
+    await asyncio.wait_for(listened.wait(), 5)  # async listeners run as tasks
     assert ("async", session) in seen
     with pytest.raises(EngineError):
         add(engine, "a")
