@@ -48,7 +48,8 @@ from custom_components.smart_charge.const import (
 from tests.waits import until
 from tools.simulator import SimulatedCharger
 
-__all__ = ["until"]  # also here for the Home Assistant tests
+# `until` lives in tests/waits.py (no Home Assistant there); the HA tests import it here.
+__all__ = ["until"]
 
 
 def device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> dr.DeviceEntry:
