@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from homeassistant.config_entries import ConfigSubentryData
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.core import (
     Event,
     EventStateChangedData,
@@ -45,7 +45,11 @@ from custom_components.smart_charge.const import (
     SUBENTRY_CHARGER,
     SUBENTRY_PANEL,
 )
+from tests.waits import until
 from tools.simulator import SimulatedCharger
+
+# `until` lives in tests/waits.py (no Home Assistant there); the HA tests import it here.
+__all__ = ["until"]
 
 
 def device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> dr.DeviceEntry:
@@ -57,9 +61,9 @@ def device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> dr.Device
 
 def panel(
     panel_id: str, name: str, limit_kw: float, parent: str = ROOT_PANEL_ID
-) -> Any:
+) -> ConfigSubentryDataWithId:
     """Return a panel subentry."""
-    return ConfigSubentryData(
+    return ConfigSubentryDataWithId(
         data={CONF_NAME: name, CONF_LIMIT_KW: limit_kw, CONF_PARENT: parent},
         subentry_id=panel_id,
         subentry_type=SUBENTRY_PANEL,
@@ -76,9 +80,9 @@ def charger(
     max_a: float = 16.0,
     phases: int = 3,
     grid_phase: str | None = None,
-) -> Any:
+) -> ConfigSubentryDataWithId:
     """Return a charger subentry."""
-    return ConfigSubentryData(
+    return ConfigSubentryDataWithId(
         data={
             CONF_CHARGER_ID: charger_id,
             CONF_PANEL: panel_id,
@@ -164,13 +168,6 @@ async def state_when(
             return await future
     finally:
         unsubscribe()
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait until `predicate()` is true, letting the server and HA work."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 def last_tx_limit(sim: SimulatedCharger) -> float | None:

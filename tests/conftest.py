@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 import socket
 import sys
+from types import FrameType
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -96,7 +97,7 @@ def ha_reports(
     validate = ocpp.charge_point.validate_payload
 
     async def validate_on_csms_side(message: Any, ocpp_version: str) -> None:
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_filename.startswith(SIMULATOR):
                 return

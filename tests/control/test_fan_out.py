@@ -17,10 +17,12 @@ from typing import Any
 from ocpp.messages import MessageType, get_validator
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.control import SEND_WINDOW
 from custom_components.smart_charge.csms import CallRejectedError, CentralSystem
 from tests.control.conftest import Rig
+from tests.csms.conftest import EventLog
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -92,14 +94,13 @@ async def test_every_profile_frame_is_schema_valid(
     ],
 )
 async def test_prebuilt_profile_answer_is_still_validated(
-    server: CentralSystem, answer: dict[str, Any], accepted: bool
+    server: CentralSystem, event_log: EventLog, answer: dict[str, Any], accepted: bool
 ) -> None:
     async with websockets.connect(
         f"ws://127.0.0.1:{server.port}/RAW",
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp2.0.1")],
     ) as ws:
-        while not server.connected("RAW"):
-            await asyncio.sleep(0.01)
+        await event_log.until(lambda: server.connected("RAW"))
         profile = {
             "id": 1,
             "stackLevel": 0,

@@ -8,11 +8,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.smart_charge.csms import (
-    CentralSystem,
-    ChargerEvent,
-    ServerConfig,
-)
+from custom_components.smart_charge.csms import CentralSystem, ServerConfig
 from tools.simulator import SimulatedCharger
 
 
@@ -20,10 +16,11 @@ class EventLog:
     """Collects server events; tests await the ones they need."""
 
     def __init__(self) -> None:
-        self.events: list[ChargerEvent] = []
+        # Server events, and the control layer's reports where a rig logs those too.
+        self.events: list[object] = []
         self._changed = asyncio.Event()
 
-    def __call__(self, event: ChargerEvent) -> None:
+    def __call__(self, event: object) -> None:
         self.events.append(event)
         self._changed.set()
 
@@ -41,6 +38,17 @@ class EventLog:
                 for event in self.events:
                     if isinstance(event, kind) and predicate(event):
                         return event
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        """Return once `condition()` holds: checked now and after each event.
+
+        For the server's state that changes with an event: `connected()` changes
+        just before ChargerConnected and ChargerDisconnected are sent.
+        """
+        async with asyncio.timeout(timeout):
+            while not condition():
                 self._changed.clear()
                 await self._changed.wait()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asyncio import sleep as asyncio_sleep, timeout as asyncio_timeout
+from asyncio import timeout as asyncio_timeout
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -112,6 +112,11 @@ async def test_no_local_list_support(
     assert not await server.local_list_supported("CP-N")
 
 
+def charging(sim: SimulatedCharger, connector_id: int = 1) -> bool:
+    """Whether the connector is in a transaction (read afresh after each await)."""
+    return sim.connectors[connector_id].in_transaction
+
+
 async def test_charger_uses_its_list_while_the_server_is_down(
     socket_enabled: None, event_log: EventLog
 ) -> None:
@@ -132,13 +137,13 @@ async def test_charger_uses_its_list_while_the_server_is_down(
         )
         await central.stop()
         async with asyncio_timeout(5):
-            while sim.connected:
-                await asyncio_sleep(0.02)
+            await sim.wait_closed()
+        assert not sim.connected
         # Offline: the known card starts charging, a stranger is refused.
         assert await sim.swipe("STRANGER") == "Unknown"
-        assert not sim.connectors[1].in_transaction
+        assert not charging(sim)
         assert await sim.swipe(KNOWN) == "Accepted"
-        assert sim.connectors[1].in_transaction
+        assert charging(sim)
         expired = SimulatedCharger(
             "X",
             "ws://127.0.0.1:1",

@@ -10,7 +10,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.connection import Connection
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.csms import (
     CallTimeoutError,
@@ -28,16 +29,14 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 
 
-async def _connect(
-    server: CentralSystem, charger_id: str, version: str
-) -> ClientConnection:
+async def _connect(server: CentralSystem, charger_id: str, version: str) -> Connection:
     return await websockets.connect(
         f"ws://127.0.0.1:{server.port}/{charger_id}",
-        subprotocols=[SUBPROTOCOL[version]],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(SUBPROTOCOL[version])],
     )
 
 
-async def _answer(ws: ClientConnection, frame: str) -> list[Any]:
+async def _answer(ws: Connection, frame: str) -> list[Any]:
     await ws.send(frame)
     async with asyncio.timeout(5):
         answer: list[Any] = json.loads(await ws.recv())
@@ -231,9 +230,7 @@ async def test_connect_disconnect_loop_spares_the_others(
 
     _, answered = await asyncio.gather(flap(), keep_talking())
     assert answered == 25
-    async with asyncio.timeout(5):
-        while server.connected("FLAP"):
-            await asyncio.sleep(0.01)
+    await event_log.until(lambda: not server.connected("FLAP"))
     assert server.connected("STEADY")
     flaps = [e for e in event_log.of(ChargerConnected) if e.charger_id == "FLAP"]
     assert len(flaps) == 25

@@ -18,7 +18,8 @@ from ocpp.v21 import ChargePoint as Client21, call as call21
 from ocpp.v201 import ChargePoint as Client201, call as call201
 import pytest
 import websockets
-from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.connection import Connection
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.csms import (
     CallRejectedError,
@@ -37,27 +38,25 @@ SUBPROTOCOL = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1", "2.1": "ocpp2.1"}
 NOW = "2025-01-01T00:00:00Z"
 
 
-async def _connect(
-    server: CentralSystem, charger_id: str, version: str
-) -> ClientConnection:
+async def _connect(server: CentralSystem, charger_id: str, version: str) -> Connection:
     return await websockets.connect(
         f"ws://127.0.0.1:{server.port}/{charger_id}",
-        subprotocols=[SUBPROTOCOL[version]],  # type: ignore[list-item]
+        subprotocols=[Subprotocol(SUBPROTOCOL[version])],
     )
 
 
-async def _recv(ws: ClientConnection) -> list[Any]:
+async def _recv(ws: Connection) -> list[Any]:
     async with asyncio.timeout(5):
         frame: list[Any] = json.loads(await ws.recv())
     return frame
 
 
-async def _answer(ws: ClientConnection, frame: str) -> list[Any]:
+async def _answer(ws: Connection, frame: str) -> list[Any]:
     await ws.send(frame)
     return await _recv(ws)
 
 
-async def _heartbeat_answered(ws: ClientConnection, unique_id: str = "hb") -> None:
+async def _heartbeat_answered(ws: Connection, unique_id: str = "hb") -> None:
     assert (await _answer(ws, f'[2, "{unique_id}", "Heartbeat", {{}}]'))[:2] == [
         3,
         unique_id,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.csms import (
     BootReceived,
@@ -92,7 +93,7 @@ def write_self_signed(directory: Path) -> tuple[Path, Path]:
 
 async def _status_of_refusal(url: str, **kwargs: Any) -> websockets.InvalidStatus:
     with pytest.raises(websockets.InvalidStatus) as err:
-        await websockets.connect(url, subprotocols=["ocpp1.6"], **kwargs)  # type: ignore[list-item]
+        await websockets.connect(url, subprotocols=[Subprotocol("ocpp1.6")], **kwargs)
     return err.value
 
 
@@ -167,15 +168,11 @@ async def test_unknown_identities_rejected_and_access_updated(
     stranger = SimulatedCharger("STRANGER", url)
     await stranger.start()
     await event_log.wait_for(ChargerConnected, lambda e: e.charger_id == "STRANGER")
-    async with asyncio.timeout(5):
-        while server.connected("PW"):
-            await asyncio.sleep(0.01)
+    await event_log.until(lambda: not server.connected("PW"))
     assert server.connected("KNOWN")
     # Revoke KNOWN: it is disconnected too.
     server.update_access(known_ids=frozenset({"STRANGER"}))
-    async with asyncio.timeout(5):
-        while server.connected("KNOWN"):
-            await asyncio.sleep(0.01)
+    await event_log.until(lambda: not server.connected("KNOWN"))
     # Accepting unknown identities again lets anyone in.
     server.update_access(reject_unknown=False)
     await known.reconnect()

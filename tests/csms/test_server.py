@@ -7,6 +7,7 @@ import json
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.csms import (
     BootReceived,
@@ -24,10 +25,20 @@ from custom_components.smart_charge.csms import (
     TransactionStarted,
     TransactionStopped,
 )
+from tools.simulator import SimulatedCharger
 
 from .conftest import EventLog, SimFactory
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
+
+
+async def _plug_in(
+    charger: SimulatedCharger, connector_id: int = 1, *, id_tag: str = "SIMTAG"
+) -> str:
+    """Start a transaction on a connected charger; return its id."""
+    transaction_id = await charger.plug_in(connector_id, id_tag=id_tag)
+    assert transaction_id is not None  # online, the server gives the id at once
+    return transaction_id
 
 
 def _profile16(limit: float, transaction_id: int) -> dict[str, object]:
@@ -80,7 +91,7 @@ async def test_boot_transaction_meter_values(
     await charger.heartbeat()
     await charger.authorize("TAG")
 
-    transaction_id = await charger.plug_in(1, id_tag="TAG")
+    transaction_id = await _plug_in(charger, 1, id_tag="TAG")
     started = await event_log.wait_for(TransactionStarted)
     assert (started.connector_id, started.transaction_id) == (1, transaction_id)
     assert started.id_tag == "TAG"
@@ -112,7 +123,7 @@ async def test_transaction_ids_are_unique_across_chargers(
 ) -> None:
     first = await make_charger("A")
     second = await make_charger("B")
-    ids = {await first.plug_in(), await second.plug_in()}
+    ids = {await _plug_in(first), await _plug_in(second)}
     assert len(ids) == 2
     assert all(tx.isdigit() for tx in ids)
 
@@ -122,7 +133,7 @@ async def test_outgoing_calls(
     server: CentralSystem, make_charger: SimFactory, version: str
 ) -> None:
     charger = await make_charger("CP-2", version=version)
-    tx = await charger.plug_in()
+    tx = await _plug_in(charger)
     profile = _profile16(10.5, int(tx)) if version == "1.6" else _profile201(10.5, tx)
     assert await server.set_charging_profile("CP-2", 1, profile) == "Accepted"
     received = await charger.wait_for_profile()
@@ -178,7 +189,7 @@ async def test_unanswered_call_times_out_without_blocking_incoming(
     server: CentralSystem, event_log: EventLog, make_charger: SimFactory
 ) -> None:
     charger = await make_charger("SLOW", version="1.6")
-    tx = await charger.plug_in()
+    tx = await _plug_in(charger)
     charger.ignore_actions.add("SetChargingProfile")
     call = asyncio.create_task(
         server.set_charging_profile("SLOW", 1, _profile16(8.0, int(tx)))
@@ -198,7 +209,7 @@ async def test_rejected_profile_is_not_acknowledged(
     server: CentralSystem, make_charger: SimFactory
 ) -> None:
     charger = await make_charger("REJ", version="2.0.1", profile_status="Rejected")
-    tx = await charger.plug_in()
+    tx = await _plug_in(charger)
     assert await server.set_charging_profile("REJ", 1, _profile201(6, tx)) == "Rejected"
     assert 1 not in server.chargers["REJ"].limit_acked
 
@@ -225,7 +236,8 @@ async def test_prefix_path_and_version_21(
     server: CentralSystem, event_log: EventLog
 ) -> None:
     async with websockets.connect(
-        f"ws://127.0.0.1:{server.port}/ocpp/CP%2021", subprotocols=["ocpp2.1"]
+        f"ws://127.0.0.1:{server.port}/ocpp/CP%2021",
+        subprotocols=[Subprotocol("ocpp2.1")],
     ) as ws:
         connected = await event_log.wait_for(ChargerConnected)
         assert (connected.charger_id, connected.ocpp_version) == ("CP 21", "2.1")
@@ -258,7 +270,7 @@ async def test_prefix_path_and_version_21(
 async def test_refuses_missing_id(server: CentralSystem) -> None:
     with pytest.raises(websockets.InvalidStatus) as err:
         await websockets.connect(
-            f"ws://127.0.0.1:{server.port}/", subprotocols=["ocpp1.6"]
+            f"ws://127.0.0.1:{server.port}/", subprotocols=[Subprotocol("ocpp1.6")]
         )
     assert err.value.response.status_code == 404
 
@@ -268,7 +280,7 @@ async def test_prefers_the_newest_offered_version(
 ) -> None:
     async with websockets.connect(
         f"ws://127.0.0.1:{server.port}/MULTI",
-        subprotocols=["ocpp1.6", "ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6"), Subprotocol("ocpp2.0.1")],
     ) as ws:
         assert ws.subprotocol == "ocpp2.0.1"
         connected = await event_log.wait_for(ChargerConnected)
@@ -279,7 +291,7 @@ async def test_reconnect_keeps_transaction(
     server: CentralSystem, event_log: EventLog, make_charger: SimFactory
 ) -> None:
     charger = await make_charger("RC", version="1.6")
-    tx = await charger.plug_in()
+    tx = await _plug_in(charger)
     await charger.reconnect()
     assert server.connected("RC")
     assert tx in server.chargers["RC"].transactions
@@ -327,11 +339,9 @@ async def test_subscriber_errors_are_contained(socket_enabled: None) -> None:
 
     central = CentralSystem(ServerConfig(host="127.0.0.1", port=0), broken)
     await central.start()
-    from tools.simulator import SimulatedCharger
-
     charger = SimulatedCharger("S", f"ws://127.0.0.1:{central.port}")
     await charger.start()
-    await charger.plug_in()
+    await _plug_in(charger)
     assert central.chargers["S"].transactions
     await charger.stop()
     await central.stop()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.csms import (
     CentralSystem,
@@ -123,7 +124,7 @@ async def test_start_transaction_conf_goes_before_the_tx_profile(
     central, controller = eager
     async with websockets.connect(
         f"ws://127.0.0.1:{central.port}/STRICT16",
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
     ) as ws:
         await _boot(ws)
         for attempt in range(5):  # every start, not just a lucky one
@@ -163,7 +164,7 @@ async def test_transaction_is_known_to_frames_right_after_the_conf(
     central, _ = eager
     async with websockets.connect(
         f"ws://127.0.0.1:{central.port}/QUICK16",
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp1.6")],
     ) as ws:
         await _boot(ws)
         await _start(ws, "start")

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import websockets
+from websockets.typing import Subprotocol
 
 from custom_components.smart_charge.csms import (
     CentralSystem,
@@ -93,7 +94,7 @@ async def test_20x_needs_report_and_meter_values(
     server: CentralSystem, event_log: EventLog
 ) -> None:
     async with websockets.connect(
-        f"ws://127.0.0.1:{server.port}/EV", subprotocols=["ocpp2.0.1"]
+        f"ws://127.0.0.1:{server.port}/EV", subprotocols=[Subprotocol("ocpp2.0.1")]
     ) as ws:
         frames = [
             [

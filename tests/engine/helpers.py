@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 import math
 
 from custom_components.smart_charge.engine import (
     Session,
+    SessionProfile,
     Site,
     SiteAllocation,
     Strategy,
@@ -15,6 +16,10 @@ from custom_components.smart_charge.engine import (
 TOL = 1e-6
 W_STEP = 0.001  # kW
 A_STEP = 0.1  # A
+
+# Per panel id: its kW budget, its per-phase budgets (None: no phase limit) and the
+# managed sessions below it.
+type Budgets = dict[str, tuple[float, list[float] | None, list[Session]]]
 
 
 def subtree(site: Site, panel_id: str) -> set[str]:
@@ -40,7 +45,7 @@ def loads(session: Session) -> tuple[bool, bool, bool]:
     if session.phases == 2:  # split phase: both legs
         return (True, True, False)
     index = int((session.grid_phase or "L1")[1]) - 1
-    return tuple(i == index for i in range(3))  # type: ignore[return-value]
+    return (index == 0, index == 1, index == 2)
 
 
 def importance(session: Session, position: int) -> tuple[float, float, int, int]:
@@ -63,7 +68,7 @@ def check_invariants(
     }
 
     # Per-panel budgets, computed independently of the engine.
-    budgets: dict[str, tuple[float, list[float] | None, list[Session]]] = {}
+    budgets: Budgets = {}
     for panel in site.panels:
         ids = subtree(site, panel.id)
         factor = 1 - panel.safety_margin_pct / 100
@@ -72,9 +77,11 @@ def check_invariants(
         )
         unmanaged_kw = sum(p.unmanaged_load_kw for p in site.panels if p.id in ids)
         unmanaged_a = [0.0, 0.0, 0.0]
-        for p in site.panels:
-            if p.id in ids:
-                extra = p.unmanaged_phase_a or (p.unmanaged_load_kw * balanced,) * 3
+        for inner in site.panels:
+            if inner.id in ids:
+                extra = (
+                    inner.unmanaged_phase_a or (inner.unmanaged_load_kw * balanced,) * 3
+                )
                 unmanaged_a = [a + b for a, b in zip(unmanaged_a, extra, strict=True)]
         below = [s for s in sessions if panel_of(site, s) in ids]
         for s in below:
@@ -98,13 +105,17 @@ def check_invariants(
         # 1. No panel over its budget (a negative budget leaves everything below paused).
         assert used <= max(kw_budget, 0.0) + TOL, (panel.id, used, kw_budget)
         if phase_budget is not None:
-            for p in range(3):
+            for phase in range(3):
                 amps = sum(
                     profile[s.transaction_id].allocated_amps_per_phase
                     for s in mine
-                    if loads(s)[p]
+                    if loads(s)[phase]
                 )
-                assert amps <= max(phase_budget[p], 0.0) + TOL, (panel.id, p, amps)
+                assert amps <= max(phase_budget[phase], 0.0) + TOL, (
+                    panel.id,
+                    phase,
+                    amps,
+                )
 
     ancestors: dict[str, list[str]] = {}
     for panel in site.panels:
@@ -167,11 +178,11 @@ def check_invariants(
             continue
         panel = next(p for p in site.panels if p.id == panel_of(site, s))
         weight = s.priority if panel.strategy is Strategy.PRIORITY else 1
-        key = (panel.id, loads(s), s.voltage_v)
-        groups.setdefault(key, []).append(s)
+        group: tuple[object, ...] = (panel.id, loads(s), s.voltage_v)
+        groups.setdefault(group, []).append(s)
         if weight == 1:
             same = (
-                key,
+                group,
                 s.ceiling_kw,
                 s.min_kw,
                 s.priority if panel.strategy is Strategy.PRIORITY else 0,
@@ -196,7 +207,13 @@ def check_invariants(
             assert max(levels) - min(levels) <= 2 * W_STEP, levels
 
 
-def _fits(site, session, others, budgets, ancestors) -> bool:  # type: ignore[no-untyped-def]
+def _fits(
+    site: Site,
+    session: Session,
+    others: Sequence[Session],
+    budgets: Budgets,
+    ancestors: Mapping[str, Sequence[str]],
+) -> bool:
     """Whether session's minimum fits beside the others' minimums everywhere above it."""
     for panel_id in ancestors[panel_of(site, session)]:
         kw_budget, phase_budget, mine = budgets[panel_id]
@@ -215,7 +232,12 @@ def _fits(site, session, others, budgets, ancestors) -> bool:  # type: ignore[no
     return True
 
 
-def _blocked(session, profile, budgets, chain) -> bool:  # type: ignore[no-untyped-def]
+def _blocked(
+    session: Session,
+    profile: Mapping[str | int, SessionProfile],
+    budgets: Budgets,
+    chain: Sequence[str],
+) -> bool:
     """Whether some constraint above session has no room left (within rounding)."""
     for panel_id in chain:
         kw_budget, phase_budget, mine = budgets[panel_id]

@@ -172,10 +172,10 @@ def test_time_of_use_panel_in_site_time_zone() -> None:
                 id="root",
                 limit_kw=40,
                 safety_margin_pct=0,
-                strategy="time_of_use",
+                strategy="time_of_use",  # type: ignore[arg-type]  # read as a Strategy
                 time_of_use_windows=(window,),
             )
-        ],  # type: ignore[arg-type]
+        ],
         time_zone="America/New_York",
     )
     sessions = [s(1, max_hardware_power_kw=50)]
@@ -386,7 +386,7 @@ def test_panel_totals_add_up_the_rounded_values_sent() -> None:
 
 
 def test_fast_panel_allocation_equals_the_dataclass() -> None:
-    fields = {
+    fields: dict[str, Any] = {
         "allocated_kw": 1.5,
         "unmanaged_kw": 0.5,
         "budget_kw": 3.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +21,6 @@ from custom_components.smart_charge.engine import (
     Strategy,
     TimeOfUseWindow,
     build_ocpp16_request,
-    engine as engine_module,
 )
 
 NOON = datetime(2025, 1, 15, 12, tzinfo=UTC)
@@ -52,6 +52,24 @@ def add(engine: SmartChargingEngine, tx: str | int, **kwargs: Any) -> Session:
 
 def kw(profiles: list[SessionProfile]) -> dict[Any, float]:
     return {p.transaction_id: p.allocated_kw for p in profiles}
+
+
+def broken_strategy(
+    sessions: Sequence[Session], available_kw: float
+) -> dict[Hashable, float]:
+    """A custom strategy with a bug."""
+    return {session.transaction_id: 1 / 0 for session in sessions}
+
+
+# Read afresh: after an assert on a property mypy keeps its narrowed type.
+def auto_dispatching(engine: SmartChargingEngine) -> bool:
+    """Whether the engine's timer runs."""
+    return engine.is_auto_dispatching
+
+
+def algorithm(engine: SmartChargingEngine) -> object:
+    """The engine's strategy or custom callable."""
+    return engine.algorithm
 
 
 async def test_single_pool_equal_share_and_margin() -> None:
@@ -205,14 +223,16 @@ def test_priority_strategy_and_custom_callable() -> None:
     assert kw(engine.optimize(now=NOON)) == {"vip": 30.0, "std": 10.0}
     assert engine.algorithm is Strategy.PRIORITY
 
-    def all_to_first(sessions: list[Session], available: float) -> dict[Any, float]:
+    def all_to_first(
+        sessions: Sequence[Session], available: float
+    ) -> dict[Hashable, float]:
         return {
             sessions[0].transaction_id: available * 2,
             sessions[1].transaction_id: 1.0,
         }
 
     engine.set_algorithm(all_to_first)
-    assert engine.algorithm is all_to_first
+    assert algorithm(engine) is all_to_first
     # Clamped to the ceiling (50 > 40 is over budget -> the least important is paused).
     result = {p.transaction_id: p for p in engine.optimize(now=NOON)}
     assert result["vip"].allocated_kw == 0 and result["vip"].paused  # over budget alone
@@ -221,7 +241,7 @@ def test_priority_strategy_and_custom_callable() -> None:
         lambda sessions, available: {s.transaction_id: 10.0 for s in sessions}
     )
     assert kw(engine.optimize(now=NOON)) == {"vip": 10.0, "std": 10.0}
-    engine.set_algorithm(lambda sessions, available: 1 / 0)
+    engine.set_algorithm(broken_strategy)
     with pytest.raises(EngineError):
         engine.optimize(now=NOON)
     with pytest.raises(EngineConfigError):
@@ -292,20 +312,21 @@ async def test_auto_dispatch_start_stop(monkeypatch: pytest.MonkeyPatch) -> None
         engine.start_auto_dispatch(0.5)
     real_sleep = asyncio.sleep
     slept: list[float] = []
+    three_sent = asyncio.Event()
 
     async def fast_sleep(delay: float) -> None:
         slept.append(delay)
+        if len(sent.sent) >= 3:
+            three_sent.set()
         await real_sleep(0)
 
-    monkeypatch.setattr(engine_module.asyncio, "sleep", fast_sleep)
+    # The engine's timer waits with asyncio.sleep (the one asyncio module).
+    monkeypatch.setattr(asyncio, "sleep", fast_sleep)
     engine.start_auto_dispatch(60)
-    assert engine.is_auto_dispatching
-    for _ in range(20):
-        await real_sleep(0)
-        if len(sent.sent) >= 3:
-            break
+    assert auto_dispatching(engine)
+    await asyncio.wait_for(three_sent.wait(), 5)
     engine.stop_auto_dispatch()
-    assert not engine.is_auto_dispatching
+    assert not auto_dispatching(engine)
     assert len(sent.sent) >= 3 and set(slept) == {60.0}
     engine.stop_auto_dispatch()  # no-op
     await engine.close()
@@ -318,7 +339,7 @@ def test_auto_dispatch_needs_a_loop() -> None:
 
 
 async def test_tick_logs_errors() -> None:
-    engine = SmartChargingEngine("SITE", 10, Recorder(), algorithm=lambda s, a: 1 / 0)
+    engine = SmartChargingEngine("SITE", 10, Recorder(), algorithm=broken_strategy)
     add(engine, 1)
     assert await engine.tick(now=NOON) is None
 
@@ -388,21 +409,21 @@ async def test_dispatch_is_parallel_and_survives_failures() -> None:
 
 
 async def test_overlapping_dispatches_coalesce() -> None:
-    release = asyncio.Event()
+    release, running = asyncio.Event(), asyncio.Event()
     runs: list[float] = []
 
     async def dispatcher(session: Session, profile: SessionProfile) -> None:
         runs.append(profile.allocated_kw)
+        running.set()
         await release.wait()
 
     engine = SmartChargingEngine("SITE", 10, dispatcher, safety_margin_pct=0)
     add(engine, 1)
     first = asyncio.create_task(engine.dispatch(now=NOON))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)
+    await asyncio.wait_for(running.wait(), 5)  # the first dispatch is sending
     engine.set_grid_limit(8)
     others = [asyncio.create_task(engine.dispatch(now=NOON)) for _ in range(5)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop pass, not a wait: the five calls join it
     release.set()
     first_result = await first
     other_results = await asyncio.gather(*others)
@@ -415,7 +436,7 @@ async def test_overlapping_dispatches_coalesce() -> None:
 
 
 async def test_dispatch_error_in_optimize_reaches_callers() -> None:
-    engine = SmartChargingEngine("SITE", 10, Recorder(), algorithm=lambda s, a: 1 / 0)
+    engine = SmartChargingEngine("SITE", 10, Recorder(), algorithm=broken_strategy)
     add(engine, 1)
     with pytest.raises(EngineError):
         await engine.dispatch(now=NOON)
@@ -425,15 +446,16 @@ async def test_dispatch_error_in_optimize_reaches_callers() -> None:
 
 
 async def test_cancelled_caller_does_not_break_dispatch() -> None:
-    release = asyncio.Event()
+    release, running = asyncio.Event(), asyncio.Event()
 
     async def dispatcher(session: Session, profile: SessionProfile) -> None:
+        running.set()
         await release.wait()
 
     engine = SmartChargingEngine("SITE", 10, dispatcher)
     add(engine, 1)
     caller = asyncio.create_task(engine.dispatch(now=NOON))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(running.wait(), 5)  # cancelled while it sends
     caller.cancel()
     release.set()
     with pytest.raises(asyncio.CancelledError):
@@ -469,11 +491,18 @@ async def test_clear_dispatch() -> None:
 async def test_session_lifecycle_and_events() -> None:
     engine = SmartChargingEngine("SITE", 22, Recorder(), phases=1, voltage_v=240)
     seen: list[tuple[str, Any]] = []
+
+    def recorder(name: str) -> Callable[[Any], None]:
+        return lambda payload: seen.append((name, payload))
+
     for name in ("session_added", "session_updated", "session_removed", "optimized"):
-        engine.on(name, lambda payload, name=name: seen.append((name, payload)))
+        engine.on(name, recorder(name))
+
+    listened = asyncio.Event()
 
     async def async_listener(payload: Any) -> None:
         seen.append(("async", payload))
+        listened.set()
 
     def broken(payload: Any) -> None:
         raise RuntimeError("listener bug")
@@ -483,7 +512,7 @@ async def test_session_lifecycle_and_events() -> None:
     unsubscribe = engine.on("session_removed", broken)
     session = add(engine, "a")
     assert session.phases == 1 and session.voltage_v == 240 and session.sequence == 1
-    await asyncio.sleep(0)
+    await asyncio.wait_for(listened.wait(), 5)  # async listeners run as tasks
     assert ("async", session) in seen
     with pytest.raises(EngineError):
         add(engine, "a")

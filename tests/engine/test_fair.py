@@ -122,7 +122,7 @@ def test_a_due_turn_is_served_before_the_count() -> None:
     # The rotation marks the three-phase car due after it waited a full period: it
     # charges beside two single-phase cars (3 instead of 4) for its turn.
     site = Site(panels=[Panel(id="garage", limit_kw=8.0)])
-    sessions = [three_phase("3ph", 1, turn_due=True)] + [  # type: ignore[arg-type]
+    sessions = [three_phase("3ph", 1, turn_due=True)] + [
         one_phase(f"1ph-{i}", 2 + i, Phase.L1) for i in range(4)
     ]
     result = allocate_site(site, sessions, now=NOW)
@@ -229,7 +229,7 @@ def one_panel(draw: st.DrawFn) -> tuple[Site, list[Session]]:
             max_hardware_power_kw=22.0,
             min_charge_rate_kw=draw(st.none() | st.floats(0.5, 8)),
             phases=draw(st.sampled_from([1, 3])),
-            grid_phase=draw(st.sampled_from(list(Phase))),
+            grid_phase=draw(st.sampled_from(Phase)),
             sequence=draw(st.integers(0, 20)),
         )
         for i in range(draw(st.integers(1, 8)))

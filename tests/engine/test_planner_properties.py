@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 import math
@@ -102,16 +103,14 @@ def cases(draw: st.DrawFn, *, max_sessions: int = 8) -> Case:
             measured_power_kw=draw(st.floats(0, 7)),
             sequence=i,
         )
-        mode = draw(st.sampled_from(list(PlanMode)))
+        mode = draw(st.sampled_from(PlanMode))
         energy = draw(st.none() | st.floats(0, 60))
         if energy is None and mode in (
             PlanMode.BY_DEPARTURE_CHEAPEST,
             PlanMode.BY_DEPARTURE_SOLAR_FIRST,
         ):
             energy = 10.0
-        departure = draw(
-            st.none() | st.floats(0, 1.2).map(lambda f, h=horizon: T0 + f * h)
-        )
+        departure = draw(st.none() | st.floats(0, 1.2).map(lambda f: T0 + f * horizon))
         requests.append(
             PlanRequest(
                 session=session,
@@ -157,7 +156,7 @@ def budgets(
     slot = case.slots[t]
     ids = subtree(case.site, panel.id)
     given = slot.multiplier
-    factor = given.get(panel.id, 1.0) if isinstance(given, dict) else given
+    factor = given.get(panel.id, 1.0) if isinstance(given, Mapping) else given
     factor = min(1.0, 1.0 if factor is None else factor)
     factor *= 1 - panel.safety_margin_pct / 100
     load_kw = 0.0
@@ -358,15 +357,19 @@ def min_cost_flow_optimum(
         push = math.inf
         node = sink
         while node != source:
-            a, k = back[node]  # type: ignore[misc]
+            step = back[node]
+            assert step is not None
+            a, k = step
             push = min(push, graph[a][k][1])
             node = a
         node = sink
         while node != source:
-            a, k = back[node]  # type: ignore[misc]
-            graph[a][k][1] -= push
+            step = back[node]
+            assert step is not None
+            a, k = step
+            graph[a][k][1] -= int(push)
             rev = graph[a][k][3]
-            graph[node][rev][1] += push
+            graph[node][rev][1] += int(push)
             node = a
         flow += int(push)
         cost += int(push * dist[sink])

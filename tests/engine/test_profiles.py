@@ -118,7 +118,7 @@ def test_every_purpose_validates(purpose: str, unit: str) -> None:
         rate_unit=unit,
         periods=periods,
         start_schedule=START,
-    )  # type: ignore[arg-type]
+    )
     validate("1.6", p16)
     p201 = build_ocpp201_request(
         profile,
@@ -127,7 +127,7 @@ def test_every_purpose_validates(purpose: str, unit: str) -> None:
         rate_unit=unit,
         periods=periods,
         start_schedule=START,
-    )  # type: ignore[arg-type]
+    )
     validate("2.0.1", p201)
     p21 = build_ocpp21_request(
         profile,
@@ -137,7 +137,7 @@ def test_every_purpose_validates(purpose: str, unit: str) -> None:
         periods=periods,
         start_schedule=START,
         discharge_limit=-5000 if unit == "W" else 8,
-    )  # type: ignore[arg-type]
+    )
     validate("2.1", p21)
     station = "Max" in purpose
     assert p16["connectorId"] == (0 if station else 2)

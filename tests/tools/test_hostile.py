@@ -10,9 +10,15 @@ from custom_components.smart_charge.csms import (
     TransactionStarted,
     TransactionStopped,
 )
+from tools.simulator import SimulatedCharger
 
 from .conftest import EventLog, FakeClock, SimFactory
 from .helpers import profile
+
+
+def transaction_of(sim: SimulatedCharger, connector_id: int = 1) -> str | None:
+    """The connector's transaction id (read afresh after each await)."""
+    return sim.connectors[connector_id].transaction_id
 
 
 async def test_strict_16_rejections(
@@ -36,7 +42,7 @@ async def test_strict_16_rejections(
         "Accepted"
     )
     no_start = profile("1.6", 2, tx_default, 6)
-    del no_start["chargingSchedule"]["startSchedule"]  # type: ignore[attr-defined]
+    del no_start["chargingSchedule"]["startSchedule"]
     assert await answer(1, no_start) == "Rejected"
     assert await answer(1, profile("1.6", 3, "ChargePointMaxProfile", 16)) == (
         "Rejected"
@@ -56,7 +62,7 @@ async def test_strict_16_rejections(
         in sim.rejection_reasons[sim.received_profiles[-1].sequence]
     )
     await sim.flush()
-    known = sim.connectors[1].transaction_id
+    known = transaction_of(sim)
     assert known is not None
     assert await answer(
         0, profile("1.6", 6, "TxProfile", 10, transaction_id=known)

@@ -35,7 +35,7 @@ def test_validity_window_and_duration() -> None:
     future = profile("2.0.1", 2, "TxDefaultProfile", 10, stack_level=2, start=NOW)
     future["validFrom"] = (NOW + timedelta(hours=1)).isoformat()
     short = profile("2.0.1", 3, "TxDefaultProfile", 8, stack_level=1, start=NOW)
-    short["chargingSchedule"][0]["duration"] = 600  # type: ignore[index]
+    short["chargingSchedule"][0]["duration"] = 600
     table = _table(
         (0, profile("2.0.1", 1, "TxDefaultProfile", 6, start=NOW)),
         (1, future),
@@ -48,7 +48,7 @@ def test_validity_window_and_duration() -> None:
 
 def test_relative_tx_profile_and_periods() -> None:
     body = profile("1.6", 1, "TxProfile", 16, kind="Relative", transaction_id="7")
-    body["chargingSchedule"]["chargingSchedulePeriod"].append(  # type: ignore[index]
+    body["chargingSchedule"]["chargingSchedulePeriod"].append(
         {"startPeriod": 60, "limit": 0}
     )
     table = _table((1, body))
