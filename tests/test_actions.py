@@ -176,7 +176,7 @@ async def test_action_errors_are_translated(
     await _site(hass, free_port)
     with (
         patch(
-            "custom_components.smart_charge.runtime.SiteRuntime.async_set_managed",
+            "custom_components.smart_charge.coordinator.SmartChargeCoordinator.async_set_managed",
             side_effect=error,
         ),
         pytest.raises(HomeAssistantError) as err,

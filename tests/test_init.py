@@ -40,7 +40,7 @@ async def test_setup_unload_frees_port(hass: HomeAssistant, free_port: int) -> N
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     # Flash-friendly writes are on: dead band and spacing of increases.
-    controller = entry.runtime_data.site.controller
+    controller = entry.runtime_data.controller
     assert controller.increase_dead_band_a == 0.5
     assert controller.min_increase_interval_s == 10.0
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -114,7 +114,7 @@ async def test_two_sessions_share_panel_and_grid_limit(
         assert hass.states.get("number.garage_grid_limit").state == "9.0"
 
         # Let every call finish first: firing time also fires pending call timeouts.
-        server = entry.runtime_data.site.server
+        server = entry.runtime_data.server
         await _until(
             lambda: all(
                 server.chargers[cid].limit_acked[1].limit == low
@@ -203,7 +203,7 @@ async def test_restart_keeps_sessions_and_overrides(
         assert await hass.config_entries.async_reload(entry.entry_id)
         await hass.async_block_till_done()
         assert hass.states.get("number.garage_grid_limit").state == "5.0"
-        server = entry.runtime_data.site.server
+        server = entry.runtime_data.server
         assert transaction_id in server.chargers["CP-1"].transactions
         await cp1.reconnect()
         # The re-balanced limit reaches the same transaction after the restart.
@@ -289,7 +289,7 @@ async def test_sessions_are_saved_while_running(
     await hass.async_block_till_done()
     async with chargers(free_port, "CP-1") as (cp1,):
         transaction_id = await cp1.plug_in()
-        server = entry.runtime_data.site.server
+        server = entry.runtime_data.server
         await _until(
             lambda: last_tx_limit(cp1) is not None
             and bool(server.chargers["CP-1"].limit_acked)
@@ -312,7 +312,7 @@ async def test_adopting_a_charger_keeps_everyone_connected(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     async with chargers(free_port, "CP-1", "CP-NEW") as (cp1, new):
         await cp1.plug_in()
         await _until(lambda: last_tx_limit(cp1) is not None)
@@ -325,7 +325,7 @@ async def test_adopting_a_charger_keeps_everyone_connected(
         assert result["reason"] == "charger_adopted"
         await hass.async_block_till_done()
         assert entry.state is ConfigEntryState.LOADED
-        assert entry.runtime_data.site.server is server  # not reloaded
+        assert entry.runtime_data.server is server  # not reloaded
         assert cp1.connected
         assert new.connected
         assert hass.states.get("binary_sensor.cp_new_connected").state == "on"
@@ -342,7 +342,7 @@ async def test_adopting_a_charger_keeps_everyone_connected(
             entry, subentry, data={**subentry.data, "max_current_a": 10.0}
         )
         await hass.async_block_till_done()
-        assert entry.runtime_data.site.server is not server
+        assert entry.runtime_data.server is not server
 
 
 async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
@@ -350,7 +350,7 @@ async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     hass.config_entries.async_add_subentry(
         entry,
         ConfigSubentry(
@@ -368,7 +368,7 @@ async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
         ),
     )
     await hass.async_block_till_done()
-    assert entry.runtime_data.site.server is server
+    assert entry.runtime_data.server is server
     assert hass.states.get("number.carport_grid_limit").state == "7.0"
     # Its load sensor is followed at once (unavailable: the worst case).
     assert hass.states.get("sensor.carport_budget_reason").state == "load"

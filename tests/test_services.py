@@ -129,7 +129,7 @@ async def test_runtime_settings_and_charger_calls(
         frame = await cp1.wait_for_call("RemoteStartTransaction")
         assert frame[3]["idTag"] == "CARD1"
         # The simulated charger starts the transaction it was asked for.
-        server = entry.runtime_data.site.server
+        server = entry.runtime_data.server
         async with asyncio.timeout(5):
             while not server.chargers["CP-1"].transactions:
                 await asyncio.sleep(0.02)

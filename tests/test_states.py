@@ -42,7 +42,7 @@ async def test_session_energy_after_restart_with_a_new_transaction(
     # Home Assistant restarts; the charger restarts too and forgets its transaction.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     assert list(server.chargers["CP-1"].transactions) == [old]
     async with chargers(free_port, "CP-1", version=version) as (cp1,):
         cp1.connectors[1].energy_wh = 5000.0
@@ -59,7 +59,7 @@ async def test_session_energy_resets_with_each_session(
 ) -> None:
     """Bug 3: a total whose last reset is the session start (statistics cycle there)."""
     entry = await _site(hass, free_port, charger("CP-1", "garage"))
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     async with chargers(free_port, "CP-1") as (cp1,):
         first_id = await cp1.plug_in()
         cp1.connectors[1].energy_wh += 3000.0
@@ -186,7 +186,7 @@ async def test_budget_after_a_restart_with_chargers_offline(
         await cp1.wait_for_profile(lambda p: p.purpose == "TxProfile")
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    assert not entry.runtime_data.site.server.connected("CP-1")
+    assert not entry.runtime_data.server.connected("CP-1")
     assert float(hass.states.get("sensor.garage_budget").state) == 10.45
     # The offline charger's session keeps its last limit reserved.
     headroom = float(hass.states.get("sensor.garage_headroom").state)

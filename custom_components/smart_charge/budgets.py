@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
 
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
@@ -24,7 +23,6 @@ from homeassistant.core import (
     HomeAssistant,
     callback,
 )
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import (
     async_track_state_change_event,
@@ -32,32 +30,7 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util import dt as dt_util
 
-from .const import (
-    BUDGET_DEBOUNCE_S,
-    BUDGET_TICK_S,
-    CONF_CHEAPEST_HOURS,
-    CONF_DEPARTURE,
-    CONF_GRID_INVERT,
-    CONF_GRID_SENSOR,
-    CONF_LOAD_CURRENTS,
-    CONF_LOAD_INVERT,
-    CONF_LOAD_SENSOR,
-    CONF_PRICE_SENSOR,
-    CONF_PRICE_THRESHOLD,
-    CONF_SOLAR_MODE,
-    CONF_SOLAR_START_DELAY,
-    CONF_SOLAR_START_KW,
-    CONF_SOLAR_STOP_DELAY,
-    CONF_TARIFF_HOLD_MINIMUM,
-    CONF_TARIFF_MODE,
-    CONF_TOU_WINDOWS,
-    DEFAULT_SOLAR_START_DELAY,
-    DEFAULT_SOLAR_START_KW,
-    DEFAULT_SOLAR_STOP_DELAY,
-    DOMAIN,
-    LOGGER,
-    STALE_REPAIR_AFTER_S,
-)
+from .const import BUDGET_DEBOUNCE_S, BUDGET_TICK_S, LOGGER, STALE_REPAIR_AFTER_S
 from .engine import BudgetReason, EngineConfigError, TimeOfUseWindow
 from .engine.budgets import (
     REASON_LIMIT,
@@ -67,89 +40,11 @@ from .engine.budgets import (
     SolarHysteresis,
     limit_for_minimums,
     parse_price_forecast,
-    parse_time_of_use,
     power_kw,
     tariff_allows,
 )
-
-if TYPE_CHECKING:
-    from .site_config import PanelConfig
-
-
-@dataclass(frozen=True, kw_only=True)
-class BudgetConfig:
-    """The budget sources configured for one panel."""
-
-    load_sensor: str | None = None
-    load_invert: bool = False
-    # Per-phase current sensors (A) of the other load, L1..L3, instead of or beside power.
-    load_currents: tuple[str, ...] = ()
-    solar_mode: str = "off"
-    grid_sensor: str | None = None
-    grid_invert: bool = False
-    solar_start_kw: float = DEFAULT_SOLAR_START_KW
-    solar_start_delay_s: float = DEFAULT_SOLAR_START_DELAY
-    solar_stop_delay_s: float = DEFAULT_SOLAR_STOP_DELAY
-    price_sensor: str | None = None
-    tariff_mode: str = "off"
-    price_threshold: float | None = None
-    cheapest_hours: float | None = None
-    departure: time | None = None
-    tariff_hold_minimum: bool = False
-    time_of_use: tuple[TimeOfUseWindow, ...] = ()
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> BudgetConfig:
-        """Read the budget fields of a panel's (or the site's) data."""
-
-        def number(key: str, default: float | None) -> float | None:
-            value = data.get(key)
-            return default if value is None or value == "" else float(value)
-
-        departure = data.get(CONF_DEPARTURE)
-        try:
-            windows = parse_time_of_use(str(data.get(CONF_TOU_WINDOWS) or ""))
-        except EngineConfigError:
-            windows = ()  # the config flow refuses such text; never fatal here
-        return cls(
-            load_sensor=data.get(CONF_LOAD_SENSOR) or None,
-            load_invert=bool(data.get(CONF_LOAD_INVERT, False)),
-            load_currents=tuple(
-                str(data[key]) for key in CONF_LOAD_CURRENTS if data.get(key)
-            ),
-            solar_mode=str(data.get(CONF_SOLAR_MODE) or "off"),
-            grid_sensor=data.get(CONF_GRID_SENSOR) or None,
-            grid_invert=bool(data.get(CONF_GRID_INVERT, False)),
-            solar_start_kw=number(CONF_SOLAR_START_KW, DEFAULT_SOLAR_START_KW) or 0.0,
-            solar_start_delay_s=number(
-                CONF_SOLAR_START_DELAY, DEFAULT_SOLAR_START_DELAY
-            )
-            or 0.0,
-            solar_stop_delay_s=number(CONF_SOLAR_STOP_DELAY, DEFAULT_SOLAR_STOP_DELAY)
-            or 0.0,
-            price_sensor=data.get(CONF_PRICE_SENSOR) or None,
-            tariff_mode=str(data.get(CONF_TARIFF_MODE) or "off"),
-            price_threshold=number(CONF_PRICE_THRESHOLD, None),
-            cheapest_hours=number(CONF_CHEAPEST_HOURS, None),
-            departure=dt_util.parse_time(departure) if departure else None,
-            tariff_hold_minimum=bool(data.get(CONF_TARIFF_HOLD_MINIMUM, False)),
-            time_of_use=windows,
-        )
-
-    @property
-    def entities(self) -> set[str]:
-        """Return the entities this panel's budget follows."""
-        entities: set[str | None] = {self.load_sensor, *self.load_currents}
-        if self.solar_mode != "off":
-            entities.add(self.grid_sensor)
-        if self.tariff_mode != "off":
-            entities.add(self.price_sensor)
-        return {entity for entity in entities if entity}
-
-    @property
-    def active(self) -> bool:
-        """Return whether any source is configured."""
-        return bool(self.entities)
+from .repairs import async_load_sensor_unavailable
+from .site_config import BudgetConfig, PanelConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -424,11 +319,10 @@ class PanelBudgets:
         now: datetime,
     ) -> None:
         """Raise a repair issue when a load sensor stays unavailable."""
-        issue_id = f"load_sensor_unavailable_{self.entry_id}_{panel_id}"
         if not unavailable:
             state.stale_since = None
             if state.repaired:
-                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+                async_load_sensor_unavailable(self.hass, self.entry_id, panel_id, None)
                 state.repaired = False
             return
         entity_id = ", ".join(unavailable)
@@ -441,13 +335,5 @@ class PanelBudgets:
         if not state.repaired and now - state.stale_since >= timedelta(
             seconds=STALE_REPAIR_AFTER_S
         ):
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="load_sensor_unavailable",
-                translation_placeholders={"entity_id": entity_id},
-            )
+            async_load_sensor_unavailable(self.hass, self.entry_id, panel_id, entity_id)
             state.repaired = True

@@ -55,9 +55,7 @@ class StrategySelect(PanelEntity, SelectEntity):
     @async_action
     async def async_select_option(self, option: str) -> None:
         """Change the strategy at runtime."""
-        await self.coordinator.config_entry.runtime_data.site.async_set_strategy(
-            self.panel_id, option
-        )
+        await self.coordinator.async_set_strategy(self.panel_id, option)
 
 
 class ChargingModeSelect(ChargerEntity, SelectEntity):
@@ -76,6 +74,4 @@ class ChargingModeSelect(ChargerEntity, SelectEntity):
     @async_action
     async def async_select_option(self, option: str) -> None:
         """Change the goal's mode and replan."""
-        await self.coordinator.config_entry.runtime_data.site.async_update_goal(
-            self.charger_id, mode=option
-        )
+        await self.coordinator.async_update_goal(self.charger_id, mode=option)
