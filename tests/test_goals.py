@@ -77,14 +77,27 @@ def _prices(start: datetime, prices: list[float]) -> dict[str, Any]:
     }
 
 
-async def _site(hass: HomeAssistant, port: int) -> MockConfigEntry:
+def _subentries() -> list[Any]:
     home = panel("home", "Home", 11.0)
     home["data"] = {**home["data"], CONF_PRICE_SENSOR: "sensor.price"}
-    entry = site_entry(
-        port,
-        [home, charger("CP-1", "home"), charger("VIP-1", "home", managed=False)],
-        options=NO_SPACING,
-    )
+    return [home, charger("CP-1", "home"), charger("VIP-1", "home", managed=False)]
+
+
+@pytest.fixture
+def site_subentries() -> list[Any]:
+    """A managed and an unmanaged charger on a panel priced by `sensor.price`."""
+    return _subentries()
+
+
+@pytest.fixture
+def site_options() -> dict[str, Any]:
+    """Profile writes without spacing, so each replan reaches the charger at once."""
+    return {"options": NO_SPACING}
+
+
+async def _site(hass: HomeAssistant, port: int) -> MockConfigEntry:
+    """Set up the same site as `init_site`, for a test whose prices exist before it."""
+    entry = site_entry(port, _subentries(), options=NO_SPACING)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -166,9 +179,9 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
 
 
 async def test_no_forecast_plans_hourly_at_a_flat_price(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = await _site(hass, free_port)  # sensor.price does not exist
+    entry = init_site  # sensor.price does not exist
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await _set_goal(hass, entry, mode="by_departure_cheapest", energy_kwh=3)
@@ -203,9 +216,13 @@ async def test_no_forecast_plans_hourly_at_a_flat_price(
     ],
 )
 async def test_bad_goal_is_a_translated_error(
-    hass: HomeAssistant, free_port: int, data: dict[str, Any], error: str
+    hass: HomeAssistant,
+    free_port: int,
+    data: dict[str, Any],
+    error: str,
+    init_site: MockConfigEntry,
 ) -> None:
-    entry = await _site(hass, free_port)
+    entry = init_site
     with pytest.raises(ServiceValidationError) as err:
         await _set_goal(hass, entry, **data)
     assert err.value.translation_key == error
@@ -215,9 +232,9 @@ async def test_bad_goal_is_a_translated_error(
 
 
 async def test_goal_on_an_unmanaged_charger_is_refused(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = await _site(hass, free_port)
+    entry = init_site
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -232,8 +249,10 @@ async def test_goal_on_an_unmanaged_charger_is_refused(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_entity_actions_and_restart(hass: HomeAssistant, free_port: int) -> None:
-    entry = await _site(hass, free_port)
+async def test_entity_actions_and_restart(
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
+) -> None:
+    entry = init_site
     departure = (_hour() + timedelta(hours=8)).replace(microsecond=0)
     await hass.services.async_call(
         NUMBER_DOMAIN,
@@ -268,9 +287,9 @@ async def test_entity_actions_and_restart(hass: HomeAssistant, free_port: int) -
 
 
 async def test_ev_charging_needs_fill_the_goal(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = await _site(hass, free_port)
+    entry = init_site
     departure = (_hour() + timedelta(hours=9)).replace(microsecond=0)
     async with chargers(free_port, "CP-1", version="2.0.1") as (cp1,):
         await cp1.plug_in()
