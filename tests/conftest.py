@@ -3,7 +3,7 @@
 # Importing our package first makes it shadow the harness's own testing_config copy.
 from custom_components.smart_charge.const import DOMAIN  # isort: skip
 
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import Callable, Generator
 import logging
 import os
 from pathlib import Path
@@ -162,8 +162,8 @@ async def init_site(
     free_port: int,
     site_subentries: list[Any],
     site_options: dict[str, Any],
-) -> AsyncGenerator[MockConfigEntry]:
-    """Set up a site with its panels and chargers as subentries; yield its entry.
+) -> MockConfigEntry:
+    """Set up a site with its panels and chargers as subentries; return its entry.
 
     Its OCPP server listens on `free_port` (the same port the test gets from that
     fixture), for simulated chargers to connect to.

@@ -31,14 +31,13 @@ from homeassistant.helpers.event import (
 from homeassistant.util import dt as dt_util
 
 from .const import BUDGET_DEBOUNCE_S, BUDGET_TICK_S, LOGGER, STALE_REPAIR_AFTER_S
-from .engine import BudgetReason, EngineConfigError, TimeOfUseWindow
+from .engine import EngineConfigError, TimeOfUseWindow
 from .engine.budgets import (
-    REASON_LIMIT,
-    REASON_LOAD,
-    REASON_SOLAR,
-    REASON_TARIFF,
+    BudgetReadings,
+    BudgetResult,
+    BudgetSources,
     SolarHysteresis,
-    limit_for_minimums,
+    panel_budget,
     parse_price_forecast,
     power_kw,
     tariff_allows,
@@ -47,27 +46,13 @@ from .repairs import async_load_sensor_unavailable
 from .site_config import BudgetConfig, PanelConfig
 
 
-@dataclass(frozen=True, kw_only=True)
-class PanelInputs:
-    """What the budget sources give the engine for one panel."""
-
-    limit_kw: float
-    unmanaged_kw: float = 0.0
-    unmanaged_phase_a: tuple[float, float, float] | None = None
-    reason: str = REASON_LIMIT
-    hold_minimum: bool = False
-
-
 @dataclass(kw_only=True)
 class _PanelState:
     config: BudgetConfig
-    rating_kw: float
-    margin_pct: float
-    voltage_v: float = 230.0
-    phase_limit_a: float | None = None
+    sources: BudgetSources
     solar: SolarHysteresis | None = None
     stale_since: datetime | None = None
-    inputs: PanelInputs | None = None
+    inputs: BudgetResult | None = None
     repaired: bool = field(default=False)
 
 
@@ -104,10 +89,19 @@ class PanelBudgets:
         self._panels = {
             panel_id: _PanelState(
                 config=panel.budget,
-                rating_kw=panel.limit_kw,
-                margin_pct=panel.safety_margin_pct,
-                voltage_v=voltage_v,
-                phase_limit_a=panel.phase_limit_a,
+                sources=BudgetSources(
+                    rating_kw=panel.limit_kw,
+                    safety_margin_pct=panel.safety_margin_pct,
+                    voltage_v=voltage_v,
+                    phase_limit_a=panel.phase_limit_a,
+                    load_power=panel.budget.load_sensor is not None,
+                    load_phases=len(panel.budget.load_currents),
+                    solar_mode=panel.budget.solar_mode,
+                    solar_grid=panel.budget.grid_sensor is not None,
+                    tariff=panel.budget.tariff_mode != "off"
+                    and panel.budget.price_sensor is not None,
+                    tariff_hold_minimum=panel.budget.tariff_hold_minimum,
+                ),
                 solar=SolarHysteresis(
                     panel.budget.solar_start_kw,
                     timedelta(seconds=panel.budget.solar_start_delay_s),
@@ -152,7 +146,7 @@ class PanelBudgets:
         state = self._panels.get(panel_id)
         return state.config.time_of_use if state else ()
 
-    def inputs(self, panel_id: str) -> PanelInputs | None:
+    def inputs(self, panel_id: str) -> BudgetResult | None:
         """Return the inputs in force for a panel, or None when it has no sources."""
         state = self._panels.get(panel_id)
         return state.inputs if state else None
@@ -187,84 +181,39 @@ class PanelBudgets:
 
     def _evaluate_panel(
         self, panel_id: str, state: _PanelState, now: datetime
-    ) -> PanelInputs:
+    ) -> BudgetResult:
+        """Read the panel's sensors; the engine turns the readings into its budget."""
         config = state.config
-        candidates: list[tuple[float, BudgetReason]] = []
-        hold = False
-        unmanaged = 0.0
-        phase_a: tuple[float, float, float] | None = None
-        unavailable: list[str] = []
-        if config.load_sensor:
-            reading = self._power_kw(config.load_sensor, config.load_invert)
-            if reading is None:
-                unavailable.append(config.load_sensor)
-            unmanaged = max(0.0, reading or 0.0)
-        if config.load_currents:
-            currents = [self._number(entity) for entity in config.load_currents]
+        load_kw = (
+            self._power_kw(config.load_sensor, config.load_invert)
+            if config.load_sensor
+            else None
+        )
+        currents = tuple(self._number(entity) for entity in config.load_currents)
+        if config.load_sensor or config.load_currents:
+            unavailable = [config.load_sensor] if load_kw is None else []
             unavailable += [
                 e
                 for e, c in zip(config.load_currents, currents, strict=True)
                 if c is None
             ]
-            values = [max(0.0, c or 0.0) for c in currents] + [0.0, 0.0]
-            phase_a = (values[0], values[1], values[2])
-            if not config.load_sensor:
-                unmanaged = sum(phase_a) * state.voltage_v / 1000
-        if config.load_sensor or config.load_currents:
-            self._track_stale(panel_id, state, unavailable, now)
-        if unavailable:
-            # Assume the worst: the whole rating (and every phase's limit) is in use.
-            unmanaged = state.rating_kw
-            if phase_a is not None:
-                worst = state.phase_limit_a or state.rating_kw * 1000 / (
-                    3 * state.voltage_v
-                )
-                phase_a = (worst, worst, worst)
-        if state.solar is not None and config.grid_sensor:
-            grid = self._power_kw(config.grid_sensor, config.grid_invert)
-            # Import positive: surplus is the export plus what the cars draw now.
-            surplus = 0.0 if grid is None else self._measured_kw(panel_id) - grid
-            if state.solar.update(surplus, now):
-                # The grid meter already sees the other load the engine subtracts again.
-                candidates.append((surplus + unmanaged, REASON_SOLAR))
-            elif config.solar_mode == "min_solar":
-                hold = True
-                candidates.append((self._minimum_limit(panel_id, state), REASON_SOLAR))
-            else:
-                candidates.append((0.0, REASON_SOLAR))
-        if (
-            config.tariff_mode != "off"
-            and config.price_sensor
-            and not self._tariff_allows(config, now)
-        ):
-            hold = hold or config.tariff_hold_minimum
-            candidates.append(
-                (
-                    self._minimum_limit(panel_id, state)
-                    if config.tariff_hold_minimum
-                    else 0.0,
-                    REASON_TARIFF,
-                )
+            self._track_stale(
+                panel_id, state, [e for e in unavailable if e is not None], now
             )
-        limit, reason = state.rating_kw, REASON_LIMIT
-        for value, why in candidates:
-            if max(0.0, value) < limit:
-                limit, reason = max(0.0, value), why
-        if reason == REASON_LIMIT and unmanaged > 0:
-            reason = REASON_LOAD
-        return PanelInputs(
-            limit_kw=round(limit, 3),
-            unmanaged_kw=round(unmanaged, 3),
-            unmanaged_phase_a=phase_a,
-            reason=reason,
-            hold_minimum=hold,
+        readings = BudgetReadings(
+            load_kw=load_kw,
+            load_phase_a=currents,
+            grid_kw=self._power_kw(config.grid_sensor, config.grid_invert)
+            if state.solar is not None and config.grid_sensor
+            else None,
+            cars_kw=self._measured_kw(panel_id) if state.solar is not None else 0.0,
+            sessions_minimum_kw=self._minimum_kw(panel_id),
+            tariff_allows=self._tariff_allows(config, now)
+            if state.sources.tariff
+            else True,
         )
-
-    def _minimum_limit(self, panel_id: str, state: _PanelState) -> float:
-        return limit_for_minimums(
-            self._minimum_kw(panel_id)
-            + (state.inputs.unmanaged_kw if state.inputs else 0),
-            state.margin_pct,
+        return panel_budget(
+            state.sources, readings, solar=state.solar, now=now, previous=state.inputs
         )
 
     def _number(self, entity_id: str) -> float | None:

@@ -69,8 +69,7 @@ from .csms import (
 )
 from .devices import charger_identifier
 from .engine import BudgetReason, LimitReason, Panel, Phase, Site, Strategy
-from .engine.budgets import REASON_LIMIT, REASON_OVERRIDE, REASON_TIME_OF_USE
-from .engine.model import get_zone, time_of_use_multiplier
+from .engine.budgets import panel_budget_reason
 from .history import SessionHistory
 from .models import (
     ChargerData,
@@ -497,27 +496,16 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
 
     def _budget_reason(self, panel_id: str) -> str:
         """Return why a panel's budget is what it is."""
-        inputs = self.budgets.inputs(panel_id)
-        override = self.state.grid_limits.get(panel_id)
-        if override is not None and (
-            inputs is None or override.limit_kw <= inputs.limit_kw
-        ):
-            return REASON_OVERRIDE
-        if inputs is not None and inputs.reason != REASON_LIMIT:
-            return inputs.reason
         panel = self.panels[panel_id]
-        strategy = self.state.strategies.get(panel_id, panel.strategy)
-        if (
-            strategy == Strategy.TIME_OF_USE
-            and time_of_use_multiplier(
-                panel.budget.time_of_use,
-                dt_util.utcnow(),
-                get_zone(self.hass.config.time_zone),
-            )
-            < 1
-        ):
-            return REASON_TIME_OF_USE
-        return REASON_LIMIT
+        override = self.state.grid_limits.get(panel_id)
+        return panel_budget_reason(
+            override_kw=override.limit_kw if override is not None else None,
+            budget=self.budgets.inputs(panel_id),
+            strategy=Strategy(self.state.strategies.get(panel_id, panel.strategy)),
+            windows=panel.budget.time_of_use,
+            now=dt_util.utcnow(),
+            time_zone=self.hass.config.time_zone,
+        )
 
     # ------------------------------------------------------------- operations
 
