@@ -12,18 +12,7 @@ from typing import TYPE_CHECKING, Final
 
 from .const import GRID_PHASES, ChargerStatus
 from .csms import ChargerState, TransactionState
-from .csms.events import (
-    STATUS_AVAILABLE,
-    STATUS_CHARGING,
-    STATUS_FAULTED,
-    STATUS_FINISHING,
-    STATUS_OCCUPIED,
-    STATUS_PREPARING,
-    STATUS_RESERVED,
-    STATUS_SUSPENDED_EV,
-    STATUS_SUSPENDED_EVSE,
-    STATUS_UNAVAILABLE,
-)
+from .csms.events import ConnectorStatus
 from .engine import LimitReason, SessionLimit
 from .runtime_state import GoalState
 from .site_config import ChargerSettings
@@ -100,16 +89,16 @@ def limit_reason(
 
 # What the OCPP status vocabulary shows as; Unknown (not told yet) shows nothing.
 _STATUS_OPTIONS: Final = {
-    STATUS_AVAILABLE: ChargerStatus.AVAILABLE,
-    STATUS_PREPARING: ChargerStatus.PREPARING,
-    STATUS_CHARGING: ChargerStatus.CHARGING,
-    STATUS_SUSPENDED_EV: ChargerStatus.SUSPENDED_EV,
-    STATUS_SUSPENDED_EVSE: ChargerStatus.SUSPENDED_EVSE,
-    STATUS_FINISHING: ChargerStatus.FINISHING,
-    STATUS_RESERVED: ChargerStatus.RESERVED,
-    STATUS_UNAVAILABLE: ChargerStatus.OUT_OF_SERVICE,
-    STATUS_FAULTED: ChargerStatus.FAULTED,
-    STATUS_OCCUPIED: ChargerStatus.OCCUPIED,
+    ConnectorStatus.AVAILABLE: ChargerStatus.AVAILABLE,
+    ConnectorStatus.PREPARING: ChargerStatus.PREPARING,
+    ConnectorStatus.CHARGING: ChargerStatus.CHARGING,
+    ConnectorStatus.SUSPENDED_EV: ChargerStatus.SUSPENDED_EV,
+    ConnectorStatus.SUSPENDED_EVSE: ChargerStatus.SUSPENDED_EVSE,
+    ConnectorStatus.FINISHING: ChargerStatus.FINISHING,
+    ConnectorStatus.RESERVED: ChargerStatus.RESERVED,
+    ConnectorStatus.UNAVAILABLE: ChargerStatus.OUT_OF_SERVICE,
+    ConnectorStatus.FAULTED: ChargerStatus.FAULTED,
+    ConnectorStatus.OCCUPIED: ChargerStatus.OCCUPIED,
 }
 # Statuses of a plugged-in car that a limit of 0 A turns into "paused".
 _PAUSABLE: Final = frozenset(

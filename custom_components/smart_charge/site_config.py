@@ -58,9 +58,8 @@ from .const import (
     ROOT_PANEL_ID,
     SUBENTRY_CHARGER,
     SUBENTRY_PANEL,
-    ProfilePurpose,
 )
-from .engine import EngineConfigError, TimeOfUseWindow
+from .engine import EngineConfigError, ProfilePurpose, TimeOfUseWindow
 from .engine.budgets import parse_time_of_use
 
 

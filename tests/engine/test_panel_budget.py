@@ -7,14 +7,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, strategies as st
 import pytest
 
-from custom_components.smart_charge.engine import Strategy, TimeOfUseWindow
+from custom_components.smart_charge.engine import (
+    BudgetReason,
+    Strategy,
+    TimeOfUseWindow,
+)
 from custom_components.smart_charge.engine.budgets import (
-    REASON_LIMIT,
-    REASON_LOAD,
-    REASON_OVERRIDE,
-    REASON_SOLAR,
-    REASON_TARIFF,
-    REASON_TIME_OF_USE,
     BudgetReadings,
     BudgetResult,
     BudgetSources,
@@ -39,25 +37,25 @@ def _solar() -> SolarHysteresis:
         (
             BudgetSources(rating_kw=11.0),
             BudgetReadings(),
-            BudgetResult(limit_kw=11.0, reason=REASON_LIMIT),
+            BudgetResult(limit_kw=11.0, reason=BudgetReason.LIMIT),
         ),
         # Other load: subtracted by the engine, named as the reason.
         (
             HOME,
             BudgetReadings(load_kw=2.5),
-            BudgetResult(limit_kw=11.0, reason=REASON_LOAD, unmanaged_kw=2.5),
+            BudgetResult(limit_kw=11.0, reason=BudgetReason.LOAD, unmanaged_kw=2.5),
         ),
         # Export reads negative: no other load.
         (
             HOME,
             BudgetReadings(load_kw=-1.0),
-            BudgetResult(limit_kw=11.0, reason=REASON_LIMIT),
+            BudgetResult(limit_kw=11.0, reason=BudgetReason.LIMIT),
         ),
         # Load sensor unavailable: the whole rating is in use.
         (
             HOME,
             BudgetReadings(load_kw=None),
-            BudgetResult(limit_kw=11.0, reason=REASON_LOAD, unmanaged_kw=11.0),
+            BudgetResult(limit_kw=11.0, reason=BudgetReason.LOAD, unmanaged_kw=11.0),
         ),
         # Per-phase currents alone: their power at the site voltage.
         (
@@ -65,7 +63,7 @@ def _solar() -> SolarHysteresis:
             BudgetReadings(load_phase_a=(8.0, 0.0, 2.0)),
             BudgetResult(
                 limit_kw=11.0,
-                reason=REASON_LOAD,
+                reason=BudgetReason.LOAD,
                 unmanaged_kw=2.3,
                 unmanaged_phase_a=(8.0, 0.0, 2.0),
             ),
@@ -76,7 +74,7 @@ def _solar() -> SolarHysteresis:
             BudgetReadings(load_phase_a=(8.0, None, 2.0)),
             BudgetResult(
                 limit_kw=11.0,
-                reason=REASON_LOAD,
+                reason=BudgetReason.LOAD,
                 unmanaged_kw=11.0,
                 unmanaged_phase_a=(16.0, 16.0, 16.0),
             ),
@@ -85,7 +83,7 @@ def _solar() -> SolarHysteresis:
         (
             BudgetSources(rating_kw=11.0, tariff=True),
             BudgetReadings(tariff_allows=False),
-            BudgetResult(limit_kw=0.0, reason=REASON_TARIFF),
+            BudgetResult(limit_kw=0.0, reason=BudgetReason.TARIFF),
         ),
         # ... or the sessions' minimum, held.
         (
@@ -93,7 +91,7 @@ def _solar() -> SolarHysteresis:
             BudgetReadings(tariff_allows=False, sessions_minimum_kw=4.14),
             BudgetResult(
                 limit_kw=limit_for_minimums(4.14, 0.0),
-                reason=REASON_TARIFF,
+                reason=BudgetReason.TARIFF,
                 hold_minimum=True,
             ),
         ),
@@ -101,7 +99,7 @@ def _solar() -> SolarHysteresis:
         (
             BudgetSources(rating_kw=11.0, tariff=True),
             BudgetReadings(tariff_allows=True),
-            BudgetResult(limit_kw=11.0, reason=REASON_LIMIT),
+            BudgetResult(limit_kw=11.0, reason=BudgetReason.LIMIT),
         ),
     ],
 )
@@ -134,10 +132,10 @@ def test_panel_budget_solar(
     readings = BudgetReadings(
         load_kw=1.0, grid_kw=grid_kw, cars_kw=2.0, sessions_minimum_kw=4.14
     )
-    previous = BudgetResult(limit_kw=11.0, reason=REASON_LOAD, unmanaged_kw=1.0)
+    previous = BudgetResult(limit_kw=11.0, reason=BudgetReason.LOAD, unmanaged_kw=1.0)
     result = panel_budget(sources, readings, solar=_solar(), now=T0, previous=previous)
     assert result.limit_kw == pytest.approx(expected_kw)
-    assert result.reason == REASON_SOLAR
+    assert result.reason == BudgetReason.SOLAR
     assert result.hold_minimum is hold
     assert result.unmanaged_kw == 1.0
 
@@ -145,7 +143,7 @@ def test_panel_budget_solar(
 def test_panel_budget_without_grid_meter_ignores_solar() -> None:
     sources = BudgetSources(rating_kw=11.0, solar_mode="solar", solar_grid=False)
     result = panel_budget(sources, BudgetReadings(), solar=_solar(), now=T0)
-    assert result == BudgetResult(limit_kw=11.0, reason=REASON_LIMIT)
+    assert result == BudgetResult(limit_kw=11.0, reason=BudgetReason.LIMIT)
 
 
 _maybe_kw = st.none() | st.floats(-20, 40)
@@ -198,7 +196,7 @@ def test_panel_budget_stays_within_the_rating(
     assert result.unmanaged_kw >= 0.0
     if load is None or None in phases:
         assert result.unmanaged_kw == round(rating, 3)
-    if result.reason == REASON_LIMIT:
+    if result.reason == BudgetReason.LIMIT:
         assert result.limit_kw == round(rating, 3)
         assert result.unmanaged_kw == 0.0
 
@@ -209,7 +207,7 @@ def test_panel_budget_reason_most_binding_first() -> None:
             peak_start_hour=12, peak_end_hour=13, peak_power_multiplier=0.5
         ),
     )
-    load = BudgetResult(limit_kw=11.0, reason=REASON_LOAD, unmanaged_kw=2.0)
+    load = BudgetResult(limit_kw=11.0, reason=BudgetReason.LOAD, unmanaged_kw=2.0)
 
     def reason(
         override_kw: float | None,
@@ -225,11 +223,11 @@ def test_panel_budget_reason_most_binding_first() -> None:
             time_zone="UTC",
         )
 
-    assert reason(5.0, None) == REASON_OVERRIDE
-    assert reason(5.0, load) == REASON_OVERRIDE
+    assert reason(5.0, None) == BudgetReason.OVERRIDE
+    assert reason(5.0, load) == BudgetReason.OVERRIDE
     # An override above what the sources allow does not bind.
-    assert reason(12.0, load) == REASON_LOAD
-    assert reason(None, None) == REASON_LIMIT
+    assert reason(12.0, load) == BudgetReason.LOAD
+    assert reason(None, None) == BudgetReason.LIMIT
     # A time-of-use window counts only for the time-of-use strategy.
-    assert reason(None, None, Strategy.TIME_OF_USE) == REASON_TIME_OF_USE
-    assert reason(None, load, Strategy.TIME_OF_USE) == REASON_LOAD
+    assert reason(None, None, Strategy.TIME_OF_USE) == BudgetReason.TIME_OF_USE
+    assert reason(None, load, Strategy.TIME_OF_USE) == BudgetReason.LOAD

@@ -22,16 +22,6 @@ from .model import (
     time_of_use_multiplier,
 )
 
-# Why a panel's budget is what it is, most binding first when several apply (the members
-# of `BudgetReason`, under their older names).
-REASON_OVERRIDE = BudgetReason.OVERRIDE
-REASON_TARIFF = BudgetReason.TARIFF
-REASON_SOLAR = BudgetReason.SOLAR
-REASON_LOAD = BudgetReason.LOAD
-REASON_TIME_OF_USE = BudgetReason.TIME_OF_USE
-REASON_LIMIT = BudgetReason.LIMIT
-REASON_PHASE = BudgetReason.PHASE
-
 _POWER_UNITS = {"w": 0.001, "kw": 1.0, "mw": 1000.0}
 
 
@@ -59,7 +49,7 @@ class BudgetResult:
 
 def combine(rating_kw: float, candidates: Iterable[tuple[float, str]]) -> BudgetResult:
     """Return the smallest candidate limit (never below 0), or the rating with 'limit'."""
-    result = BudgetResult(limit_kw=rating_kw, reason=REASON_LIMIT)
+    result = BudgetResult(limit_kw=rating_kw, reason=BudgetReason.LIMIT)
     for limit, reason in candidates:
         if max(0.0, limit) < result.limit_kw:
             result = BudgetResult(limit_kw=max(0.0, limit), reason=reason)
@@ -374,21 +364,21 @@ def panel_budget(
         surplus = 0.0 if grid is None else readings.cars_kw - grid
         if solar.update(surplus, now):
             # The grid meter already sees the other load the engine subtracts again.
-            candidates.append((surplus + unmanaged, REASON_SOLAR))
+            candidates.append((surplus + unmanaged, BudgetReason.SOLAR))
         elif sources.solar_mode == "min_solar":
             hold = True
-            candidates.append((minimum, REASON_SOLAR))
+            candidates.append((minimum, BudgetReason.SOLAR))
         else:
-            candidates.append((0.0, REASON_SOLAR))
+            candidates.append((0.0, BudgetReason.SOLAR))
     if sources.tariff and not readings.tariff_allows:
         hold = hold or sources.tariff_hold_minimum
         candidates.append(
-            (minimum if sources.tariff_hold_minimum else 0.0, REASON_TARIFF)
+            (minimum if sources.tariff_hold_minimum else 0.0, BudgetReason.TARIFF)
         )
     result = combine(sources.rating_kw, candidates)
     reason = result.reason
-    if reason == REASON_LIMIT and unmanaged > 0:
-        reason = REASON_LOAD
+    if reason == BudgetReason.LIMIT and unmanaged > 0:
+        reason = BudgetReason.LOAD
     return BudgetResult(
         limit_kw=round(result.limit_kw, 3),
         reason=reason,
@@ -413,12 +403,12 @@ def panel_budget_reason(
     reason, else a time-of-use window that lowers the budget now, else the rating.
     """
     if override_kw is not None and (budget is None or override_kw <= budget.limit_kw):
-        return REASON_OVERRIDE
-    if budget is not None and budget.reason != REASON_LIMIT:
+        return BudgetReason.OVERRIDE
+    if budget is not None and budget.reason != BudgetReason.LIMIT:
         return budget.reason
     if (
         strategy == Strategy.TIME_OF_USE
         and time_of_use_multiplier(windows, now, get_zone(time_zone)) < 1
     ):
-        return REASON_TIME_OF_USE
-    return REASON_LIMIT
+        return BudgetReason.TIME_OF_USE
+    return BudgetReason.LIMIT
