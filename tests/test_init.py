@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 import functools
+import logging
 import socket
 from types import MappingProxyType
 
+from homeassistant.components.repairs.issue_handler import (
+    async_process_repairs_platforms,
+)
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -430,3 +435,21 @@ async def test_charger_added_and_removed_live(
     assert entities_of(subentry_id) == []
     assert hass.states.get("binary_sensor.cp_2_connected") is None
     assert len(entities_of("subCP1")) == len(cp_1)
+
+
+async def test_repairs_platform_loads(
+    hass: HomeAssistant, init_site: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`repairs.py` is a valid repairs platform: HA loads every integration's module of
+    that name when a fix flow starts, and refuses one without `async_create_fix_flow`.
+    """
+    assert await async_setup_component(hass, "repairs", {})
+    await async_process_repairs_platforms(hass)
+    await hass.async_block_till_done()
+    assert DOMAIN in hass.data["repairs"]["platforms"]
+    errors = [
+        r.getMessage()
+        for r in caplog.get_records("call")
+        if r.levelno >= logging.ERROR and "smart_charge" in r.getMessage()
+    ]
+    assert errors == []

@@ -47,16 +47,35 @@ def charger_non_compliant_id(entry_id: str, charger_id: str) -> str:
 
 
 @callback
-def async_port_in_use(hass: HomeAssistant, entry_id: str, port: int) -> None:
-    """Say that the site's port is taken."""
+def _async_raise(
+    hass: HomeAssistant,
+    issue_id: str,
+    placeholders: dict[str, str],
+    *,
+    translation_key: str,
+    severity: ir.IssueSeverity = ir.IssueSeverity.WARNING,
+) -> None:
+    """Raise an issue that cannot be fixed from the dashboard."""
     ir.async_create_issue(
         hass,
         DOMAIN,
-        port_in_use_id(entry_id),
+        issue_id,
         is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
+        severity=severity,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+    )
+
+
+@callback
+def async_port_in_use(hass: HomeAssistant, entry_id: str, port: int) -> None:
+    """Say that the site's port is taken."""
+    _async_raise(
+        hass,
+        port_in_use_id(entry_id),
+        {"port": str(port)},
         translation_key="port_in_use",
-        translation_placeholders={"port": str(port)},
+        severity=ir.IssueSeverity.ERROR,
     )
 
 
@@ -69,14 +88,12 @@ def async_panel_tree_invalid(
     if error is None:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         return
-    ir.async_create_issue(
+    _async_raise(
         hass,
-        DOMAIN,
         issue_id,
-        is_fixable=False,
-        severity=ir.IssueSeverity.ERROR,
+        {"error": error},
         translation_key="panel_tree_invalid",
-        translation_placeholders={"error": error},
+        severity=ir.IssueSeverity.ERROR,
     )
 
 
@@ -89,14 +106,11 @@ def async_load_sensor_unavailable(
     if entity_id is None:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
         return
-    ir.async_create_issue(
+    _async_raise(
         hass,
-        DOMAIN,
         issue_id,
-        is_fixable=False,
-        severity=ir.IssueSeverity.WARNING,
+        {"entity_id": entity_id},
         translation_key="load_sensor_unavailable",
-        translation_placeholders={"entity_id": entity_id},
     )
 
 
@@ -106,43 +120,35 @@ def async_control_report(
 ) -> None:
     """Turn what the controller concluded about a charger into repairs."""
     charger_id = report.charger_id
+    rejects_id = charger_rejects_profiles_id(entry_id, charger_id)
+    non_compliant_id = charger_non_compliant_id(entry_id, charger_id)
     match report:
         case ChargerRejectsProfiles():
-            ir.async_create_issue(
+            _async_raise(
                 hass,
-                DOMAIN,
-                charger_rejects_profiles_id(entry_id, charger_id),
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
+                rejects_id,
+                {"charger_id": charger_id},
                 translation_key="charger_rejects_profiles",
-                translation_placeholders={"charger_id": charger_id},
             )
         case CapabilitiesLearned(capabilities=capabilities) if (
             capabilities.smart_charging and not capabilities.rejects_profiles
         ):
-            ir.async_delete_issue(
-                hass, DOMAIN, charger_rejects_profiles_id(entry_id, charger_id)
-            )
+            ir.async_delete_issue(hass, DOMAIN, rejects_id)
         case ChargerNonCompliant():
-            ir.async_create_issue(
+            _async_raise(
                 hass,
-                DOMAIN,
-                charger_non_compliant_id(entry_id, charger_id),
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="charger_non_compliant",
-                translation_placeholders={
+                non_compliant_id,
+                {
                     "charger_id": charger_id,
                     "connector_id": str(report.connector_id),
                     "limit": f"{report.limit_a:.1f}",
                     "seen": f"{report.seen_a:.1f}",
                     "source": report.source,
                 },
+                translation_key="charger_non_compliant",
             )
         case ChargerCompliant():
-            ir.async_delete_issue(
-                hass, DOMAIN, charger_non_compliant_id(entry_id, charger_id)
-            )
+            ir.async_delete_issue(hass, DOMAIN, non_compliant_id)
         case _:
             pass
 
