@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 import functools
-import logging
 import socket
 from types import MappingProxyType
 
-from homeassistant.components.repairs.issue_handler import (
-    async_process_repairs_platforms,
-)
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
@@ -18,6 +14,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.smart_charge import runtime_state
 from custom_components.smart_charge.const import DOMAIN
@@ -438,18 +435,48 @@ async def test_charger_added_and_removed_live(
 
 
 async def test_repairs_platform_loads(
-    hass: HomeAssistant, init_site: MockConfigEntry, caplog: pytest.LogCaptureFixture
+    hass: HomeAssistant,
+    init_site: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
 ) -> None:
-    """`repairs.py` is a valid repairs platform: HA loads every integration's module of
-    that name when a fix flow starts, and refuses one without `async_create_fix_flow`.
+    """`repairs.py` is a valid repairs platform.
+
+    HA loads the module of that name when a fix flow of the domain starts, and refuses
+    one without `async_create_fix_flow`. None of our issues is fixable, so the test
+    raises one that is, and starts its fix flow as the frontend does.
     """
     assert await async_setup_component(hass, "repairs", {})
-    await async_process_repairs_platforms(hass)
-    await hass.async_block_till_done()
-    assert DOMAIN in hass.data["repairs"]["platforms"]
-    errors = [
-        r.getMessage()
-        for r in caplog.get_records("call")
-        if r.levelno >= logging.ERROR and "smart_charge" in r.getMessage()
-    ]
-    assert errors == []
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        "fixable",
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="port_in_use",
+        translation_placeholders={"port": "1"},
+    )
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": "fixable"}
+    )
+    assert response.status == 200
+    assert (await response.json())["step_id"] == "confirm"
+
+
+async def test_manual_refresh_rebuilds_the_snapshot(
+    hass: HomeAssistant, init_site: MockConfigEntry
+) -> None:
+    """`homeassistant.update_entity` refreshes the push coordinator from its state."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    coordinator = init_site.runtime_data
+    before = coordinator.data
+    await hass.services.async_call(
+        "homeassistant",
+        "update_entity",
+        {"entity_id": "sensor.garage_budget"},
+        blocking=True,
+    )
+    assert coordinator.last_update_success
+    assert coordinator.data is not before
+    assert coordinator.data == before  # nothing changed meanwhile
+    assert hass.states.get("sensor.garage_budget").state == "10.45"
