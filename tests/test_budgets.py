@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +38,7 @@ from .common import (
     panel,
     settle_limits,
     site_entry,
+    state_when,
     until,
 )
 
@@ -274,9 +274,12 @@ async def test_per_phase_load_currents(hass: HomeAssistant, free_port: int) -> N
         await until(lambda: last_tx_limit(cp1) == 7.2)
         # L1 is full, the kW budget is not: the budget reason names the phase.
         assert hass.states.get("sensor.home_budget_reason").state == "phase"
-        # Load on another phase does not touch the car on L1.
+        # Load on another phase does not touch the car on L1: once the budget has
+        # taken it (the headroom shrinks by its power), the car's limit is the same.
+        headroom = hass.states.get("sensor.home_headroom").state
         hass.states.async_set("sensor.house_l2", "14", {"unit_of_measurement": "A"})
-        await asyncio.sleep(1.0)
+        await state_when(hass, "sensor.home_headroom", lambda s: s.state != headroom)
+        await settle_limits(hass, entry)
         assert last_tx_limit(cp1) == 7.2
         # More on L1: below the 6 A minimum, the car pauses.
         hass.states.async_set("sensor.house_l1", "12", {"unit_of_measurement": "A"})
