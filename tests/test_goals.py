@@ -25,10 +25,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import CONF_PRICE_SENSOR, DOMAIN
 
@@ -37,6 +34,7 @@ from .common import (
     chargers,
     device,
     last_tx_limit,
+    move_time,
     panel,
     settle_limits,
     site_entry,
@@ -52,12 +50,6 @@ DEPARTURE = "datetime.cp_1_departure"
 FINISH = "sensor.cp_1_planned_finish"
 PLANNED = "sensor.cp_1_planned_energy"
 NEXT_START = "sensor.cp_1_next_charging_start"
-
-
-async def _move(hass: HomeAssistant, entry: MockConfigEntry, when: datetime) -> None:
-    await settle_limits(hass, entry)
-    async_fire_time_changed(hass, when)
-    await hass.async_block_till_done()
 
 
 def _hour() -> datetime:
@@ -133,7 +125,9 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
             energy_kwh=5,
             departure=(start + timedelta(hours=6)).isoformat(),
         )
-        await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))  # debounce
+        await move_time(
+            hass, entry, dt_util.utcnow() + timedelta(seconds=2)
+        )  # debounce
         await until(lambda: last_tx_limit(cp1) == 0.0)  # dear now: paused
         await until(
             lambda: hass.states.get("sensor.cp_1_limit_reason").state == "charging_plan"
@@ -157,9 +151,9 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
         assert charging[0]["power_kw"] == pytest.approx(5.0, abs=0.1)
 
         # The next dear hour: still paused; the cheap hour: it charges.
-        await _move(hass, entry, start + timedelta(hours=1, seconds=1))
+        await move_time(hass, entry, start + timedelta(hours=1, seconds=1))
         assert last_tx_limit(cp1) == 0.0
-        await _move(hass, entry, start + timedelta(hours=2, seconds=1))
+        await move_time(hass, entry, start + timedelta(hours=2, seconds=1))
         await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         assert last_tx_limit(cp1) == pytest.approx(5.0 / (3 * 230 / 1000), abs=0.2)
 
@@ -170,7 +164,7 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
             {"device_id": device(hass, entry.entry_id, "charger", "CP-1").id},
             blocking=True,
         )
-        await _move(hass, entry, start + timedelta(hours=2, seconds=5))
+        await move_time(hass, entry, start + timedelta(hours=2, seconds=5))
         await until(lambda: (last_tx_limit(cp1) or 0) > 14.0)
         assert hass.states.get(MODE).state == "as_fast_as_possible"
         assert hass.states.get(PLANNED).state == "unknown"
@@ -185,7 +179,7 @@ async def test_no_forecast_plans_hourly_at_a_flat_price(
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await _set_goal(hass, entry, mode="by_departure_cheapest", energy_kwh=3)
-        await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
+        await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
         # All hours cost the same: the earliest serves.
         await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         assert hass.states.get(PLANNED).state not in ("unknown", "unavailable")
@@ -329,7 +323,7 @@ async def test_a_car_with_a_goal_waits_from_its_arrival_and_prices_replan(
         hass.states.async_set(
             "sensor.price", "0.01", _prices(start, [0.01, 0.40, 0.40] + [0.30] * 21)
         )
-        await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
+        await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
         await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         # The plan starts now (the part of the hour already past is not planned).
         next_start = dt_util.parse_datetime(hass.states.get(NEXT_START).state)
