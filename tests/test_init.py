@@ -409,7 +409,8 @@ async def test_charger_added_and_removed_live(
     enabled = [e for e in cp_2 if e.disabled_by is None]
     assert enabled
     assert all(hass.states.get(e.entity_id) is not None for e in enabled)
-    assert hass.states.get("binary_sensor.cp_2_connected").state == "off"
+    connected = hass.states.get("binary_sensor.cp_2_connected")
+    assert connected is not None and connected.state == "off"
     async with chargers(free_port, "CP-2"):
         await state_when(
             hass, "binary_sensor.cp_2_connected", lambda s: s.state == "on"
@@ -479,4 +480,5 @@ async def test_manual_refresh_rebuilds_the_snapshot(
     assert coordinator.last_update_success
     assert coordinator.data is not before
     assert coordinator.data == before  # nothing changed meanwhile
-    assert hass.states.get("sensor.garage_budget").state == "10.45"
+    budget = hass.states.get("sensor.garage_budget")
+    assert budget is not None and budget.state == "10.45"
