@@ -179,7 +179,7 @@ def last_tx_limit(sim: SimulatedCharger) -> float | None:
 async def settle_limits(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     """Let every call to the chargers finish: moving time also fires call timeouts."""
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     await until(
         lambda: all(
             state.limit_sent.get(c) == state.limit_acked.get(c)

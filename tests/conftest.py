@@ -14,13 +14,17 @@ from typing import Any
 from unittest.mock import PropertyMock, patch
 
 from homeassistant import block_async_io
+from homeassistant.core import HomeAssistant
 from homeassistant.util import loop as loop_util
 from hypothesis import settings as hypothesis_settings
 import ocpp.charge_point
 import ocpp.messages
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.csms import schemas
+
+from .common import charger, panel, site_entry
 
 __all__ = ["DOMAIN"]
 
@@ -136,3 +140,37 @@ def entity_registry_enabled_by_default() -> Generator[None]:
         return_value=True,
     ):
         yield
+
+
+@pytest.fixture
+def site_subentries() -> list[Any]:
+    """Return the panels and chargers of the `init_site` site.
+
+    A module overrides this fixture, or a test parametrizes it by name.
+    """
+    return [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
+
+
+@pytest.fixture
+def site_options() -> dict[str, Any]:
+    """Return further `site_entry` arguments of the `init_site` site (main_kw, ...)."""
+    return {}
+
+
+@pytest.fixture
+async def init_site(
+    hass: HomeAssistant,
+    free_port: int,
+    site_subentries: list[Any],
+    site_options: dict[str, Any],
+) -> MockConfigEntry:
+    """Set up a site with its panels and chargers as subentries; return its entry.
+
+    Its OCPP server listens on `free_port` (the same port the test gets from that
+    fixture), for simulated chargers to connect to.
+    """
+    entry = site_entry(free_port, site_subentries, **site_options)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from unittest.mock import patch
 
 from homeassistant.components.number import (
@@ -26,12 +27,13 @@ from homeassistant.helpers import (
     label_registry as lr,
 )
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import DOMAIN
 from custom_components.smart_charge.csms import CallTimeoutError
 from custom_components.smart_charge.engine import EngineConfigError
 
-from .common import charger, chargers, device, panel, site_entry, state_when
+from .common import charger, chargers, device, panel, state_when
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -39,19 +41,14 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 KW_PER_A = 3 * 230 / 1000
 
 
-async def _site(hass: HomeAssistant, port: int):
-    entry = site_entry(
-        port,
-        [
-            panel("garage", "Garage", 11.0),
-            charger("CP-1", "garage"),
-            charger("CP-2", "garage"),
-        ],
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
+@pytest.fixture
+def site_subentries() -> list[Any]:
+    """Two chargers on an 11 kW garage panel."""
+    return [
+        panel("garage", "Garage", 11.0),
+        charger("CP-1", "garage"),
+        charger("CP-2", "garage"),
+    ]
 
 
 def _tx(limit: float | None = None):
@@ -68,9 +65,11 @@ async def _number(hass: HomeAssistant, entity_id: str, value: float) -> None:
 
 
 async def test_grid_limit_number_reaches_the_chargers(
-    hass: HomeAssistant, free_port: int, ha_reports: Callable[[], list[str]]
+    hass: HomeAssistant,
+    free_port: int,
+    ha_reports: Callable[[], list[str]],
+    init_site: MockConfigEntry,
 ) -> None:
-    await _site(hass, free_port)
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await cp1.wait_for_profile(_tx())
@@ -87,9 +86,8 @@ async def test_grid_limit_number_reaches_the_chargers(
 
 
 async def test_max_current_number_reaches_the_charger(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    await _site(hass, free_port)
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await cp1.wait_for_profile(_tx())
@@ -102,9 +100,8 @@ async def test_max_current_number_reaches_the_charger(
 
 
 async def test_priority_number_and_strategy_select_share_the_panel(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    await _site(hass, free_port)
     async with chargers(free_port, "CP-1", "CP-2") as (cp1, cp2):
         await cp1.plug_in()
         await cp2.plug_in()
@@ -139,8 +136,9 @@ async def test_priority_number_and_strategy_select_share_the_panel(
             )
 
 
-async def test_managed_switch(hass: HomeAssistant, free_port: int) -> None:
-    await _site(hass, free_port)
+async def test_managed_switch(
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
+) -> None:
     switch = "switch.cp_1_load_managed"
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
@@ -171,12 +169,15 @@ async def test_managed_switch(hass: HomeAssistant, free_port: int) -> None:
     ],
 )
 async def test_action_errors_are_translated(
-    hass: HomeAssistant, free_port: int, error: Exception, key: str
+    hass: HomeAssistant,
+    free_port: int,
+    error: Exception,
+    key: str,
+    init_site: MockConfigEntry,
 ) -> None:
-    await _site(hass, free_port)
     with (
         patch(
-            "custom_components.smart_charge.runtime.SiteRuntime.async_set_managed",
+            "custom_components.smart_charge.coordinator.SmartChargeCoordinator.async_set_managed",
             side_effect=error,
         ),
         pytest.raises(HomeAssistantError) as err,
@@ -192,10 +193,13 @@ async def test_action_errors_are_translated(
 
 
 async def test_services_take_areas_floors_and_labels(
-    hass: HomeAssistant, free_port: int, ha_reports: Callable[[], list[str]]
+    hass: HomeAssistant,
+    free_port: int,
+    ha_reports: Callable[[], list[str]],
+    init_site: MockConfigEntry,
 ) -> None:
     """Bug 8: an area, floor or label reaches the Smart Charge devices in it."""
-    entry = await _site(hass, free_port)
+    entry = init_site
     floor = fr.async_get(hass).async_create("Ground")
     garage = ar.async_get(hass).async_create("Garage", floor_id=floor.floor_id)
     empty = ar.async_get(hass).async_create("Attic")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import (
     CONF_CHEAPEST_HOURS,
@@ -36,9 +32,11 @@ from .common import (
     charger,
     chargers,
     last_tx_limit,
+    move_time,
     panel,
     settle_limits,
     site_entry,
+    state_when,
     until,
 )
 
@@ -51,12 +49,6 @@ NO_SPACING = {"min_increase_interval_s": 0.0}
 
 KW_PER_A = 3 * 230 / 1000
 W = {"unit_of_measurement": "W"}
-
-
-async def _move(hass: HomeAssistant, entry: MockConfigEntry, when: datetime) -> None:
-    await settle_limits(hass, entry)
-    async_fire_time_changed(hass, when)
-    await hass.async_block_till_done()
 
 
 async def _site(
@@ -93,7 +85,7 @@ async def test_household_load_and_unavailable_sensor(
         await until(lambda: last_tx_limit(cp1) == 0.0, 2.0)
         issue_id = f"load_sensor_unavailable_{entry.entry_id}_home"
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
-        await _move(hass, entry, dt_util.utcnow() + timedelta(minutes=6))
+        await move_time(hass, entry, dt_util.utcnow() + timedelta(minutes=6))
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
 
         hass.states.async_set("sensor.house", "1000", W)
@@ -121,9 +113,9 @@ async def test_solar_surplus_with_hysteresis(
         await cp1.plug_in()
         await until(lambda: last_tx_limit(cp1) == 0.0)  # not before the start delay
         assert hass.states.get("sensor.home_budget_reason").state == "solar"
-        await _move(hass, entry, t0 + timedelta(seconds=30))
+        await move_time(hass, entry, t0 + timedelta(seconds=30))
         assert last_tx_limit(cp1) == 0.0
-        await _move(hass, entry, t0 + timedelta(seconds=70))
+        await move_time(hass, entry, t0 + timedelta(seconds=70))
         await until(lambda: last_tx_limit(cp1) > 0)
         # Surplus = export 6 kW (the car drew nothing yet), less the safety margin.
         assert last_tx_limit(cp1) <= 6.0 * 0.95 / KW_PER_A
@@ -135,22 +127,22 @@ async def test_solar_surplus_with_hysteresis(
         hass.states.async_set("sensor.grid", str(-(6.0 - drawn) * 1000), W)
         cp1.car_max_a = 32
         await cp1.send_meter_values()
-        await _move(hass, entry, t0 + timedelta(seconds=80))
+        await move_time(hass, entry, t0 + timedelta(seconds=80))
         # The raise goes out after the decreases (idle defaults) are acknowledged.
         await until(lambda: (last_tx_limit(cp1) or 0.0) > 6.0)
 
         # A cloud: export drops below the threshold, the car keeps charging ...
         hass.states.async_set("sensor.grid", str(drawn * 1000 - 1000), W)
-        await _move(hass, entry, t0 + timedelta(seconds=200))
+        await move_time(hass, entry, t0 + timedelta(seconds=200))
         assert last_tx_limit(cp1) > 0
         # ... and pauses only after the stop delay.
-        await _move(hass, entry, t0 + timedelta(seconds=400))
+        await move_time(hass, entry, t0 + timedelta(seconds=400))
         await until(lambda: last_tx_limit(cp1) == 0.0)
         # Sun again: resumes only after the start delay.
         hass.states.async_set("sensor.grid", "-7000", W)
-        await _move(hass, entry, t0 + timedelta(seconds=420))
+        await move_time(hass, entry, t0 + timedelta(seconds=420))
         assert last_tx_limit(cp1) == 0.0
-        await _move(hass, entry, t0 + timedelta(seconds=490))
+        await move_time(hass, entry, t0 + timedelta(seconds=490))
         await until(lambda: last_tx_limit(cp1) > 6.0)
 
 
@@ -182,11 +174,11 @@ async def test_cheapest_hours_from_forecast(
         await cp1.plug_in()
         await until(lambda: last_tx_limit(cp1) == 0.0)  # 0.40: not among the cheapest
         assert hass.states.get("sensor.home_budget_reason").state == "tariff"
-        await _move(hass, entry, now + timedelta(hours=1, minutes=1))
+        await move_time(hass, entry, now + timedelta(hours=1, minutes=1))
         await until(lambda: last_tx_limit(cp1) > 6.0)  # 0.10: charge
-        await _move(hass, entry, now + timedelta(hours=2, minutes=1))
+        await move_time(hass, entry, now + timedelta(hours=2, minutes=1))
         await until(lambda: last_tx_limit(cp1) == 0.0)  # 0.35: pause
-        await _move(hass, entry, now + timedelta(hours=3, minutes=1))
+        await move_time(hass, entry, now + timedelta(hours=3, minutes=1))
         await until(lambda: last_tx_limit(cp1) > 6.0)  # 0.05: charge
 
 
@@ -272,11 +264,18 @@ async def test_per_phase_load_currents(hass: HomeAssistant, free_port: int) -> N
         await cp1.plug_in()
         # L1 keeps 16 A x 0.95 = 15.2 A; the house takes 8 A of it.
         await until(lambda: last_tx_limit(cp1) == 7.2)
-        # L1 is full, the kW budget is not: the budget reason names the phase.
-        assert hass.states.get("sensor.home_budget_reason").state == "phase"
-        # Load on another phase does not touch the car on L1.
+        # L1 is full, the kW budget is not: the budget reason names the phase (the
+        # state follows the write the charger already has).
+        await state_when(
+            hass, "sensor.home_budget_reason", lambda s: s.state == "phase"
+        )
+        # Load on another phase does not touch the car on L1: once the budget has
+        # taken it (the headroom shrinks by its power), the car's limit is the same.
+        await settle_limits(hass, entry)
+        headroom = hass.states.get("sensor.home_headroom").state
         hass.states.async_set("sensor.house_l2", "14", {"unit_of_measurement": "A"})
-        await asyncio.sleep(1.0)
+        await state_when(hass, "sensor.home_headroom", lambda s: s.state != headroom)
+        await settle_limits(hass, entry)
         assert last_tx_limit(cp1) == 7.2
         # More on L1: below the 6 A minimum, the car pauses.
         hass.states.async_set("sensor.house_l1", "12", {"unit_of_measurement": "A"})

@@ -892,7 +892,7 @@ async def _until_site(entry: Any, predicate: Callable[[], bool]) -> None:
         if predicate():
             done.set()
 
-    remove = entry.runtime_data.coordinator.async_add_listener(check)
+    remove = entry.runtime_data.async_add_listener(check)
     try:
         check()
         async with asyncio.timeout(5):
@@ -919,7 +919,7 @@ async def test_removed_charger_is_offered_again_only_after_reconnecting(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     async with chargers(free_port, "CP-1") as (cp1,):
         assert hass.config_entries.async_remove_subentry(entry, "sub_CP-1")
         await hass.async_block_till_done()
@@ -945,7 +945,7 @@ async def test_options_flow_tunes_profile_writes(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    controller = entry.runtime_data.site.controller
+    controller = entry.runtime_data.controller
     assert (controller.increase_dead_band_a, controller.min_increase_interval_s) == (
         0.5,
         10.0,
@@ -984,7 +984,7 @@ async def test_options_flow_tunes_profile_writes(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     # The site reloaded with the new options.
-    site = entry.runtime_data.site
+    site = entry.runtime_data
     assert site.controller.increase_dead_band_a == 1.0
     assert site.controller.min_increase_interval_s == 60.0
     assert site.controller.rotation_period_s == 300.0

@@ -6,11 +6,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.smart_charge.const import DOMAIN
 
-from .common import charger, device, panel, site_entry
+from .common import device
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -35,16 +36,13 @@ async def _remove(
 
 
 async def test_only_stale_devices_can_be_deleted(
-    hass: HomeAssistant, hass_ws_client: WebSocketGenerator, free_port: int
+    hass: HomeAssistant,
+    hass_ws_client: WebSocketGenerator,
+    init_site: MockConfigEntry,
 ) -> None:
     """Configured panels and chargers stay; a leftover device goes."""
     assert await async_setup_component(hass, "config", {})
-    entry = site_entry(
-        free_port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = init_site
     registry = dr.async_get(hass)
     stale = registry.async_get_or_create(
         config_entry_id=entry.entry_id,

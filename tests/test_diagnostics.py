@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import CONF_PASSWORD
 from custom_components.smart_charge.diagnostics import (
     async_get_config_entry_diagnostics,
 )
 
-from .common import charger, chargers, site_entry
+from .common import charger, chargers
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
-async def test_diagnostics_redacts_passwords(
-    hass: HomeAssistant, free_port: int
-) -> None:
+@pytest.fixture
+def site_subentries() -> list[Any]:
+    """One charger on the main breaker, with a password."""
     secret = charger("CP-1")
     secret["data"] = {**secret["data"], CONF_PASSWORD: "hunter2"}
-    entry = site_entry(free_port, [secret], main_kw=5.0)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    return [secret]
+
+
+@pytest.fixture
+def site_options() -> dict[str, Any]:
+    """A 5 kW main breaker."""
+    return {"main_kw": 5.0}
+
+
+async def test_diagnostics_redacts_passwords(
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
+) -> None:
+    entry = init_site
     async with chargers(free_port, "CP-1", password="hunter2") as (cp1,):
         await cp1.plug_in()
         await cp1.wait_for_profile(lambda p: p.purpose == "TxProfile")

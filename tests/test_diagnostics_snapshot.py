@@ -83,7 +83,7 @@ async def test_config_entry_diagnostics(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     async with chargers(free_port, "CP-1", password=PASSWORD) as (cp1,):
         await cp1.plug_in()
         await cp1.wait_for_profile(lambda p: p.purpose == "TxProfile")

@@ -25,10 +25,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import CONF_PRICE_SENSOR, DOMAIN
 
@@ -37,6 +34,7 @@ from .common import (
     chargers,
     device,
     last_tx_limit,
+    move_time,
     panel,
     settle_limits,
     site_entry,
@@ -52,12 +50,6 @@ DEPARTURE = "datetime.cp_1_departure"
 FINISH = "sensor.cp_1_planned_finish"
 PLANNED = "sensor.cp_1_planned_energy"
 NEXT_START = "sensor.cp_1_next_charging_start"
-
-
-async def _move(hass: HomeAssistant, entry: MockConfigEntry, when: datetime) -> None:
-    await settle_limits(hass, entry)
-    async_fire_time_changed(hass, when)
-    await hass.async_block_till_done()
 
 
 def _hour() -> datetime:
@@ -77,14 +69,27 @@ def _prices(start: datetime, prices: list[float]) -> dict[str, Any]:
     }
 
 
-async def _site(hass: HomeAssistant, port: int) -> MockConfigEntry:
+def _subentries() -> list[Any]:
     home = panel("home", "Home", 11.0)
     home["data"] = {**home["data"], CONF_PRICE_SENSOR: "sensor.price"}
-    entry = site_entry(
-        port,
-        [home, charger("CP-1", "home"), charger("VIP-1", "home", managed=False)],
-        options=NO_SPACING,
-    )
+    return [home, charger("CP-1", "home"), charger("VIP-1", "home", managed=False)]
+
+
+@pytest.fixture
+def site_subentries() -> list[Any]:
+    """A managed and an unmanaged charger on a panel priced by `sensor.price`."""
+    return _subentries()
+
+
+@pytest.fixture
+def site_options() -> dict[str, Any]:
+    """Profile writes without spacing, so each replan reaches the charger at once."""
+    return {"options": NO_SPACING}
+
+
+async def _site(hass: HomeAssistant, port: int) -> MockConfigEntry:
+    """Set up the same site as `init_site`, for a test whose prices exist before it."""
+    entry = site_entry(port, _subentries(), options=NO_SPACING)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -110,7 +115,7 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
         "sensor.price", "0.40", _prices(start, [0.40, 0.40, 0.05] + [0.30] * 21)
     )
     entry = await _site(hass, free_port)
-    plans = entry.runtime_data.site.plans
+    plans = entry.runtime_data.plans
     # The charger's clock is the one the plan runs on (moved with HA's below).
     async with chargers(free_port, "CP-1", clock=plans.now) as (cp1,):
         await cp1.plug_in()
@@ -122,7 +127,9 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
             energy_kwh=5,
             departure=(start + timedelta(hours=6)).isoformat(),
         )
-        await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))  # debounce
+        await move_time(
+            hass, entry, dt_util.utcnow() + timedelta(seconds=2)
+        )  # debounce
         await until(lambda: last_tx_limit(cp1) == 0.0)  # dear now: paused
         await until(
             lambda: hass.states.get("sensor.cp_1_limit_reason").state == "charging_plan"
@@ -147,9 +154,9 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
 
         # The next dear hour: still paused; the cheap hour: it charges. The whole plan
         # went out as one schedule, which the charger follows by itself.
-        await _move(hass, entry, start + timedelta(hours=1, seconds=1))
+        await move_time(hass, entry, start + timedelta(hours=1, seconds=1))
         assert cp1.limit_in_force(1) == 0.0
-        await _move(hass, entry, start + timedelta(hours=2, seconds=1))
+        await move_time(hass, entry, start + timedelta(hours=2, seconds=1))
         await until(lambda: cp1.limit_in_force(1) >= 6.0)
         assert cp1.limit_in_force(1) == pytest.approx(5.0 / (3 * 230 / 1000), abs=0.2)
         assert len([p for p in cp1.received_profiles if p.purpose == "TxProfile"]) == 2
@@ -161,7 +168,7 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
             {"device_id": device(hass, entry.entry_id, "charger", "CP-1").id},
             blocking=True,
         )
-        await _move(hass, entry, start + timedelta(hours=2, seconds=5))
+        await move_time(hass, entry, start + timedelta(hours=2, seconds=5))
         await until(lambda: (last_tx_limit(cp1) or 0) > 14.0)
         assert hass.states.get(MODE).state == "as_fast_as_possible"
         assert hass.states.get(PLANNED).state == "unknown"
@@ -170,13 +177,13 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
 
 
 async def test_no_forecast_plans_hourly_at_a_flat_price(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = await _site(hass, free_port)  # sensor.price does not exist
+    entry = init_site  # sensor.price does not exist
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await _set_goal(hass, entry, mode="by_departure_cheapest", energy_kwh=3)
-        await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
+        await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
         # All hours cost the same: the earliest serves.
         await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         assert hass.states.get(PLANNED).state not in ("unknown", "unavailable")
@@ -207,9 +214,13 @@ async def test_no_forecast_plans_hourly_at_a_flat_price(
     ],
 )
 async def test_bad_goal_is_a_translated_error(
-    hass: HomeAssistant, free_port: int, data: dict[str, Any], error: str
+    hass: HomeAssistant,
+    free_port: int,
+    data: dict[str, Any],
+    error: str,
+    init_site: MockConfigEntry,
 ) -> None:
-    entry = await _site(hass, free_port)
+    entry = init_site
     with pytest.raises(ServiceValidationError) as err:
         await _set_goal(hass, entry, **data)
     assert err.value.translation_key == error
@@ -219,9 +230,9 @@ async def test_bad_goal_is_a_translated_error(
 
 
 async def test_goal_on_an_unmanaged_charger_is_refused(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = await _site(hass, free_port)
+    entry = init_site
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -236,8 +247,10 @@ async def test_goal_on_an_unmanaged_charger_is_refused(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_entity_actions_and_restart(hass: HomeAssistant, free_port: int) -> None:
-    entry = await _site(hass, free_port)
+async def test_entity_actions_and_restart(
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
+) -> None:
+    entry = init_site
     departure = (_hour() + timedelta(hours=8)).replace(microsecond=0)
     await hass.services.async_call(
         NUMBER_DOMAIN,
@@ -272,9 +285,9 @@ async def test_entity_actions_and_restart(hass: HomeAssistant, free_port: int) -
 
 
 async def test_ev_charging_needs_fill_the_goal(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = await _site(hass, free_port)
+    entry = init_site
     departure = (_hour() + timedelta(hours=9)).replace(microsecond=0)
     async with chargers(free_port, "CP-1", version="2.0.1") as (cp1,):
         await cp1.plug_in()
@@ -314,7 +327,7 @@ async def test_a_car_with_a_goal_waits_from_its_arrival_and_prices_replan(
         hass.states.async_set(
             "sensor.price", "0.01", _prices(start, [0.01, 0.40, 0.40] + [0.30] * 21)
         )
-        await _move(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
+        await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
         await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         # The plan starts now (the part of the hour already past is not planned).
         next_start = dt_util.parse_datetime(hass.states.get(NEXT_START).state)

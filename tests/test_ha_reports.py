@@ -12,23 +12,27 @@ from collections.abc import Callable
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from .common import charger, chargers, device, panel, site_entry
+from .common import charger, chargers, device, panel
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize(
+    "site_subentries",
+    [[panel("garage", "Garage", 11.0), charger("CP-1")]],
+    ids=["cp_1_on_main"],
+)
 async def test_session_reports_nothing(
     hass: HomeAssistant,
     free_port: int,
     ha_reports: Callable[[], list[str]],
     version: str,
+    init_site: MockConfigEntry,
 ) -> None:
-    entry = site_entry(free_port, [panel("garage", "Garage", 11.0), charger("CP-1")])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = init_site
     async with chargers(free_port, "CP-1", version=version) as (cp1,):
         await cp1.plug_in()
         profile = await cp1.wait_for_profile(lambda p: p.purpose == "TxProfile")
@@ -40,14 +44,9 @@ async def test_session_reports_nothing(
     assert ha_reports() == []
 
 
-async def test_devices_nest(hass: HomeAssistant, free_port: int) -> None:
+async def test_devices_nest(hass: HomeAssistant, init_site: MockConfigEntry) -> None:
     """Each charger is linked below its panel, each panel below its parent."""
-    entry = site_entry(
-        free_port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = init_site
     main = device(hass, entry.entry_id, "panel", "main")
     garage = device(hass, entry.entry_id, "panel", "garage")
     cp_1 = device(hass, entry.entry_id, "charger", "CP-1")

@@ -173,7 +173,7 @@ async def test_sessions_energy_cost_restart_export(
     await hass.async_block_till_done()
     finished = async_capture_events(hass, EVENT_SESSION_FINISHED)
 
-    await _run_sessions(hass, free_port, base, entry.runtime_data.site.history)
+    await _run_sessions(hass, free_port, base, entry.runtime_data.history)
     await hass.async_block_till_done()
 
     expected = [
@@ -228,7 +228,7 @@ async def test_sessions_energy_cost_restart_export(
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    assert len(entry.runtime_data.site.history.sessions) == 3
+    assert len(entry.runtime_data.history.sessions) == 3
     assert sensors() == {
         "tagalice": (9.0, 9.0, 2.75, "EUR"),
         "tagbob": (6.0, 6.0, 1.6, "EUR"),
@@ -392,7 +392,7 @@ async def test_session_running_across_a_restart(
         await sim.start()
         sim.connectors[1].energy_wh = 1000
         await sim.plug_in(id_tag="ALICE-1")
-        await _until(lambda: len(entry.runtime_data.site.history.running) == 1)
+        await _until(lambda: len(entry.runtime_data.history.running) == 1)
         clock.now = base + timedelta(minutes=30)
         await sim.send_meter_values(1, energy_wh=3000, power_w=4000)
         _set_power(hass, -500, base + timedelta(minutes=30))
@@ -403,7 +403,7 @@ async def test_session_running_across_a_restart(
         _set_price(hass, 0.50, base + timedelta(hours=1))
         assert await hass.config_entries.async_setup(entry.entry_id)
         await hass.async_block_till_done()
-        history = entry.runtime_data.site.history
+        history = entry.runtime_data.history
         assert len(history.running) == 1
 
         await sim.start()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 import functools
 import socket
@@ -10,15 +9,27 @@ from types import MappingProxyType
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers import entity_registry as er, issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.smart_charge import runtime_state
 from custom_components.smart_charge.const import DOMAIN
 
-from .common import charger, chargers, device, last_tx_limit, panel, site_entry, until
+from .common import (
+    charger,
+    chargers,
+    device,
+    last_tx_limit,
+    move_time,
+    panel,
+    site_entry,
+    state_when,
+    until,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -40,7 +51,7 @@ async def test_setup_unload_frees_port(hass: HomeAssistant, free_port: int) -> N
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     # Flash-friendly writes are on: dead band and spacing of increases.
-    controller = entry.runtime_data.site.controller
+    controller = entry.runtime_data.controller
     assert controller.increase_dead_band_a == 0.5
     assert controller.min_increase_interval_s == 10.0
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -113,18 +124,9 @@ async def test_two_sessions_share_panel_and_grid_limit(
         assert low >= 6.0
         assert hass.states.get("number.garage_grid_limit").state == "9.0"
 
-        # Let every call finish first: firing time also fires pending call timeouts.
-        server = entry.runtime_data.site.server
-        await _until(
-            lambda: all(
-                server.chargers[cid].limit_acked[1].limit == low
-                for cid in ("CP-1", "CP-2")
-            )
-        )
-        await asyncio.sleep(0.1)
-        # The duration ends: the configured limit returns.
-        async_fire_time_changed(hass, dt_util.utcnow() + timedelta(hours=1, seconds=1))
-        await hass.async_block_till_done()
+        # The duration ends: the configured limit returns. Every call finishes first
+        # (firing time also fires pending call timeouts).
+        await move_time(hass, entry, dt_util.utcnow() + timedelta(hours=1, seconds=1))
         await _until(lambda: last_tx_limit(cp1) == equal)
         await _until(lambda: last_tx_limit(cp2) == equal)
         assert hass.states.get("number.garage_grid_limit").state == "11.0"
@@ -181,14 +183,9 @@ async def test_unknown_charger_starts_discovery(
 
 
 async def test_restart_keeps_sessions_and_overrides(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = site_entry(
-        free_port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    entry = init_site
     async with chargers(free_port, "CP-1") as (cp1,):
         transaction_id = await cp1.plug_in()
         await _until(lambda: last_tx_limit(cp1) is not None)
@@ -203,7 +200,7 @@ async def test_restart_keeps_sessions_and_overrides(
         assert await hass.config_entries.async_reload(entry.entry_id)
         await hass.async_block_till_done()
         assert hass.states.get("number.garage_grid_limit").state == "5.0"
-        server = entry.runtime_data.site.server
+        server = entry.runtime_data.server
         assert transaction_id in server.chargers["CP-1"].transactions
         await cp1.reconnect()
         # The re-balanced limit reaches the same transaction after the restart.
@@ -289,7 +286,7 @@ async def test_sessions_are_saved_while_running(
     await hass.async_block_till_done()
     async with chargers(free_port, "CP-1") as (cp1,):
         transaction_id = await cp1.plug_in()
-        server = entry.runtime_data.site.server
+        server = entry.runtime_data.server
         await _until(
             lambda: last_tx_limit(cp1) is not None
             and bool(server.chargers["CP-1"].limit_acked)
@@ -303,16 +300,11 @@ async def test_sessions_are_saved_while_running(
 
 
 async def test_adopting_a_charger_keeps_everyone_connected(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
     """Discovery adopts an unknown charger live: no reload, no reconnect, it is balanced."""
-    entry = site_entry(
-        free_port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    entry = init_site
+    server = entry.runtime_data.server
     async with chargers(free_port, "CP-1", "CP-NEW") as (cp1, new):
         await cp1.plug_in()
         await _until(lambda: last_tx_limit(cp1) is not None)
@@ -325,7 +317,7 @@ async def test_adopting_a_charger_keeps_everyone_connected(
         assert result["reason"] == "charger_adopted"
         await hass.async_block_till_done()
         assert entry.state is ConfigEntryState.LOADED
-        assert entry.runtime_data.site.server is server  # not reloaded
+        assert entry.runtime_data.server is server  # not reloaded
         assert cp1.connected
         assert new.connected
         assert hass.states.get("binary_sensor.cp_new_connected").state == "on"
@@ -342,7 +334,7 @@ async def test_adopting_a_charger_keeps_everyone_connected(
             entry, subentry, data={**subentry.data, "max_current_a": 10.0}
         )
         await hass.async_block_till_done()
-        assert entry.runtime_data.site.server is not server
+        assert entry.runtime_data.server is not server
 
 
 async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
@@ -350,7 +342,7 @@ async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     hass.config_entries.async_add_subentry(
         entry,
         ConfigSubentry(
@@ -368,7 +360,125 @@ async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
         ),
     )
     await hass.async_block_till_done()
-    assert entry.runtime_data.site.server is server
+    assert entry.runtime_data.server is server
     assert hass.states.get("number.carport_grid_limit").state == "7.0"
     # Its load sensor is followed at once (unavailable: the worst case).
     assert hass.states.get("sensor.carport_budget_reason").state == "load"
+
+
+async def test_charger_added_and_removed_live(
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
+) -> None:
+    """A charger subentry added while the site runs gets its entities, no reload.
+
+    The coordinator's listener adds them (keyed by subentry); removing the subentry
+    takes them away again, and later updates do not bring them back.
+    """
+    entry = init_site
+    server = entry.runtime_data.server
+    registry = er.async_get(hass)
+
+    def entities_of(subentry_id: str) -> list[er.RegistryEntry]:
+        return [
+            e
+            for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if e.config_subentry_id == subentry_id
+        ]
+
+    cp_1 = entities_of("subCP1")
+    assert cp_1
+    data = charger("CP-2", "garage")
+    hass.config_entries.async_add_subentry(
+        entry,
+        ConfigSubentry(
+            data=MappingProxyType(data["data"]),
+            subentry_type=data["subentry_type"],
+            title=data["title"],
+            unique_id=data["unique_id"],
+        ),
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data.server is server  # not reloaded
+    (subentry_id,) = (
+        s.subentry_id for s in entry.subentries.values() if s.title == "CP-2"
+    )
+    cp_2 = entities_of(subentry_id)
+    # Every platform's entities, as many as the charger with the same settings has.
+    assert {e.domain for e in cp_2} == {e.domain for e in cp_1}
+    assert len(cp_2) == len(cp_1)
+    enabled = [e for e in cp_2 if e.disabled_by is None]
+    assert enabled
+    assert all(hass.states.get(e.entity_id) is not None for e in enabled)
+    connected = hass.states.get("binary_sensor.cp_2_connected")
+    assert connected is not None and connected.state == "off"
+    async with chargers(free_port, "CP-2"):
+        await state_when(
+            hass, "binary_sensor.cp_2_connected", lambda s: s.state == "on"
+        )
+
+    hass.config_entries.async_remove_subentry(entry, subentry_id)
+    await hass.async_block_till_done()
+    assert entry.runtime_data.server is server
+    assert entities_of(subentry_id) == []
+    assert all(hass.states.get(e.entity_id) is None for e in enabled)
+    # A later update of the coordinator does not add them again.
+    await hass.services.async_call(
+        DOMAIN,
+        "set_grid_limit",
+        {"limit_kw": 5.0},
+        target={"device_id": _panel_device(hass, entry.entry_id, "garage")},
+        blocking=True,
+    )
+    await hass.async_block_till_done()
+    assert entities_of(subentry_id) == []
+    assert hass.states.get("binary_sensor.cp_2_connected") is None
+    assert len(entities_of("subCP1")) == len(cp_1)
+
+
+async def test_repairs_platform_loads(
+    hass: HomeAssistant,
+    init_site: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """`repairs.py` is a valid repairs platform.
+
+    HA loads the module of that name when a fix flow of the domain starts, and refuses
+    one without `async_create_fix_flow`. None of our issues is fixable, so the test
+    raises one that is, and starts its fix flow as the frontend does.
+    """
+    assert await async_setup_component(hass, "repairs", {})
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        "fixable",
+        is_fixable=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key="port_in_use",
+        translation_placeholders={"port": "1"},
+    )
+    client = await hass_client()
+    response = await client.post(
+        "/api/repairs/issues/fix", json={"handler": DOMAIN, "issue_id": "fixable"}
+    )
+    assert response.status == 200
+    assert (await response.json())["step_id"] == "confirm"
+
+
+async def test_manual_refresh_rebuilds_the_snapshot(
+    hass: HomeAssistant, init_site: MockConfigEntry
+) -> None:
+    """`homeassistant.update_entity` refreshes the push coordinator from its state."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    coordinator = init_site.runtime_data
+    before = coordinator.data
+    await hass.services.async_call(
+        "homeassistant",
+        "update_entity",
+        {"entity_id": "sensor.garage_budget"},
+        blocking=True,
+    )
+    assert coordinator.last_update_success
+    assert coordinator.data is not before
+    assert coordinator.data == before  # nothing changed meanwhile
+    budget = hass.states.get("sensor.garage_budget")
+    assert budget is not None and budget.state == "10.45"

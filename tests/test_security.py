@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 import ssl
 
@@ -20,7 +19,7 @@ from custom_components.smart_charge.const import (
 )
 from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, site_entry
+from .common import charger, chargers, site_entry, until
 from .csms.test_security import write_self_signed
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -71,9 +70,9 @@ async def test_charger_rejecting_everything_is_a_repair(
     issue_id = f"charger_rejects_profiles_{entry.entry_id}_CP-1"
     async with chargers(free_port, "CP-1", profile_status="Rejected") as (cp1,):
         await cp1.plug_in()
-        async with asyncio.timeout(10):
-            while ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None:
-                await asyncio.sleep(0.05)
+        await until(
+            lambda: ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+        )
 
 
 async def test_wss_with_the_site_certificate(

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import DOMAIN
 
-from .common import charger, chargers, device, panel, site_entry
+from .common import chargers, device, until
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
 def _device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> str:
     return device(hass, entry_id, kind, key).id
-
-
-async def _setup(hass: HomeAssistant, port: int):
-    entry = site_entry(
-        port, [panel("garage", "Garage", 11.0), charger("CP-1", "garage")]
-    )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
 
 
 @pytest.mark.parametrize(
@@ -48,8 +37,9 @@ async def test_bad_calls_are_translated(
     kind: str,
     key: str,
     error: str,
+    init_site: MockConfigEntry,
 ) -> None:
-    entry = await _setup(hass, free_port)
+    entry = init_site
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -62,17 +52,18 @@ async def test_bad_calls_are_translated(
     assert err.value.translation_domain == DOMAIN
 
 
-async def test_no_target(hass: HomeAssistant, free_port: int) -> None:
-    await _setup(hass, free_port)
+async def test_no_target(
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
+) -> None:
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(DOMAIN, "clear_grid_limit", {}, blocking=True)
     assert err.value.translation_key == "no_target"
 
 
 async def test_runtime_settings_and_charger_calls(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
-    entry = await _setup(hass, free_port)
+    entry = init_site
     panel_dev = _device(hass, entry.entry_id, "panel", "garage")
     charger_dev = _device(hass, entry.entry_id, "charger", "CP-1")
 
@@ -129,10 +120,8 @@ async def test_runtime_settings_and_charger_calls(
         frame = await cp1.wait_for_call("RemoteStartTransaction")
         assert frame[3]["idTag"] == "CARD1"
         # The simulated charger starts the transaction it was asked for.
-        server = entry.runtime_data.site.server
-        async with asyncio.timeout(5):
-            while not server.chargers["CP-1"].transactions:
-                await asyncio.sleep(0.02)
+        server = entry.runtime_data.server
+        await until(lambda: bool(server.chargers["CP-1"].transactions), 5)
         (transaction_id,) = server.chargers["CP-1"].transactions
         await hass.services.async_call(
             DOMAIN,

@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import DOMAIN
 from tools.simulator import SimulatedCharger
@@ -20,20 +21,12 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 ENERGY = "sensor.cp_1_session_energy"
 
 
-async def _site(hass: HomeAssistant, port: int, *subentries: object):
-    entry = site_entry(port, [panel("garage", "Garage", 11.0), *subentries])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
-
-
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 async def test_session_energy_after_restart_with_a_new_transaction(
-    hass: HomeAssistant, free_port: int, version: str
+    hass: HomeAssistant, free_port: int, version: str, init_site: MockConfigEntry
 ) -> None:
     """Bug 2: the current transaction is shown; the one it replaced is gone."""
-    entry = await _site(hass, free_port, charger("CP-1", "garage"))
+    entry = init_site
     async with chargers(free_port, "CP-1", version=version) as (cp1,):
         old = await cp1.plug_in()
         cp1.connectors[1].energy_wh += 2000.0
@@ -42,7 +35,7 @@ async def test_session_energy_after_restart_with_a_new_transaction(
     # Home Assistant restarts; the charger restarts too and forgets its transaction.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     assert list(server.chargers["CP-1"].transactions) == [old]
     async with chargers(free_port, "CP-1", version=version) as (cp1,):
         cp1.connectors[1].energy_wh = 5000.0
@@ -55,11 +48,11 @@ async def test_session_energy_after_restart_with_a_new_transaction(
 
 
 async def test_session_energy_resets_with_each_session(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
     """Bug 3: a total whose last reset is the session start (statistics cycle there)."""
-    entry = await _site(hass, free_port, charger("CP-1", "garage"))
-    server = entry.runtime_data.site.server
+    entry = init_site
+    server = entry.runtime_data.server
     async with chargers(free_port, "CP-1") as (cp1,):
         first_id = await cp1.plug_in()
         cp1.connectors[1].energy_wh += 3000.0
@@ -86,10 +79,10 @@ async def test_session_energy_resets_with_each_session(
 
 
 async def test_status_never_collides_and_shows_paused(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
     """Bug 4: offline / out_of_service instead of HA's own states; 0 A is paused."""
-    entry = await _site(hass, free_port, charger("CP-1", "garage"))
+    entry = init_site
     status = "sensor.cp_1_status"
     assert hass.states.get(status).state == "offline"
     async with chargers(free_port, "CP-1") as (cp1,):
@@ -122,10 +115,9 @@ async def test_status_never_collides_and_shows_paused(
 
 
 async def test_status_of_a_charger_that_has_not_told_it(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
     """Bug 4: connected without a StatusNotification: unknown, not a made-up option."""
-    await _site(hass, free_port, charger("CP-1", "garage"))
     sim = SimulatedCharger("CP-1", f"ws://127.0.0.1:{free_port}")
     try:
         await sim.start(boot=False)
@@ -142,9 +134,10 @@ async def test_device_info_survives_a_reload(
     free_port: int,
     hass_storage: dict,
     ha_reports: Callable[[], list[str]],
+    init_site: MockConfigEntry,
 ) -> None:
     """Bug 7: what the charger said at boot stays on its device."""
-    entry = await _site(hass, free_port, charger("CP-1", "garage"))
+    entry = init_site
     async with chargers(free_port, "CP-1", version="2.0.1"):
         pass
     assert await hass.config_entries.async_reload(entry.entry_id)
@@ -157,11 +150,12 @@ async def test_device_info_survives_a_reload(
     assert ha_reports() == []
 
 
+@pytest.mark.parametrize("site_subentries", [[panel("garage", "Garage", 11.0)]])
 async def test_adopted_charger_shows_what_it_said_at_boot(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
     """Bug 7: a charger adopted after its boot does not keep the placeholder."""
-    entry = await _site(hass, free_port)
+    entry = init_site
     async with chargers(free_port, "CP-NEW"):
         await hass.async_block_till_done()
         (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
@@ -177,16 +171,16 @@ async def test_adopted_charger_shows_what_it_said_at_boot(
 
 
 async def test_budget_after_a_restart_with_chargers_offline(
-    hass: HomeAssistant, free_port: int
+    hass: HomeAssistant, free_port: int, init_site: MockConfigEntry
 ) -> None:
     """Bug 11: the budget is the real one at once, offline reserves included."""
-    entry = await _site(hass, free_port, charger("CP-1", "garage"))
+    entry = init_site
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await cp1.wait_for_profile(lambda p: p.purpose == "TxProfile")
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    assert not entry.runtime_data.site.server.connected("CP-1")
+    assert not entry.runtime_data.server.connected("CP-1")
     assert float(hass.states.get("sensor.garage_budget").state) == 10.45
     # The offline charger's session keeps its last limit reserved.
     headroom = float(hass.states.get("sensor.garage_headroom").state)
@@ -237,13 +231,24 @@ async def test_no_float_noise_in_states(hass: HomeAssistant, free_port: int) -> 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.parametrize("meter_phase", ["L2", None])
+@pytest.mark.parametrize(
+    "site_subentries",
+    [
+        [
+            panel("garage", "Garage", 11.0),
+            charger("HOME-2", "garage", phases=1, grid_phase="L2"),
+        ]
+    ],
+    ids=["l2_charger"],
+)
 async def test_single_phase_current_on_its_grid_phase(
-    hass: HomeAssistant, free_port: int, meter_phase: str | None
+    hass: HomeAssistant,
+    free_port: int,
+    meter_phase: str | None,
+    init_site: MockConfigEntry,
 ) -> None:
     """Bug 12: an L2 charger's current is L2, whatever label its meter uses."""
-    entry = await _site(
-        hass, free_port, charger("HOME-2", "garage", phases=1, grid_phase="L2")
-    )
+    entry = init_site
     assert hass.states.get("sensor.home_2_current_l1") is None
     async with chargers(
         free_port, "HOME-2", phases=1, grid_phase=meter_phase, car_max_a=10.0

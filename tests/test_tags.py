@@ -142,7 +142,7 @@ async def test_ask_offers_to_add_an_unknown_tag(
     """*Ask*: an unknown tag is refused and a discovery flow offers to add it."""
     entry = site_entry(free_port, [charger("CP-1")], options={CONF_TAG_POLICY: "ask"})
     await _setup(hass, entry)
-    server = entry.runtime_data.site.server
+    server = entry.runtime_data.server
     async with chargers(free_port, "CP-1", version="2.0.1") as (cp1,):
         assert await cp1.authorize("GUEST-7") == "Unknown"
         assert await cp1.authorize("GUEST-7") == "Unknown"
@@ -164,7 +164,7 @@ async def test_ask_offers_to_add_an_unknown_tag(
         assert result["reason"] == "tag_added"
         await hass.async_block_till_done()
         # Added live: the same server answers, now with the new tag.
-        assert entry.runtime_data.site.server is server
+        assert entry.runtime_data.server is server
         assert await cp1.authorize("GUEST-7") == "Accepted"
 
         # An offer closes by itself when the tag is added another way.
@@ -287,7 +287,7 @@ async def test_local_list_reaches_16_and_201_chargers(
         }
 
         # A new tag: both lists are replaced (version 2), nothing restarts.
-        server = entry.runtime_data.site.server
+        server = entry.runtime_data.server
         result = await hass.config_entries.subentries.async_init(
             (entry.entry_id, SUBENTRY_TAG), context={"source": SOURCE_USER}
         )
@@ -297,9 +297,9 @@ async def test_local_list_reaches_16_and_201_chargers(
         await _until(
             lambda: cp16.local_list_version == 2 and cp201.local_list_version == 2
         )
-        assert entry.runtime_data.site.server is server
+        assert entry.runtime_data.server is server
         assert cp201.local_status("BOB-1") == "Accepted"
-        lists = entry.runtime_data.site.tags.lists
+        lists = entry.runtime_data.tags.lists
         await _until(
             lambda: {c: s.version for c, s in lists.items()}
             == {"CP-16": 2, "CP-201": 2}
@@ -367,7 +367,7 @@ async def test_tag_priority_weights_its_sessions(
         entry, vip, data={**vip.data, "priority": 3}
     )
     await hass.async_block_till_done()
-    assert entry.runtime_data.site.tags.session_priority("CP-1", "vip-1") == 3
+    assert entry.runtime_data.tags.session_priority("CP-1", "vip-1") == 3
 
     def last(sim: SimulatedCharger) -> float | None:
         tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
@@ -390,7 +390,7 @@ async def test_options_set_the_tag_policy_and_history(
 ) -> None:
     entry = site_entry(free_port, [charger("CP-1")])
     await _setup(hass, entry)
-    assert entry.runtime_data.site.tags.policy == "accept_any"
+    assert entry.runtime_data.tags.policy == "accept_any"
     result = await hass.config_entries.options.async_init(entry.entry_id)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -407,7 +407,7 @@ async def test_options_set_the_tag_policy_and_history(
     assert entry.options[CONF_TAG_POLICY] == "known_only"
     assert entry.options["cost_price_sensor"] == "sensor.price"
     await hass.async_block_till_done()
-    site = entry.runtime_data.site  # reloaded with the options
+    site = entry.runtime_data  # reloaded with the options
     assert site.tags.policy == "known_only"
     assert site.history.price_sensor == "sensor.price"
     assert site.history.keep.days == 31

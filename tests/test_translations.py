@@ -117,6 +117,7 @@ def test_abort_reasons_and_steps_exist() -> None:
 def test_selector_options_match_the_code() -> None:
     """Every select's options are translated, with keys hassfest accepts."""
     from custom_components.smart_charge import config_flow, const
+    from custom_components.smart_charge.engine import ProfilePurpose
 
     options = {
         "phases": {"1", "3"},
@@ -132,7 +133,8 @@ def test_selector_options_match_the_code() -> None:
     # The stored values stay the OCPP spellings, which old entries hold.
     assert set(config_flow.GRID_PHASE_OPTIONS.values()) == {"L1", "L2", "L3"}
     assert set(config_flow.PURPOSE_OPTIONS.values()) == {
-        p.value for p in const.ProfilePurpose
+        ProfilePurpose.TX_PROFILE,
+        ProfilePurpose.TX_DEFAULT_PROFILE,
     }
 
 

@@ -106,7 +106,7 @@ async def test_switch_and_minimum_soc(hass: HomeAssistant, free_port: int) -> No
         # The house load is covered, nothing goes to the grid (no export limit set).
         assert sim.discharge_w(1) <= HOUSE_W
         assert sim.discharge_w(1) >= 0.98 * HOUSE_W
-        stored = entry.runtime_data.site.state.as_dict()
+        stored = entry.runtime_data.state.as_dict()
         assert stored["allow_discharge"] == {"V2X": True}
         assert stored["min_soc_pct"] == {"V2X": 55.0}
 

@@ -5,27 +5,19 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError
-from homeassistant.helpers import (
-    config_validation as cv,
-    device_registry as dr,
-    issue_registry as ir,
-)
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .const import DOMAIN
-from .coordinator import (
-    SmartChargeConfigEntry,
-    SmartChargeCoordinator,
-    SmartChargeRuntimeData,
-)
+from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
 from .csms import preload_schemas
-from .entity import charger_identifier, panel_device_info, panel_identifier
+from .devices import async_register_panels, site_identifiers
 from .history_services import async_setup_history_services
-from .runtime import SiteRuntime
+from .repairs import async_panel_tree_invalid
 from .runtime_state import RuntimeStore
 from .services import async_setup_services
-from .site_config import PanelConfig, chargers_of, panels_of, tree_error
-from .tags import async_remove_tag_stores, async_tags_update_listener
+from .site_config import chargers_of, panels_of, tree_error
+from .tags import async_remove_tag_stores
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -49,69 +41,28 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: SmartChargeConfigEntry) -> bool:
     """Start the OCPP server and the controller of a site."""
     panels, chargers = panels_of(entry), chargers_of(entry)
-    issue_id = f"panel_tree_invalid_{entry.entry_id}"
-    if error := tree_error(panels):
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key="panel_tree_invalid",
-            translation_placeholders={"error": error},
-        )
+    error = tree_error(panels)
+    async_panel_tree_invalid(hass, entry.entry_id, error)
+    if error is not None:
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="panel_tree_invalid",
             translation_placeholders={"error": error},
         )
-    ir.async_delete_issue(hass, DOMAIN, issue_id)
     # The OCPP library would read its JSON schemas on the loop at first use.
     await hass.async_add_executor_job(preload_schemas)
-    coordinator = SmartChargeCoordinator(hass, entry)
-    site = SiteRuntime(hass, entry, coordinator, panels, chargers)
-    await site.async_start()
-    entry.runtime_data = SmartChargeRuntimeData(
-        site=site,
-        coordinator=coordinator,
-        panels=panels,
-        chargers=chargers,
-        entry_data=dict(entry.data),
-        options=dict(entry.options),
-        title=entry.title,
-    )
-    _async_register_panels(hass, entry, panels)
-    # Tags first: a rebalance the other listener starts already sees the new tags.
-    entry.async_on_unload(entry.add_update_listener(async_tags_update_listener))
+    coordinator = SmartChargeCoordinator(hass, entry, panels, chargers)
+    await coordinator.async_start()
+    entry.runtime_data = coordinator
+    async_register_panels(hass, entry.entry_id, panels)
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     try:
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     except BaseException:
         # Setup did not finish: stop the server so the port is free for a retry.
-        await site.async_stop()
+        await coordinator.async_stop()
         raise
     return True
-
-
-def _async_register_panels(
-    hass: HomeAssistant, entry: SmartChargeConfigEntry, panels: dict[str, PanelConfig]
-) -> None:
-    """Create the panel devices parents first, so every parent device exists."""
-    registry = dr.async_get(hass)
-    done: set[str | None] = {None}
-    while len(done) <= len(panels):
-        ready = [
-            p for p in panels.values() if p.panel_id not in done and p.parent_id in done
-        ]
-        if not ready:
-            return  # a broken tree: the config flow prevents it
-        for panel in ready:
-            registry.async_get_or_create(
-                config_entry_id=entry.entry_id,
-                config_subentry_id=panel.subentry_id,
-                **panel_device_info(hass, entry.entry_id, panel),
-            )
-            done.add(panel.panel_id)
 
 
 async def _async_update_listener(
@@ -119,34 +70,34 @@ async def _async_update_listener(
 ) -> None:
     """Apply added panels and chargers (and removed chargers) live; reload otherwise.
 
-    Adopting a discovered charger therefore keeps every charger connected.
+    Adopting a discovered charger therefore keeps every charger connected. Tags are
+    applied first, so the rebalance that follows already sees them.
     """
-    runtime = entry.runtime_data
+    coordinator = entry.runtime_data
+    coordinator.tags.async_tags_changed()
     panels, chargers = panels_of(entry), chargers_of(entry)
     live = (
-        dict(entry.data) == runtime.entry_data
-        and dict(entry.options) == runtime.options
-        and entry.title == runtime.title
-        and all(panels.get(pid) == panel for pid, panel in runtime.panels.items())
+        dict(entry.data) == coordinator.entry_data
+        and dict(entry.options) == coordinator.options
+        and entry.title == coordinator.title
+        and all(panels.get(pid) == panel for pid, panel in coordinator.panels.items())
         and all(
             chargers.get(cid, charger) == charger
-            for cid, charger in runtime.chargers.items()
+            for cid, charger in coordinator.chargers.items()
         )
         and tree_error(panels) is None
     )
     if not live:
         await hass.config_entries.async_reload(entry.entry_id)
         return
-    added_panels = [p for pid, p in panels.items() if pid not in runtime.panels]
-    added_chargers = [c for cid, c in chargers.items() if cid not in runtime.chargers]
-    # The runtime shares these dicts with the site: update them in place.
-    runtime.panels.update(panels)
-    runtime.chargers.clear()
-    runtime.chargers.update(chargers)
-    _async_register_panels(hass, entry, panels)
-    runtime.site.async_config_changed(panels_changed=bool(added_panels))
-    for add in runtime.adders:
-        add(added_panels, added_chargers)
+    added_panels = panels.keys() - coordinator.panels.keys()
+    # The coordinator shares these dicts with its platforms: update them in place. Its
+    # refresh adds the entities of what was added (see `entity.add_per_subentry`).
+    coordinator.panels.update(panels)
+    coordinator.chargers.clear()
+    coordinator.chargers.update(chargers)
+    async_register_panels(hass, entry.entry_id, panels)
+    coordinator.async_config_changed(panels_changed=bool(added_panels))
 
 
 async def async_unload_entry(
@@ -155,7 +106,7 @@ async def async_unload_entry(
     """Stop the server of a site; its port is free when this returns."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        await entry.runtime_data.site.async_stop()
+        await entry.runtime_data.async_stop()
     return unloaded
 
 
@@ -175,10 +126,5 @@ async def async_remove_config_entry_device(
     Devices of configured panels and chargers go with their subentry; anything else
     left under the site (a renamed identity, a panel removed by hand) is stale.
     """
-    owned = {
-        panel_identifier(entry.entry_id, panel_id) for panel_id in panels_of(entry)
-    } | {
-        charger_identifier(entry.entry_id, charger_id)
-        for charger_id in chargers_of(entry)
-    }
+    owned = site_identifiers(entry.entry_id, panels_of(entry), chargers_of(entry))
     return not device_entry.identifiers & owned

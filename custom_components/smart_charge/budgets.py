@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
 
 from homeassistant.const import (
     ATTR_UNIT_OF_MEASUREMENT,
@@ -24,7 +23,6 @@ from homeassistant.core import (
     HomeAssistant,
     callback,
 )
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.event import (
     async_track_state_change_event,
@@ -32,147 +30,29 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.util import dt as dt_util
 
-from .const import (
-    BUDGET_DEBOUNCE_S,
-    BUDGET_TICK_S,
-    CONF_CHEAPEST_HOURS,
-    CONF_DEPARTURE,
-    CONF_GRID_INVERT,
-    CONF_GRID_SENSOR,
-    CONF_LOAD_CURRENTS,
-    CONF_LOAD_INVERT,
-    CONF_LOAD_SENSOR,
-    CONF_PRICE_SENSOR,
-    CONF_PRICE_THRESHOLD,
-    CONF_SOLAR_MODE,
-    CONF_SOLAR_START_DELAY,
-    CONF_SOLAR_START_KW,
-    CONF_SOLAR_STOP_DELAY,
-    CONF_TARIFF_HOLD_MINIMUM,
-    CONF_TARIFF_MODE,
-    CONF_TOU_WINDOWS,
-    DEFAULT_SOLAR_START_DELAY,
-    DEFAULT_SOLAR_START_KW,
-    DEFAULT_SOLAR_STOP_DELAY,
-    DOMAIN,
-    LOGGER,
-    STALE_REPAIR_AFTER_S,
-)
-from .engine import BudgetReason, EngineConfigError, TimeOfUseWindow
+from .const import BUDGET_DEBOUNCE_S, BUDGET_TICK_S, LOGGER, STALE_REPAIR_AFTER_S
+from .engine import EngineConfigError, TimeOfUseWindow
 from .engine.budgets import (
-    REASON_LIMIT,
-    REASON_LOAD,
-    REASON_SOLAR,
-    REASON_TARIFF,
+    BudgetReadings,
+    BudgetResult,
+    BudgetSources,
     SolarHysteresis,
-    limit_for_minimums,
+    panel_budget,
     parse_price_forecast,
-    parse_time_of_use,
     power_kw,
     tariff_allows,
 )
-
-if TYPE_CHECKING:
-    from .site_config import PanelConfig
-
-
-@dataclass(frozen=True, kw_only=True)
-class BudgetConfig:
-    """The budget sources configured for one panel."""
-
-    load_sensor: str | None = None
-    load_invert: bool = False
-    # Per-phase current sensors (A) of the other load, L1..L3, instead of or beside power.
-    load_currents: tuple[str, ...] = ()
-    solar_mode: str = "off"
-    grid_sensor: str | None = None
-    grid_invert: bool = False
-    solar_start_kw: float = DEFAULT_SOLAR_START_KW
-    solar_start_delay_s: float = DEFAULT_SOLAR_START_DELAY
-    solar_stop_delay_s: float = DEFAULT_SOLAR_STOP_DELAY
-    price_sensor: str | None = None
-    tariff_mode: str = "off"
-    price_threshold: float | None = None
-    cheapest_hours: float | None = None
-    departure: time | None = None
-    tariff_hold_minimum: bool = False
-    time_of_use: tuple[TimeOfUseWindow, ...] = ()
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> BudgetConfig:
-        """Read the budget fields of a panel's (or the site's) data."""
-
-        def number(key: str, default: float | None) -> float | None:
-            value = data.get(key)
-            return default if value is None or value == "" else float(value)
-
-        departure = data.get(CONF_DEPARTURE)
-        try:
-            windows = parse_time_of_use(str(data.get(CONF_TOU_WINDOWS) or ""))
-        except EngineConfigError:
-            windows = ()  # the config flow refuses such text; never fatal here
-        return cls(
-            load_sensor=data.get(CONF_LOAD_SENSOR) or None,
-            load_invert=bool(data.get(CONF_LOAD_INVERT, False)),
-            load_currents=tuple(
-                str(data[key]) for key in CONF_LOAD_CURRENTS if data.get(key)
-            ),
-            solar_mode=str(data.get(CONF_SOLAR_MODE) or "off"),
-            grid_sensor=data.get(CONF_GRID_SENSOR) or None,
-            grid_invert=bool(data.get(CONF_GRID_INVERT, False)),
-            solar_start_kw=number(CONF_SOLAR_START_KW, DEFAULT_SOLAR_START_KW) or 0.0,
-            solar_start_delay_s=number(
-                CONF_SOLAR_START_DELAY, DEFAULT_SOLAR_START_DELAY
-            )
-            or 0.0,
-            solar_stop_delay_s=number(CONF_SOLAR_STOP_DELAY, DEFAULT_SOLAR_STOP_DELAY)
-            or 0.0,
-            price_sensor=data.get(CONF_PRICE_SENSOR) or None,
-            tariff_mode=str(data.get(CONF_TARIFF_MODE) or "off"),
-            price_threshold=number(CONF_PRICE_THRESHOLD, None),
-            cheapest_hours=number(CONF_CHEAPEST_HOURS, None),
-            departure=dt_util.parse_time(departure) if departure else None,
-            tariff_hold_minimum=bool(data.get(CONF_TARIFF_HOLD_MINIMUM, False)),
-            time_of_use=windows,
-        )
-
-    @property
-    def entities(self) -> set[str]:
-        """Return the entities this panel's budget follows."""
-        entities: set[str | None] = {self.load_sensor, *self.load_currents}
-        if self.solar_mode != "off":
-            entities.add(self.grid_sensor)
-        if self.tariff_mode != "off":
-            entities.add(self.price_sensor)
-        return {entity for entity in entities if entity}
-
-    @property
-    def active(self) -> bool:
-        """Return whether any source is configured."""
-        return bool(self.entities)
-
-
-@dataclass(frozen=True, kw_only=True)
-class PanelInputs:
-    """What the budget sources give the engine for one panel."""
-
-    limit_kw: float
-    unmanaged_kw: float = 0.0
-    unmanaged_phase_a: tuple[float, float, float] | None = None
-    reason: str = REASON_LIMIT
-    hold_minimum: bool = False
+from .repairs import async_load_sensor_unavailable
+from .site_config import BudgetConfig, PanelConfig
 
 
 @dataclass(kw_only=True)
 class _PanelState:
     config: BudgetConfig
-    rating_kw: float
-    margin_pct: float
-    voltage_v: float = 230.0
-    phase_limit_a: float | None = None
+    sources: BudgetSources
     solar: SolarHysteresis | None = None
     stale_since: datetime | None = None
-    inputs: PanelInputs | None = None
+    inputs: BudgetResult | None = None
     repaired: bool = field(default=False)
 
 
@@ -209,10 +89,19 @@ class PanelBudgets:
         self._panels = {
             panel_id: _PanelState(
                 config=panel.budget,
-                rating_kw=panel.limit_kw,
-                margin_pct=panel.safety_margin_pct,
-                voltage_v=voltage_v,
-                phase_limit_a=panel.phase_limit_a,
+                sources=BudgetSources(
+                    rating_kw=panel.limit_kw,
+                    safety_margin_pct=panel.safety_margin_pct,
+                    voltage_v=voltage_v,
+                    phase_limit_a=panel.phase_limit_a,
+                    load_power=panel.budget.load_sensor is not None,
+                    load_phases=len(panel.budget.load_currents),
+                    solar_mode=panel.budget.solar_mode,
+                    solar_grid=panel.budget.grid_sensor is not None,
+                    tariff=panel.budget.tariff_mode != "off"
+                    and panel.budget.price_sensor is not None,
+                    tariff_hold_minimum=panel.budget.tariff_hold_minimum,
+                ),
                 solar=SolarHysteresis(
                     panel.budget.solar_start_kw,
                     timedelta(seconds=panel.budget.solar_start_delay_s),
@@ -272,7 +161,7 @@ class PanelBudgets:
                 return self._number(config.price_sensor), config.price_threshold
         return None, None
 
-    def inputs(self, panel_id: str) -> PanelInputs | None:
+    def inputs(self, panel_id: str) -> BudgetResult | None:
         """Return the inputs in force for a panel, or None when it has no sources."""
         state = self._panels.get(panel_id)
         return state.inputs if state else None
@@ -307,84 +196,39 @@ class PanelBudgets:
 
     def _evaluate_panel(
         self, panel_id: str, state: _PanelState, now: datetime
-    ) -> PanelInputs:
+    ) -> BudgetResult:
+        """Read the panel's sensors; the engine turns the readings into its budget."""
         config = state.config
-        candidates: list[tuple[float, BudgetReason]] = []
-        hold = False
-        unmanaged = 0.0
-        phase_a: tuple[float, float, float] | None = None
-        unavailable: list[str] = []
-        if config.load_sensor:
-            reading = self._power_kw(config.load_sensor, config.load_invert)
-            if reading is None:
-                unavailable.append(config.load_sensor)
-            unmanaged = max(0.0, reading or 0.0)
-        if config.load_currents:
-            currents = [self._number(entity) for entity in config.load_currents]
+        load_kw = (
+            self._power_kw(config.load_sensor, config.load_invert)
+            if config.load_sensor
+            else None
+        )
+        currents = tuple(self._number(entity) for entity in config.load_currents)
+        if config.load_sensor or config.load_currents:
+            unavailable = [config.load_sensor] if load_kw is None else []
             unavailable += [
                 e
                 for e, c in zip(config.load_currents, currents, strict=True)
                 if c is None
             ]
-            values = [max(0.0, c or 0.0) for c in currents] + [0.0, 0.0]
-            phase_a = (values[0], values[1], values[2])
-            if not config.load_sensor:
-                unmanaged = sum(phase_a) * state.voltage_v / 1000
-        if config.load_sensor or config.load_currents:
-            self._track_stale(panel_id, state, unavailable, now)
-        if unavailable:
-            # Assume the worst: the whole rating (and every phase's limit) is in use.
-            unmanaged = state.rating_kw
-            if phase_a is not None:
-                worst = state.phase_limit_a or state.rating_kw * 1000 / (
-                    3 * state.voltage_v
-                )
-                phase_a = (worst, worst, worst)
-        if state.solar is not None and config.grid_sensor:
-            grid = self._power_kw(config.grid_sensor, config.grid_invert)
-            # Import positive: surplus is the export plus what the cars draw now.
-            surplus = 0.0 if grid is None else self._measured_kw(panel_id) - grid
-            if state.solar.update(surplus, now):
-                # The grid meter already sees the other load the engine subtracts again.
-                candidates.append((surplus + unmanaged, REASON_SOLAR))
-            elif config.solar_mode == "min_solar":
-                hold = True
-                candidates.append((self._minimum_limit(panel_id, state), REASON_SOLAR))
-            else:
-                candidates.append((0.0, REASON_SOLAR))
-        if (
-            config.tariff_mode != "off"
-            and config.price_sensor
-            and not self._tariff_allows(config, now)
-        ):
-            hold = hold or config.tariff_hold_minimum
-            candidates.append(
-                (
-                    self._minimum_limit(panel_id, state)
-                    if config.tariff_hold_minimum
-                    else 0.0,
-                    REASON_TARIFF,
-                )
+            self._track_stale(
+                panel_id, state, [e for e in unavailable if e is not None], now
             )
-        limit, reason = state.rating_kw, REASON_LIMIT
-        for value, why in candidates:
-            if max(0.0, value) < limit:
-                limit, reason = max(0.0, value), why
-        if reason == REASON_LIMIT and unmanaged > 0:
-            reason = REASON_LOAD
-        return PanelInputs(
-            limit_kw=round(limit, 3),
-            unmanaged_kw=round(unmanaged, 3),
-            unmanaged_phase_a=phase_a,
-            reason=reason,
-            hold_minimum=hold,
+        readings = BudgetReadings(
+            load_kw=load_kw,
+            load_phase_a=currents,
+            grid_kw=self._power_kw(config.grid_sensor, config.grid_invert)
+            if state.solar is not None and config.grid_sensor
+            else None,
+            cars_kw=self._measured_kw(panel_id) if state.solar is not None else 0.0,
+            sessions_minimum_kw=self._minimum_kw(panel_id),
+            tariff_allows=self._tariff_allows(config, now)
+            if state.sources.tariff
+            else True,
         )
-
-    def _minimum_limit(self, panel_id: str, state: _PanelState) -> float:
-        return limit_for_minimums(
-            self._minimum_kw(panel_id)
-            + (state.inputs.unmanaged_kw if state.inputs else 0),
-            state.margin_pct,
+        return panel_budget(
+            state.sources, readings, solar=state.solar, now=now, previous=state.inputs
         )
 
     def _number(self, entity_id: str) -> float | None:
@@ -439,11 +283,10 @@ class PanelBudgets:
         now: datetime,
     ) -> None:
         """Raise a repair issue when a load sensor stays unavailable."""
-        issue_id = f"load_sensor_unavailable_{self.entry_id}_{panel_id}"
         if not unavailable:
             state.stale_since = None
             if state.repaired:
-                ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+                async_load_sensor_unavailable(self.hass, self.entry_id, panel_id, None)
                 state.repaired = False
             return
         entity_id = ", ".join(unavailable)
@@ -456,13 +299,5 @@ class PanelBudgets:
         if not state.repaired and now - state.stale_since >= timedelta(
             seconds=STALE_REPAIR_AFTER_S
         ):
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="load_sensor_unavailable",
-                translation_placeholders={"entity_id": entity_id},
-            )
+            async_load_sensor_unavailable(self.hass, self.entry_id, panel_id, entity_id)
             state.repaired = True

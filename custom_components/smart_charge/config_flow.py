@@ -101,10 +101,9 @@ from .const import (
     SUBENTRY_CHARGER,
     SUBENTRY_PANEL,
     TARIFF_MODES,
-    ProfilePurpose,
     UnknownChargerPolicy,
 )
-from .engine import EngineConfigError
+from .engine import EngineConfigError, ProfilePurpose
 from .engine.budgets import parse_time_of_use
 from .engine.limits import charger_fits_rating, phase_limit_reachable
 from .site_config import (

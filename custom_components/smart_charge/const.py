@@ -6,16 +6,7 @@ from enum import StrEnum
 import logging
 from typing import Final
 
-from .engine import LimitReason
-from .engine.budgets import (
-    REASON_LIMIT,
-    REASON_LOAD,
-    REASON_OVERRIDE,
-    REASON_PHASE,
-    REASON_SOLAR,
-    REASON_TARIFF,
-    REASON_TIME_OF_USE,
-)
+from .engine import BudgetReason, LimitReason
 from .engine.planner_model import PlanMode
 
 DOMAIN: Final = "smart_charge"
@@ -86,26 +77,11 @@ class UnknownChargerPolicy(StrEnum):
     REJECT = "reject"
 
 
-class ProfilePurpose(StrEnum):
-    """Which OCPP profile purpose carries the engine's limits."""
-
-    TX_PROFILE = "TxProfile"
-    TX_DEFAULT_PROFILE = "TxDefaultProfile"
-
-
 STRATEGIES: Final = ("equal_share", "priority", "time_of_use")
 GRID_PHASES: Final = ("L1", "L2", "L3")
 
 # Why a panel's budget is what it is (panel "budget reason" sensor).
-BUDGET_REASONS: Final = (
-    REASON_LIMIT,
-    REASON_LOAD,
-    REASON_SOLAR,
-    REASON_TARIFF,
-    REASON_TIME_OF_USE,
-    REASON_OVERRIDE,
-    REASON_PHASE,
-)
+BUDGET_REASONS: Final = tuple(str(reason) for reason in BudgetReason)
 
 
 class ChargerStatus(StrEnum):

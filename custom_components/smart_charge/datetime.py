@@ -45,6 +45,4 @@ class DepartureDateTime(ChargerEntity, DateTimeEntity):
     @async_action
     async def async_set_value(self, value: datetime) -> None:
         """Set the departure and replan."""
-        await self.coordinator.config_entry.runtime_data.site.async_update_goal(
-            self.charger_id, departure=value
-        )
+        await self.coordinator.async_update_goal(self.charger_id, departure=value)

@@ -31,7 +31,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SmartChargeConfigEntry
 ) -> dict[str, Any]:
     """Return the site, its subentries, the runtime state and recent OCPP frames."""
-    site = entry.runtime_data.site
+    site = entry.runtime_data
     server = site.server
     chargers: dict[str, Any] = {}
     if server is not None:
@@ -66,7 +66,7 @@ async def async_get_config_entry_diagnostics(
                 for subentry in entry.subentries.values()
             ],
             "runtime_state": site.state.as_dict(),
-            "site_data": asdict(entry.runtime_data.coordinator.data),
+            "site_data": asdict(site.data),
             "chargers": chargers,
             # The local list version each charger accepted, and the last finished
             # sessions (id tags redacted below).

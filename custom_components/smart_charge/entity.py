@@ -4,35 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Iterable
 from functools import wraps
-from typing import TYPE_CHECKING, Any, Concatenate
+from typing import Any, Concatenate
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .compat import device_info
-from .const import DOMAIN, ROOT_PANEL_ID
-from .coordinator import (
-    ChargerData,
-    PanelData,
-    SmartChargeConfigEntry,
-    SmartChargeCoordinator,
-)
+from .const import DOMAIN
+from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
 from .csms import (
     CallRejectedError,
     CallTimeoutError,
     ChargerNotConnectedError,
     CsmsError,
 )
+from .devices import charger_device_info, panel_device_info
 from .engine import EngineError
-from .runtime_state import ChargerInfo
+from .models import ChargerData, PanelData
 from .site_config import ChargerSettings, PanelConfig
-
-if TYPE_CHECKING:
-    from .runtime import SiteRuntime
 
 
 def translated_error(err: CsmsError | EngineError, target: str) -> HomeAssistantError:
@@ -69,57 +60,6 @@ def async_action[_E: "PanelEntity | ChargerEntity", **_P](
     return action
 
 
-def panel_identifier(entry_id: str, panel_id: str) -> tuple[str, str]:
-    """Return the device identifier of a panel."""
-    return (DOMAIN, f"{entry_id}_panel_{panel_id}")
-
-
-def charger_identifier(entry_id: str, charger_id: str) -> tuple[str, str]:
-    """Return the device identifier of a charger."""
-    return (DOMAIN, f"{entry_id}_charger_{charger_id}")
-
-
-def panel_device_info(
-    hass: HomeAssistant, entry_id: str, panel: PanelConfig
-) -> DeviceInfo:
-    """Return the device of a panel, below its parent panel."""
-    return device_info(
-        hass,
-        entry_id,
-        identifier=panel_identifier(entry_id, panel.panel_id),
-        name=panel.name,
-        manufacturer="Smart Charge",
-        model="Main breaker" if panel.panel_id == ROOT_PANEL_ID else "Panel",
-        via=None
-        if panel.parent_id is None
-        else panel_identifier(entry_id, panel.parent_id),
-    )
-
-
-def charger_device_info(
-    hass: HomeAssistant,
-    entry_id: str,
-    charger: ChargerSettings,
-    info: ChargerInfo | None,
-) -> DeviceInfo:
-    """Return the device of a charger, below its panel.
-
-    It shows what the charger told at its last boot (kept across restarts); only a
-    charger that never booted shows the placeholder.
-    """
-    return device_info(
-        hass,
-        entry_id,
-        identifier=charger_identifier(entry_id, charger.charger_id),
-        name=charger.name,
-        manufacturer=info.vendor if info else "Smart Charge",
-        model=info.model if info else "OCPP charger",
-        via=panel_identifier(entry_id, charger.panel_id),
-        serial_number=info.serial if info else None,
-        sw_version=info.firmware if info else None,
-    )
-
-
 def charger_unique_id(entry_id: str, charger_id: str, key: str) -> str:
     """Return the unique id of a charger's entity."""
     return f"{entry_id}_charger_{charger_id}_{key}"
@@ -140,26 +80,40 @@ def add_per_subentry(
 ) -> None:
     """Add each panel's and each charger's entities to its own config subentry.
 
-    The same is done later for panels and chargers added while the site runs.
+    A coordinator listener adds them for every subentry it has not seen yet, so panels
+    and chargers added while the site runs get theirs without a reload; a removed one
+    takes its entities with its devices (the registry removes them).
     """
-    runtime = entry.runtime_data
+    coordinator = entry.runtime_data
+    # Subentry ids whose entities are added (the main breaker's is None).
+    seen: set[str | None] = set()
 
-    def add(panels: list[PanelConfig], chargers: list[ChargerSettings]) -> None:
+    @callback
+    def add_new() -> None:
+        panels = coordinator.panels.values()
+        chargers = coordinator.chargers.values()
+        seen.intersection_update(
+            {p.subentry_id for p in panels} | {c.subentry_id for c in chargers}
+        )
         if panel is not None:
             for config in panels:
-                async_add_entities(
-                    panel(runtime.coordinator, config),
-                    config_subentry_id=config.subentry_id,
-                )
+                if config.subentry_id not in seen:
+                    seen.add(config.subentry_id)
+                    async_add_entities(
+                        panel(coordinator, config),
+                        config_subentry_id=config.subentry_id,
+                    )
         if charger is not None:
             for settings in chargers:
-                async_add_entities(
-                    charger(runtime.coordinator, settings),
-                    config_subentry_id=settings.subentry_id,
-                )
+                if settings.subentry_id not in seen:
+                    seen.add(settings.subentry_id)
+                    async_add_entities(
+                        charger(coordinator, settings),
+                        config_subentry_id=settings.subentry_id,
+                    )
 
-    add(list(runtime.panels.values()), list(runtime.chargers.values()))
-    runtime.adders.append(add)
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
 class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):
@@ -215,9 +169,11 @@ class ChargerEntity(CoordinatorEntity[SmartChargeCoordinator]):
         self._attr_unique_id = charger_unique_id(
             entry_id, charger.charger_id, description.key
         )
-        site: SiteRuntime = coordinator.config_entry.runtime_data.site
         self._attr_device_info = charger_device_info(
-            coordinator.hass, entry_id, charger, site.charger_info(charger.charger_id)
+            coordinator.hass,
+            entry_id,
+            charger,
+            coordinator.charger_info(charger.charger_id),
         )
 
     @property

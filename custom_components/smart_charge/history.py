@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import (
     Event,
@@ -58,7 +59,6 @@ from .tag_config import (
 )
 
 if TYPE_CHECKING:
-    from .coordinator import SmartChargeConfigEntry
     from .tags import SiteTags
 
 STORAGE_VERSION: Final = 1
@@ -279,9 +279,7 @@ class TagTotals:
 class SessionHistory:
     """Records the sessions of one site and keeps them for `history_days`."""
 
-    def __init__(
-        self, hass: HomeAssistant, entry: SmartChargeConfigEntry, tags: SiteTags
-    ) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, tags: SiteTags) -> None:
         """Bind the history to a site; nothing is read before `async_start`."""
         self.hass = hass
         self.entry = entry

@@ -106,7 +106,7 @@ def _filter(hass: HomeAssistant, call: ServiceCall) -> _Filter:
                 tag = next(
                     (
                         t
-                        for t in entry.runtime_data.site.tags.tags.values()
+                        for t in entry.runtime_data.tags.tags.values()
                         if t.subentry_id == key
                     ),
                     None,
@@ -162,7 +162,7 @@ async def _export_sessions(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
         id_tags = selection.tags.get(entry.entry_id)
         rows.extend(
             {"site": entry.title, **record.export()}
-            for record in entry.runtime_data.site.history.query(
+            for record in entry.runtime_data.history.query(
                 start=start, end=end, chargers=charger_ids, id_tags=id_tags
             )
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -22,17 +21,10 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import (
-    ChargerData,
-    PanelData,
-    SmartChargeConfigEntry,
-    SmartChargeCoordinator,
-)
+from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
 from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
+from .models import ChargerData, PanelData
 from .site_config import ChargerSettings, PanelConfig
-
-if TYPE_CHECKING:
-    from .runtime import SiteRuntime
 
 PARALLEL_UPDATES = 0
 
@@ -42,7 +34,7 @@ class PanelNumberDescription(NumberEntityDescription):
     """A panel number, how to read and set it."""
 
     value_fn: Callable[[PanelData], float]
-    set_value_fn: Callable[[SiteRuntime, str, float], Awaitable[None]]
+    set_value_fn: Callable[[SmartChargeCoordinator, str, float], Awaitable[None]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +42,7 @@ class ChargerNumberDescription(NumberEntityDescription):
     """A charger number, how to read and set it."""
 
     value_fn: Callable[[ChargerData], float | None]
-    set_value_fn: Callable[[SiteRuntime, str, float], Awaitable[None]]
+    set_value_fn: Callable[[SmartChargeCoordinator, str, float], Awaitable[None]]
     has_fn: Callable[[ChargerSettings], bool] = lambda _: True
 
 
@@ -163,7 +155,7 @@ class PanelNumber(PanelEntity, NumberEntity):
     async def async_set_native_value(self, value: float) -> None:
         """Set the limit at runtime (no reload)."""
         await self.entity_description.set_value_fn(
-            self.coordinator.config_entry.runtime_data.site, self.panel_id, value
+            self.coordinator, self.panel_id, value
         )
 
 
@@ -195,5 +187,5 @@ class ChargerNumber(ChargerEntity, NumberEntity):
     async def async_set_native_value(self, value: float) -> None:
         """Set the value and rebalance."""
         await self.entity_description.set_value_fn(
-            self.coordinator.config_entry.runtime_data.site, self.charger_id, value
+            self.coordinator, self.charger_id, value
         )

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
+
+if TYPE_CHECKING:
+    from .site_config import PanelConfig
 
 STORAGE_VERSION = 1
 SAVE_DELAY_S = 5
@@ -196,6 +199,18 @@ def _goals(data: Any) -> dict[str, GoalState]:
             except (KeyError, TypeError, ValueError, AttributeError):
                 continue
     return goals
+
+
+def active_limit_kw(panel: PanelConfig, state: RuntimeState) -> float:
+    """Return the limit in force for a panel: its override, else its rating."""
+    override = state.grid_limits.get(panel.panel_id)
+    return override.limit_kw if override is not None else panel.limit_kw
+
+
+def new_override(limit_kw: float, duration: timedelta | None) -> GridLimitOverride:
+    """Return an override for `limit_kw`, ending after `duration` if given."""
+    until = dt_util.utcnow() + duration if duration else None
+    return GridLimitOverride(limit_kw=limit_kw, until=until)
 
 
 class RuntimeStore:

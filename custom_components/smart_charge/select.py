@@ -66,9 +66,7 @@ class StrategySelect(PanelEntity, SelectEntity):
     @async_action
     async def async_select_option(self, option: str) -> None:
         """Change the strategy at runtime."""
-        await self.coordinator.config_entry.runtime_data.site.async_set_strategy(
-            self.panel_id, option
-        )
+        await self.coordinator.async_set_strategy(self.panel_id, option)
 
 
 class ChargingModeSelect(ChargerEntity, SelectEntity):
@@ -87,9 +85,7 @@ class ChargingModeSelect(ChargerEntity, SelectEntity):
     @async_action
     async def async_select_option(self, option: str) -> None:
         """Change the goal's mode and replan."""
-        await self.coordinator.config_entry.runtime_data.site.async_update_goal(
-            self.charger_id, mode=option
-        )
+        await self.coordinator.async_update_goal(self.charger_id, mode=option)
 
 
 class PhasePolicySelect(ChargerEntity, SelectEntity):
@@ -106,6 +102,4 @@ class PhasePolicySelect(ChargerEntity, SelectEntity):
     @async_action
     async def async_select_option(self, option: str) -> None:
         """Change the policy; the next rebalance follows it (after the dwell time)."""
-        await self.coordinator.config_entry.runtime_data.site.async_set_phase_policy(
-            self.charger_id, option
-        )
+        await self.coordinator.async_set_phase_policy(self.charger_id, option)

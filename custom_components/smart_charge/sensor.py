@@ -20,13 +20,9 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import BUDGET_REASONS, CHARGER_STATUSES, DOMAIN, GRID_PHASES, LIMIT_REASONS
-from .coordinator import (
-    ChargerData,
-    PanelData,
-    SmartChargeConfigEntry,
-    SmartChargeCoordinator,
-)
+from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
 from .entity import ChargerEntity, PanelEntity, add_per_subentry, charger_unique_id
+from .models import ChargerData, PanelData
 from .site_config import ChargerSettings, switches_phases
 from .tag_sensor import async_setup_tag_sensors
 

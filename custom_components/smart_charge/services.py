@@ -161,14 +161,14 @@ async def _set_grid_limit(hass: HomeAssistant, call: ServiceCall) -> None:
                 },
             )
     for target in targets:
-        await target.entry.runtime_data.site.async_set_grid_limit(
+        await target.entry.runtime_data.async_set_grid_limit(
             target.key, limit, duration
         )
 
 
 async def _clear_grid_limit(hass: HomeAssistant, call: ServiceCall) -> None:
     for target in _only(_targets(hass, call), "panel"):
-        await target.entry.runtime_data.site.async_clear_grid_limit(target.key)
+        await target.entry.runtime_data.async_clear_grid_limit(target.key)
 
 
 async def _set_strategy(hass: HomeAssistant, call: ServiceCall) -> None:
@@ -180,12 +180,12 @@ async def _set_strategy(hass: HomeAssistant, call: ServiceCall) -> None:
             translation_placeholders={"strategy": strategy},
         )
     for target in _only(_targets(hass, call), "panel"):
-        await target.entry.runtime_data.site.async_set_strategy(target.key, strategy)
+        await target.entry.runtime_data.async_set_strategy(target.key, strategy)
 
 
 async def _set_priority(hass: HomeAssistant, call: ServiceCall) -> None:
     for target in _only(_targets(hass, call), "charger"):
-        await target.entry.runtime_data.site.async_set_priority(
+        await target.entry.runtime_data.async_set_priority(
             target.key, call.data[ATTR_PRIORITY]
         )
 
@@ -194,7 +194,7 @@ async def _start_charging(hass: HomeAssistant, call: ServiceCall) -> None:
     for target in _only(_targets(hass, call), "charger"):
         await _charger_call(
             target,
-            target.entry.runtime_data.site.async_start_charging(
+            target.entry.runtime_data.async_start_charging(
                 target.key,
                 call.data.get(ATTR_ID_TAG, "HomeAssistant"),
                 call.data.get(ATTR_CONNECTOR_ID, 1),
@@ -205,7 +205,7 @@ async def _start_charging(hass: HomeAssistant, call: ServiceCall) -> None:
 async def _stop_charging(hass: HomeAssistant, call: ServiceCall) -> None:
     for target in _only(_targets(hass, call), "charger"):
         await _charger_call(
-            target, target.entry.runtime_data.site.async_stop_charging(target.key)
+            target, target.entry.runtime_data.async_stop_charging(target.key)
         )
 
 
@@ -275,12 +275,12 @@ async def _set_charging_goal(hass: HomeAssistant, call: ServiceCall) -> None:
                 translation_placeholders={"target": target.name},
             )
     for target in targets:
-        await target.entry.runtime_data.site.async_set_goal(target.key, goal)
+        await target.entry.runtime_data.async_set_goal(target.key, goal)
 
 
 async def _clear_charging_goal(hass: HomeAssistant, call: ServiceCall) -> None:
     for target in _only(_targets(hass, call), "charger"):
-        await target.entry.runtime_data.site.async_clear_goal(target.key)
+        await target.entry.runtime_data.async_clear_goal(target.key)
 
 
 async def _charger_call(target: Target, call: Awaitable[Any]) -> None:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.util import dt as dt_util
 
-from .budgets import BudgetConfig
 from .const import (
     CONF_CHARGER_ID,
+    CONF_CHEAPEST_HOURS,
+    CONF_DEPARTURE,
+    CONF_GRID_INVERT,
     CONF_GRID_PHASE,
+    CONF_GRID_SENSOR,
     CONF_LIMIT_KW,
+    CONF_LOAD_CURRENTS,
+    CONF_LOAD_INVERT,
     CONF_LOAD_SENSOR,
     CONF_MAIN_BREAKER_KW,
     CONF_MAIN_PHASE_LIMIT_A,
@@ -26,23 +33,112 @@ from .const import (
     CONF_PHASE_LIMIT_A,
     CONF_PHASE_SWITCHING,
     CONF_PHASES,
+    CONF_PRICE_SENSOR,
+    CONF_PRICE_THRESHOLD,
     CONF_PRIORITY,
     CONF_PROFILE_PURPOSE,
     CONF_SAFETY_MARGIN,
+    CONF_SOLAR_MODE,
+    CONF_SOLAR_START_DELAY,
+    CONF_SOLAR_START_KW,
+    CONF_SOLAR_STOP_DELAY,
     CONF_STACK_LEVEL,
     CONF_STRATEGY,
+    CONF_TARIFF_HOLD_MINIMUM,
+    CONF_TARIFF_MODE,
+    CONF_TOU_WINDOWS,
     DEFAULT_MAX_CURRENT,
     DEFAULT_MIN_CURRENT,
     DEFAULT_PHASE_SWITCHING,
     DEFAULT_PHASES,
     DEFAULT_PRIORITY,
     DEFAULT_SAFETY_MARGIN,
+    DEFAULT_SOLAR_START_DELAY,
+    DEFAULT_SOLAR_START_KW,
+    DEFAULT_SOLAR_STOP_DELAY,
     DEFAULT_STACK_LEVEL,
     ROOT_PANEL_ID,
     SUBENTRY_CHARGER,
     SUBENTRY_PANEL,
-    ProfilePurpose,
 )
+from .engine import EngineConfigError, ProfilePurpose, TimeOfUseWindow
+from .engine.budgets import parse_time_of_use
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetConfig:
+    """The budget sources configured for one panel."""
+
+    load_sensor: str | None = None
+    load_invert: bool = False
+    # Per-phase current sensors (A) of the other load, L1..L3, instead of or beside power.
+    load_currents: tuple[str, ...] = ()
+    solar_mode: str = "off"
+    grid_sensor: str | None = None
+    grid_invert: bool = False
+    solar_start_kw: float = DEFAULT_SOLAR_START_KW
+    solar_start_delay_s: float = DEFAULT_SOLAR_START_DELAY
+    solar_stop_delay_s: float = DEFAULT_SOLAR_STOP_DELAY
+    price_sensor: str | None = None
+    tariff_mode: str = "off"
+    price_threshold: float | None = None
+    cheapest_hours: float | None = None
+    departure: time | None = None
+    tariff_hold_minimum: bool = False
+    time_of_use: tuple[TimeOfUseWindow, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> BudgetConfig:
+        """Read the budget fields of a panel's (or the site's) data."""
+
+        def number(key: str, default: float | None) -> float | None:
+            value = data.get(key)
+            return default if value is None or value == "" else float(value)
+
+        departure = data.get(CONF_DEPARTURE)
+        try:
+            windows = parse_time_of_use(str(data.get(CONF_TOU_WINDOWS) or ""))
+        except EngineConfigError:
+            windows = ()  # the config flow refuses such text; never fatal here
+        return cls(
+            load_sensor=data.get(CONF_LOAD_SENSOR) or None,
+            load_invert=bool(data.get(CONF_LOAD_INVERT, False)),
+            load_currents=tuple(
+                str(data[key]) for key in CONF_LOAD_CURRENTS if data.get(key)
+            ),
+            solar_mode=str(data.get(CONF_SOLAR_MODE) or "off"),
+            grid_sensor=data.get(CONF_GRID_SENSOR) or None,
+            grid_invert=bool(data.get(CONF_GRID_INVERT, False)),
+            solar_start_kw=number(CONF_SOLAR_START_KW, DEFAULT_SOLAR_START_KW) or 0.0,
+            solar_start_delay_s=number(
+                CONF_SOLAR_START_DELAY, DEFAULT_SOLAR_START_DELAY
+            )
+            or 0.0,
+            solar_stop_delay_s=number(CONF_SOLAR_STOP_DELAY, DEFAULT_SOLAR_STOP_DELAY)
+            or 0.0,
+            price_sensor=data.get(CONF_PRICE_SENSOR) or None,
+            tariff_mode=str(data.get(CONF_TARIFF_MODE) or "off"),
+            price_threshold=number(CONF_PRICE_THRESHOLD, None),
+            cheapest_hours=number(CONF_CHEAPEST_HOURS, None),
+            departure=dt_util.parse_time(departure) if departure else None,
+            tariff_hold_minimum=bool(data.get(CONF_TARIFF_HOLD_MINIMUM, False)),
+            time_of_use=windows,
+        )
+
+    @property
+    def entities(self) -> set[str]:
+        """Return the entities this panel's budget follows."""
+        entities: set[str | None] = {self.load_sensor, *self.load_currents}
+        if self.solar_mode != "off":
+            entities.add(self.grid_sensor)
+        if self.tariff_mode != "off":
+            entities.add(self.price_sensor)
+        return {entity for entity in entities if entity}
+
+    @property
+    def active(self) -> bool:
+        """Return whether any source is configured."""
+        return bool(self.entities)
 
 
 @dataclass(frozen=True, kw_only=True)

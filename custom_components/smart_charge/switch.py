@@ -56,16 +56,12 @@ class ManagedSwitch(ChargerEntity, SwitchEntity):
     @async_action
     async def async_turn_on(self, /, **kwargs: Any) -> None:
         """Manage the charger."""
-        await self.coordinator.config_entry.runtime_data.site.async_set_managed(
-            self.charger_id, True
-        )
+        await self.coordinator.async_set_managed(self.charger_id, True)
 
     @async_action
     async def async_turn_off(self, /, **kwargs: Any) -> None:
         """Stop managing the charger."""
-        await self.coordinator.config_entry.runtime_data.site.async_set_managed(
-            self.charger_id, False
-        )
+        await self.coordinator.async_set_managed(self.charger_id, False)
 
 
 class AllowDischargeSwitch(ChargerEntity, SwitchEntity):
@@ -82,13 +78,9 @@ class AllowDischargeSwitch(ChargerEntity, SwitchEntity):
     @async_action
     async def async_turn_on(self, /, **kwargs: Any) -> None:
         """Allow discharge."""
-        await self.coordinator.config_entry.runtime_data.site.async_set_allow_discharge(
-            self.charger_id, True
-        )
+        await self.coordinator.async_set_allow_discharge(self.charger_id, True)
 
     @async_action
     async def async_turn_off(self, /, **kwargs: Any) -> None:
         """Forbid discharge."""
-        await self.coordinator.config_entry.runtime_data.site.async_set_allow_discharge(
-            self.charger_id, False
-        )
+        await self.coordinator.async_set_allow_discharge(self.charger_id, False)

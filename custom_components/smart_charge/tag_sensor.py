@@ -103,7 +103,7 @@ def async_setup_tag_sensors(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of every tag, and of tags added later, each to its subentry."""
-    site = entry.runtime_data.site
+    site = entry.runtime_data
     added: set[str] = set()
 
     @callback

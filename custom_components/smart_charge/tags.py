@@ -14,9 +14,9 @@ import asyncio
 from dataclasses import dataclass
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
+from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import discovery_flow
 from homeassistant.helpers.dispatcher import async_dispatcher_send
@@ -45,9 +45,6 @@ from .tag_config import (
     tags_of,
 )
 
-if TYPE_CHECKING:
-    from .coordinator import SmartChargeConfigEntry
-
 STORAGE_VERSION: Final = 1
 
 
@@ -75,7 +72,7 @@ def _digest(entries: list[LocalListEntry]) -> str:
 class SiteTags:
     """The tags of one site while it runs."""
 
-    def __init__(self, hass: HomeAssistant, entry: SmartChargeConfigEntry) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
         """Read the tags of the entry; nothing is sent before `async_start`."""
         self.hass = hass
         self.entry = entry
@@ -251,15 +248,6 @@ class SiteTags:
     async def async_remove(self) -> None:
         """Forget the stored versions (the site was deleted)."""
         await self._store.async_remove()
-
-
-async def async_tags_update_listener(
-    hass: HomeAssistant, entry: SmartChargeConfigEntry
-) -> None:
-    """Apply added, changed or removed tags without restarting the site."""
-    runtime = getattr(entry, "runtime_data", None)
-    if runtime is not None:
-        runtime.site.tags.async_tags_changed()
 
 
 async def async_remove_tag_stores(hass: HomeAssistant, entry_id: str) -> None:

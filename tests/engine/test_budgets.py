@@ -7,11 +7,12 @@ from datetime import UTC, datetime, time, timedelta
 from hypothesis import given, strategies as st
 import pytest
 
-from custom_components.smart_charge.engine import EngineConfigError, TimeOfUseWindow
+from custom_components.smart_charge.engine import (
+    BudgetReason,
+    EngineConfigError,
+    TimeOfUseWindow,
+)
 from custom_components.smart_charge.engine.budgets import (
-    REASON_LIMIT,
-    REASON_LOAD,
-    REASON_SOLAR,
     PriceSlot,
     SolarHysteresis,
     cheapest_slots,
@@ -48,11 +49,13 @@ def test_power_kw_rejects_other_units() -> None:
 
 
 def test_combine_picks_the_binding_limit() -> None:
-    assert combine(11, []).reason == REASON_LIMIT
-    result = combine(11, [(7.0, REASON_LOAD), (4.0, REASON_SOLAR), (-2.0, "x")])
+    assert combine(11, []).reason == BudgetReason.LIMIT
+    result = combine(
+        11, [(7.0, BudgetReason.LOAD), (4.0, BudgetReason.SOLAR), (-2.0, "x")]
+    )
     assert (result.limit_kw, result.reason) == (0.0, "x")
-    result = combine(11, [(7.0, REASON_LOAD), (12.0, REASON_SOLAR)])
-    assert (result.limit_kw, result.reason) == (7.0, REASON_LOAD)
+    result = combine(11, [(7.0, BudgetReason.LOAD), (12.0, BudgetReason.SOLAR)])
+    assert (result.limit_kw, result.reason) == (7.0, BudgetReason.LOAD)
 
 
 def test_solar_start_and_stop_delays() -> None:

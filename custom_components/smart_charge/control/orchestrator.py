@@ -39,12 +39,11 @@ from custom_components.smart_charge.csms.errors import (
     ChargerNotConnectedError,
 )
 from custom_components.smart_charge.csms.events import (
-    STATUS_CHARGING,
-    STATUS_SUSPENDED_EV,
     BootReceived,
     ChargerConnected,
     ChargerDisconnected,
     ChargerEvent,
+    ConnectorStatus,
     EVChargingNeeds,
     MeterValuesReceived,
     StatusChanged,
@@ -478,10 +477,10 @@ class SiteController:
             case StatusChanged(status=status):
                 session = self.book.get(charger_id, event.connector_id)
                 if session is not None and status in (
-                    STATUS_SUSPENDED_EV,
-                    STATUS_CHARGING,
+                    ConnectorStatus.SUSPENDED_EV,
+                    ConnectorStatus.CHARGING,
                 ):
-                    now_suspended = status == STATUS_SUSPENDED_EV
+                    now_suspended = status == ConnectorStatus.SUSPENDED_EV
                     rebalance |= session.suspended_ev != now_suspended
                     session.suspended_ev = now_suspended
                 elif event.connector_id > 0:

@@ -35,6 +35,7 @@ from .events import (
     ChargerConnected,
     ChargerDisconnected,
     ChargerEvent,
+    ConnectorStatus,
     EVChargingNeeds,
     MeterValuesReceived,
     StatusChanged,
@@ -90,7 +91,7 @@ class BootInfo:
 class ConnectorState:
     """One connector (1.6) or EVSE (2.x)."""
 
-    status: str = "Unknown"
+    status: ConnectorStatus = ConnectorStatus.UNKNOWN
     error_code: str | None = None
     transaction_id: str | None = None
 

@@ -4,50 +4,46 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Final
 
-# One status vocabulary for every OCPP version.
-STATUS_AVAILABLE: Final = "Available"
-STATUS_PREPARING: Final = "Preparing"
-STATUS_CHARGING: Final = "Charging"
-STATUS_SUSPENDED_EV: Final = "SuspendedEV"
-STATUS_SUSPENDED_EVSE: Final = "SuspendedEVSE"
-STATUS_FINISHING: Final = "Finishing"
-STATUS_RESERVED: Final = "Reserved"
-STATUS_UNAVAILABLE: Final = "Unavailable"
-STATUS_FAULTED: Final = "Faulted"
-STATUS_OCCUPIED: Final = "Occupied"
-STATUS_UNKNOWN: Final = "Unknown"
 
-STATUSES: Final = (
-    STATUS_AVAILABLE,
-    STATUS_PREPARING,
-    STATUS_CHARGING,
-    STATUS_SUSPENDED_EV,
-    STATUS_SUSPENDED_EVSE,
-    STATUS_FINISHING,
-    STATUS_RESERVED,
-    STATUS_UNAVAILABLE,
-    STATUS_FAULTED,
-    STATUS_OCCUPIED,
-    STATUS_UNKNOWN,
-)
+class ConnectorStatus(StrEnum):
+    """One connector status vocabulary for every OCPP version (1.6's names).
+
+    2.x connector statuses and charging states are mapped into it by
+    `normalise_status`; `UNKNOWN` is a status the charger has not told (or one we do
+    not know).
+    """
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EV = "SuspendedEV"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+    OCCUPIED = "Occupied"
+    UNKNOWN = "Unknown"
+
 
 # OCPP 2.x charging states (TransactionEvent.transactionInfo.chargingState).
 _CHARGING_STATE_TO_STATUS: Final = {
-    "Charging": STATUS_CHARGING,
-    "EVConnected": STATUS_PREPARING,
-    "SuspendedEV": STATUS_SUSPENDED_EV,
-    "SuspendedEVSE": STATUS_SUSPENDED_EVSE,
-    "Idle": STATUS_AVAILABLE,
+    "Charging": ConnectorStatus.CHARGING,
+    "EVConnected": ConnectorStatus.PREPARING,
+    "SuspendedEV": ConnectorStatus.SUSPENDED_EV,
+    "SuspendedEVSE": ConnectorStatus.SUSPENDED_EVSE,
+    "Idle": ConnectorStatus.AVAILABLE,
 }
 
 
-def normalise_status(raw: str) -> str:
+def normalise_status(raw: str) -> ConnectorStatus:
     """Map a 1.6 status, 2.x connector status or 2.x charging state to our vocabulary."""
-    if raw in STATUSES:
-        return raw
-    return _CHARGING_STATE_TO_STATUS.get(raw, STATUS_UNKNOWN)
+    if raw in ConnectorStatus:
+        return ConnectorStatus(raw)
+    return _CHARGING_STATE_TO_STATUS.get(raw, ConnectorStatus.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +85,7 @@ class StatusChanged:
 
     charger_id: str
     connector_id: int
-    status: str
+    status: ConnectorStatus
     error_code: str | None = None
 
 

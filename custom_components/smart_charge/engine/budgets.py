@@ -14,17 +14,13 @@ import re
 from typing import Any
 
 from .errors import EngineConfigError
-from .model import BudgetReason, TimeOfUseWindow
-
-# Why a panel's budget is what it is, most binding first when several apply (the members
-# of `BudgetReason`, under their older names).
-REASON_OVERRIDE = BudgetReason.OVERRIDE
-REASON_TARIFF = BudgetReason.TARIFF
-REASON_SOLAR = BudgetReason.SOLAR
-REASON_LOAD = BudgetReason.LOAD
-REASON_TIME_OF_USE = BudgetReason.TIME_OF_USE
-REASON_LIMIT = BudgetReason.LIMIT
-REASON_PHASE = BudgetReason.PHASE
+from .model import (
+    BudgetReason,
+    Strategy,
+    TimeOfUseWindow,
+    get_zone,
+    time_of_use_multiplier,
+)
 
 _POWER_UNITS = {"w": 0.001, "kw": 1.0, "mw": 1000.0}
 
@@ -40,17 +36,20 @@ def power_kw(value: float, unit: str | None, *, invert: bool = False) -> float:
 
 @dataclass(frozen=True, kw_only=True)
 class BudgetResult:
-    """The limit in force for a panel and why."""
+    """The limit in force for a panel and why, and the other load it carries."""
 
     limit_kw: float
     reason: str
     # True: sessions below keep their minimum instead of pausing when the budget is 0.
     hold_minimum: bool = False
+    # The load the engine subtracts (not the cars), in kW and per phase in A.
+    unmanaged_kw: float = 0.0
+    unmanaged_phase_a: tuple[float, float, float] | None = None
 
 
 def combine(rating_kw: float, candidates: Iterable[tuple[float, str]]) -> BudgetResult:
     """Return the smallest candidate limit (never below 0), or the rating with 'limit'."""
-    result = BudgetResult(limit_kw=rating_kw, reason=REASON_LIMIT)
+    result = BudgetResult(limit_kw=rating_kw, reason=BudgetReason.LIMIT)
     for limit, reason in candidates:
         if max(0.0, limit) < result.limit_kw:
             result = BudgetResult(limit_kw=max(0.0, limit), reason=reason)
@@ -281,3 +280,135 @@ def limit_for_minimums(minimum_kw: float, safety_margin_pct: float) -> float:
         return 0.0
     # Round up to the watt so the budget after the margin is never just short.
     return math.ceil(minimum_kw / (1 - safety_margin_pct / 100) * 1000 + 1) / 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetSources:
+    """Which budget sources a panel has, and the numbers they are judged by."""
+
+    rating_kw: float
+    safety_margin_pct: float = 0.0
+    voltage_v: float = 230.0
+    phase_limit_a: float | None = None
+    # A power sensor of the other load, and how many per-phase current sensors (L1...).
+    load_power: bool = False
+    load_phases: int = 0
+    # "off", "solar" (surplus only) or "min_solar" (the minimum at least); needs a grid
+    # meter (`solar_grid`).
+    solar_mode: str = "off"
+    solar_grid: bool = False
+    # A price rule on a price sensor; while it says no, the budget is 0 (or the minimum).
+    tariff: bool = False
+    tariff_hold_minimum: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetReadings:
+    """What a panel's sensors read now; None: a configured sensor is unavailable."""
+
+    # The other load's power (kW, positive when it consumes) and per-phase currents (A).
+    load_kw: float | None = None
+    load_phase_a: tuple[float | None, ...] = ()
+    # The grid meter (kW, import positive) and what the cars below draw now (kW).
+    grid_kw: float | None = None
+    cars_kw: float = 0.0
+    # The power the running sessions below need for their minimum current (kW).
+    sessions_minimum_kw: float = 0.0
+    # Whether the price rule allows charging now (`tariff_allows`).
+    tariff_allows: bool = True
+
+
+def panel_budget(
+    sources: BudgetSources,
+    readings: BudgetReadings,
+    *,
+    solar: SolarHysteresis | None,
+    now: datetime,
+    previous: BudgetResult | None = None,
+) -> BudgetResult:
+    """Return a panel's limit and reason from its sensors' readings.
+
+    Pure but for the solar hysteresis, which this steps with the reading of `now`. An
+    unavailable load sensor counts as the worst case: the whole rating (and every
+    phase's limit) in use. Holding the minimum counts the other load of `previous`.
+    """
+    candidates: list[tuple[float, str]] = []
+    hold = False
+    unmanaged = 0.0
+    phase_a: tuple[float, float, float] | None = None
+    unavailable = False
+    if sources.load_power:
+        unavailable = readings.load_kw is None
+        unmanaged = max(0.0, readings.load_kw or 0.0)
+    if sources.load_phases:
+        currents = readings.load_phase_a
+        unavailable = unavailable or any(c is None for c in currents)
+        values = [max(0.0, c or 0.0) for c in currents] + [0.0, 0.0]
+        phase_a = (values[0], values[1], values[2])
+        if not sources.load_power:
+            unmanaged = sum(phase_a) * sources.voltage_v / 1000
+    if unavailable:
+        unmanaged = sources.rating_kw
+        if phase_a is not None:
+            worst = sources.phase_limit_a or sources.rating_kw * 1000 / (
+                3 * sources.voltage_v
+            )
+            phase_a = (worst, worst, worst)
+    minimum = limit_for_minimums(
+        readings.sessions_minimum_kw + (previous.unmanaged_kw if previous else 0),
+        sources.safety_margin_pct,
+    )
+    if solar is not None and sources.solar_grid:
+        grid = readings.grid_kw
+        # Import positive: surplus is the export plus what the cars draw now.
+        surplus = 0.0 if grid is None else readings.cars_kw - grid
+        if solar.update(surplus, now):
+            # The grid meter already sees the other load the engine subtracts again.
+            candidates.append((surplus + unmanaged, BudgetReason.SOLAR))
+        elif sources.solar_mode == "min_solar":
+            hold = True
+            candidates.append((minimum, BudgetReason.SOLAR))
+        else:
+            candidates.append((0.0, BudgetReason.SOLAR))
+    if sources.tariff and not readings.tariff_allows:
+        hold = hold or sources.tariff_hold_minimum
+        candidates.append(
+            (minimum if sources.tariff_hold_minimum else 0.0, BudgetReason.TARIFF)
+        )
+    result = combine(sources.rating_kw, candidates)
+    reason = result.reason
+    if reason == BudgetReason.LIMIT and unmanaged > 0:
+        reason = BudgetReason.LOAD
+    return BudgetResult(
+        limit_kw=round(result.limit_kw, 3),
+        reason=reason,
+        hold_minimum=hold,
+        unmanaged_kw=round(unmanaged, 3),
+        unmanaged_phase_a=phase_a,
+    )
+
+
+def panel_budget_reason(
+    *,
+    override_kw: float | None,
+    budget: BudgetResult | None,
+    strategy: Strategy,
+    windows: Sequence[TimeOfUseWindow],
+    now: datetime,
+    time_zone: str,
+) -> str:
+    """Return why a panel's budget is what it is, most binding first.
+
+    A runtime override that is at or below the sources' limit, else the sources' own
+    reason, else a time-of-use window that lowers the budget now, else the rating.
+    """
+    if override_kw is not None and (budget is None or override_kw <= budget.limit_kw):
+        return BudgetReason.OVERRIDE
+    if budget is not None and budget.reason != BudgetReason.LIMIT:
+        return budget.reason
+    if (
+        strategy == Strategy.TIME_OF_USE
+        and time_of_use_multiplier(windows, now, get_zone(time_zone)) < 1
+    ):
+        return BudgetReason.TIME_OF_USE
+    return BudgetReason.LIMIT

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 import math
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from .allocate import round_down_amps
 from .errors import ProfileError
@@ -22,15 +23,27 @@ from .model import SessionProfile
 type RateUnit = Literal["A", "W"]
 type Period = tuple[int, float]
 
-TX_PROFILE = "TxProfile"
-TX_DEFAULT_PROFILE = "TxDefaultProfile"
-STATION_MAX_16 = "ChargePointMaxProfile"
-STATION_MAX_2X = "ChargingStationMaxProfile"
+
+class ProfilePurpose(StrEnum):
+    """The OCPP charging profile purposes Smart Charge writes (their OCPP spellings)."""
+
+    TX_PROFILE = "TxProfile"
+    TX_DEFAULT_PROFILE = "TxDefaultProfile"
+    # The station's ceiling: OCPP 1.6 and 2.x name it differently.
+    CHARGE_POINT_MAX_PROFILE = "ChargePointMaxProfile"
+    CHARGING_STATION_MAX_PROFILE = "ChargingStationMaxProfile"
+
+
+# Short names of the members, as the control layer and the simulator use them.
+TX_PROFILE: Final = ProfilePurpose.TX_PROFILE
+TX_DEFAULT_PROFILE: Final = ProfilePurpose.TX_DEFAULT_PROFILE
+STATION_MAX_16: Final = ProfilePurpose.CHARGE_POINT_MAX_PROFILE
+STATION_MAX_2X: Final = ProfilePurpose.CHARGING_STATION_MAX_PROFILE
 _STATION_MAX = {STATION_MAX_16, STATION_MAX_2X}
 _PURPOSES = {TX_PROFILE, TX_DEFAULT_PROFILE, *_STATION_MAX}
 KIND_DYNAMIC = "Dynamic"  # OCPP 2.1: the limit moves by UpdateDynamicSchedule
 _KINDS = {"Absolute", "Relative"}
-_PURPOSE_BASE_ID = {
+_PURPOSE_BASE_ID: Final[dict[str, int]] = {
     STATION_MAX_16: 1000,
     STATION_MAX_2X: 1000,
     TX_DEFAULT_PROFILE: 2000,
