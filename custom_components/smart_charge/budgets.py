@@ -18,6 +18,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import (
     CALLBACK_TYPE,
+    CoreState,
     Event,
     EventStateChangedData,
     HomeAssistant,
@@ -54,6 +55,8 @@ class _PanelState:
     stale_since: datetime | None = None
     inputs: BudgetResult | None = None
     repaired: bool = field(default=False)
+    # The unavailable sensor was logged (once per outage, once Home Assistant runs).
+    warned: bool = False
 
 
 class PanelBudgets:
@@ -285,6 +288,7 @@ class PanelBudgets:
         """Raise a repair issue when a load sensor stays unavailable."""
         if not unavailable:
             state.stale_since = None
+            state.warned = False
             if state.repaired:
                 async_load_sensor_unavailable(self.hass, self.entry_id, panel_id, None)
                 state.repaired = False
@@ -292,6 +296,10 @@ class PanelBudgets:
         entity_id = ", ".join(unavailable)
         if state.stale_since is None:
             state.stale_since = now
+        if not state.warned and self.hass.state is CoreState.running:
+            # While Home Assistant starts, the sensor's integration may not be loaded
+            # yet: the full rating counts as used, but that is not worth a warning.
+            state.warned = True
             LOGGER.warning(
                 "Load sensor %s unavailable: counting the full rating as used",
                 entity_id,
