@@ -18,7 +18,8 @@ from homeassistant.config_entries import (
     SOURCE_INTEGRATION_DISCOVERY,
     SOURCE_RECONFIGURE,
     SOURCE_USER,
-    ConfigSubentryData,
+    ConfigSubentryDataWithId,
+    SubentryFlowContext,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -108,12 +109,12 @@ def _checked(result: Any, section: str) -> Any:
 
 def _site_entry(
     port: int,
-    subentries: list[ConfigSubentryData] | None = None,
+    subentries: list[ConfigSubentryDataWithId] | None = None,
     *,
     title: str = "Smart Charge",
     entry_id: str | None = None,
-    **data: Any,
-) -> Any:
+    data: dict[str, Any] | None = None,
+) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title=title,
@@ -125,7 +126,7 @@ def _site_entry(
             CONF_VOLTAGE: 230.0,
             CONF_FAILSAFE_A: 6.0,
             CONF_UNKNOWN_POLICY: "accept_and_ask",
-            **data,
+            **(data or {}),
         },
         subentries_data=subentries or [],
     )
@@ -137,11 +138,11 @@ def _panel(
     limit: float,
     parent: str = ROOT_PANEL_ID,
     phase_a: float | None = None,
-) -> Any:
+) -> ConfigSubentryDataWithId:
     data: dict[str, Any] = {CONF_NAME: name, CONF_LIMIT_KW: limit, CONF_PARENT: parent}
     if phase_a is not None:
         data[CONF_PHASE_LIMIT_A] = phase_a
-    return ConfigSubentryData(
+    return ConfigSubentryDataWithId(
         data=data,
         subentry_id=panel_id,
         subentry_type=SUBENTRY_PANEL,
@@ -151,14 +152,17 @@ def _panel(
 
 
 def _charger(
-    charger_id: str, panel: str = ROOT_PANEL_ID, max_a: float = 16.0, **data: Any
-) -> Any:
-    return ConfigSubentryData(
+    charger_id: str,
+    panel: str = ROOT_PANEL_ID,
+    max_a: float = 16.0,
+    data: dict[str, Any] | None = None,
+) -> ConfigSubentryDataWithId:
+    return ConfigSubentryDataWithId(
         data={
             CONF_CHARGER_ID: charger_id,
             CONF_PANEL: panel,
             CONF_MAX_CURRENT: max_a,
-            **data,
+            **(data or {}),
         },
         subentry_id=f"sub_{charger_id}",
         subentry_type=SUBENTRY_CHARGER,
@@ -188,10 +192,13 @@ async def _site_flow(hass: HomeAssistant) -> tuple[Any, Callable[..., Any]]:
 
 
 async def _subentry_flow(
-    hass: HomeAssistant, entry: Any, kind: str, subentry_id: str | None = None
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    kind: str,
+    subentry_id: str | None = None,
 ) -> tuple[Any, Callable[..., Any]]:
     """Start a panel or charger flow; return its first form and a checked configure."""
-    context: dict[str, Any] = {"source": SOURCE_USER}
+    context: SubentryFlowContext = {"source": SOURCE_USER}
     if subentry_id:
         context = {"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id}
     result = await hass.config_entries.subentries.async_init(
@@ -354,7 +361,7 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
     entry = _site_entry(
         free_port,
         [_panel("p1", "Garage", 11, phase_a=20), _charger("CP-1", max_a=16)],
-        **{CONF_MAIN_PHASE_LIMIT_A: 32.0},
+        data={CONF_MAIN_PHASE_LIMIT_A: 32.0},
     )
     entry.add_to_hass(hass)
     _site_entry(_another_port(free_port), title="Home").add_to_hass(hass)
@@ -386,7 +393,9 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
         "site",
     )
     assert result["errors"] == {CONF_PORT: "port_used_by_site"}
-    assert result["description_placeholders"]["site"] == "Home"
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["site"] == "Home"
     result = await configure(
         result["flow_id"],
         {**good, CONF_NAME: " Office ", CONF_MAIN_BREAKER_KW: 30},
@@ -410,7 +419,7 @@ async def test_panel_subentry_errors_then_create(
     entry = _site_entry(
         free_port,
         [_panel("p1", "Garage", 11, phase_a=25)],
-        **{CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
+        data={CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
     )
     entry.add_to_hass(hass)
     result, configure = await _subentry_flow(hass, entry, SUBENTRY_PANEL)
@@ -558,7 +567,7 @@ async def test_charger_subentry_errors_then_create(
     entry = _site_entry(
         free_port,
         [_panel("p1", "Garage", 11, phase_a=16), _charger("gar-01")],
-        **{CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
+        data={CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
     )
     entry.add_to_hass(hass)
     result, configure = await _subentry_flow(hass, entry, SUBENTRY_CHARGER)
@@ -633,7 +642,7 @@ async def test_charger_kw_checked_against_the_site(
     hass: HomeAssistant, free_port: int
 ) -> None:
     """A 63 A three-phase charger (43 kW) does not fit a 17 kW site without A limits."""
-    entry = _site_entry(free_port, **{CONF_MAIN_BREAKER_KW: 17.0})
+    entry = _site_entry(free_port, data={CONF_MAIN_BREAKER_KW: 17.0})
     entry.add_to_hass(hass)
     _, configure = await _subentry_flow(hass, entry, SUBENTRY_CHARGER)
     result = await configure({**CHARGER, CONF_MAX_CURRENT: 63})
@@ -656,7 +665,7 @@ async def test_charger_reconfigure_password_and_stored_values(
         [
             _charger(
                 "CP-1",
-                **{
+                data={
                     CONF_PHASES: 1,
                     CONF_GRID_PHASE: "L2",
                     CONF_PROFILE_PURPOSE: "TxDefaultProfile",
@@ -726,11 +735,11 @@ async def test_trees_saved_before_the_checks_stay_editable(
     entry = _site_entry(
         free_port,
         [
-            _charger("HOME-2", max_a=32, **{CONF_PHASES: 1, CONF_GRID_PHASE: "L2"}),
+            _charger("HOME-2", max_a=32, data={CONF_PHASES: 1, CONF_GRID_PHASE: "L2"}),
             _charger("gar-01"),
             _charger("GAR-01"),
         ],
-        **{CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
+        data={CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
     )
     entry.add_to_hass(hass)
     result = _checked(await entry.start_reconfigure_flow(hass), "site")
