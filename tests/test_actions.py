@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from unittest.mock import patch
 
 from homeassistant.components.number.const import (
@@ -17,6 +16,7 @@ from homeassistant.components.select import (
     SERVICE_SELECT_OPTION,
 )
 from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -43,7 +43,7 @@ KW_PER_A = 3 * 230 / 1000
 
 
 @pytest.fixture
-def site_subentries() -> list[Any]:
+def site_subentries() -> list[ConfigSubentryDataWithId]:
     """Two chargers on an 11 kW garage panel."""
     return [
         panel("garage", "Garage", 11.0),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentry, ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -231,11 +233,7 @@ async def test_time_of_use_window_pauses_rather_than_exceeds(
         assert value_of(hass, "sensor.home_budget_reason") == "time_of_use"
 
 
-def _subentry(data: Any) -> Any:
-    from types import MappingProxyType
-
-    from homeassistant.config_entries import ConfigSubentry
-
+def _subentry(data: ConfigSubentryDataWithId) -> ConfigSubentry:
     return ConfigSubentry(
         data=MappingProxyType(data["data"]),
         subentry_type=data["subentry_type"],

@@ -20,6 +20,7 @@ from homeassistant.components.select import (
     DOMAIN as SELECT_DOMAIN,
     SERVICE_SELECT_OPTION,
 )
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -71,14 +72,14 @@ def _prices(start: datetime, prices: list[float]) -> dict[str, Any]:
     }
 
 
-def _subentries() -> list[Any]:
+def _subentries() -> list[ConfigSubentryDataWithId]:
     home = panel("home", "Home", 11.0)
     home["data"] = {**home["data"], CONF_PRICE_SENSOR: "sensor.price"}
     return [home, charger("CP-1", "home"), charger("VIP-1", "home", managed=False)]
 
 
 @pytest.fixture
-def site_subentries() -> list[Any]:
+def site_subentries() -> list[ConfigSubentryDataWithId]:
     """A managed and an unmanaged charger on a panel priced by `sensor.price`."""
     return _subentries()
 
