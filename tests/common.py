@@ -8,7 +8,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from homeassistant.config_entries import ConfigSubentryDataWithId
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigSubentryDataWithId,
+)
 from homeassistant.core import (
     Event,
     EventStateChangedData,
@@ -57,6 +61,23 @@ def device(hass: HomeAssistant, entry_id: str, kind: str, key: str) -> dr.Device
     found = async_get_device(hass, (DOMAIN, f"{entry_id}_{kind}_{key}"), entry_id)
     assert found is not None
     return found
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    """Return the entity's state, failing the test if the entity has none."""
+    state = hass.states.get(entity_id)
+    assert state is not None, f"{entity_id} has no state"
+    return state
+
+
+def value_of(hass: HomeAssistant, entity_id: str) -> str:
+    """Return the entity's state value, failing the test if the entity has none."""
+    return state_of(hass, entity_id).state
+
+
+def entry_state(entry: ConfigEntry[Any]) -> ConfigEntryState:
+    """Return the entry's state now; a call, so an earlier assert does not narrow it."""
+    return entry.state
 
 
 def panel(
@@ -174,6 +195,13 @@ def last_tx_limit(sim: SimulatedCharger) -> float | None:
     """Return the last transaction limit the charger received (not a default)."""
     tx = [p for p in sim.received_profiles if p.purpose == "TxProfile"]
     return tx[-1].limit if tx else None
+
+
+def tx_limit(sim: SimulatedCharger) -> float:
+    """Return the last transaction limit the charger received, failing if none came."""
+    limit = last_tx_limit(sim)
+    assert limit is not None, f"{sim.charger_id} received no transaction limit"
+    return limit
 
 
 async def settle_limits(hass: HomeAssistant, entry: MockConfigEntry) -> None:

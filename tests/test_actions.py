@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 from unittest.mock import patch
 
-from homeassistant.components.number import (
+from homeassistant.components.number.const import (
     ATTR_VALUE,
     DOMAIN as NUMBER_DOMAIN,
     SERVICE_SET_VALUE,
@@ -16,7 +15,8 @@ from homeassistant.components.select import (
     DOMAIN as SELECT_DOMAIN,
     SERVICE_SELECT_OPTION,
 )
-from homeassistant.components.switch import DOMAIN as SWITCH_DOMAIN
+from homeassistant.components.switch.const import DOMAIN as SWITCH_DOMAIN
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -32,8 +32,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.smart_charge.const import DOMAIN
 from custom_components.smart_charge.csms import CallTimeoutError
 from custom_components.smart_charge.engine import EngineConfigError
+from tools.simulator import ReceivedProfile
 
-from .common import charger, chargers, device, panel, state_when
+from .common import charger, chargers, device, panel, state_when, value_of
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -42,7 +43,7 @@ KW_PER_A = 3 * 230 / 1000
 
 
 @pytest.fixture
-def site_subentries() -> list[Any]:
+def site_subentries() -> list[ConfigSubentryDataWithId]:
     """Two chargers on an 11 kW garage panel."""
     return [
         panel("garage", "Garage", 11.0),
@@ -51,7 +52,7 @@ def site_subentries() -> list[Any]:
     ]
 
 
-def _tx(limit: float | None = None):
+def _tx(limit: float | None = None) -> Callable[[ReceivedProfile], bool]:
     return lambda p: p.purpose == "TxProfile" and (limit is None or p.limit <= limit)
 
 
@@ -76,8 +77,8 @@ async def test_grid_limit_number_reaches_the_chargers(
         await _number(hass, "number.garage_grid_limit", 5.0)
         received = await cp1.wait_for_profile(_tx(5.0 * 0.95 / KW_PER_A))
         assert received.limit >= 6.0
-        assert hass.states.get("number.garage_grid_limit").state == "5.0"
-        assert hass.states.get("sensor.garage_budget_reason").state == "override"
+        assert value_of(hass, "number.garage_grid_limit") == "5.0"
+        assert value_of(hass, "sensor.garage_budget_reason") == "override"
         # Above the rating: refused by the number's range, translated.
         with pytest.raises(ServiceValidationError) as err:
             await _number(hass, "number.garage_grid_limit", 12.0)
@@ -94,7 +95,7 @@ async def test_max_current_number_reaches_the_charger(
         await _number(hass, "number.cp_1_maximum_current", 8.0)
         received = await cp1.wait_for_profile(_tx(8.0))
         assert received.limit == 8.0
-        assert hass.states.get("number.cp_1_maximum_current").state == "8.0"
+        assert value_of(hass, "number.cp_1_maximum_current") == "8.0"
         with pytest.raises(ServiceValidationError):
             await _number(hass, "number.cp_1_maximum_current", 2.0)  # below 6 A
 
@@ -110,14 +111,14 @@ async def test_priority_number_and_strategy_select_share_the_panel(
             await sim.wait_for_profile(lambda p: _tx()(p) and p.limit == 7.5)
         mark = max(p.sequence for p in cp1.received_profiles + cp2.received_profiles)
         await _number(hass, "number.cp_1_priority", 3)
-        assert hass.states.get("number.cp_1_priority").state == "3"
+        assert value_of(hass, "number.cp_1_priority") == "3"
         await hass.services.async_call(
             SELECT_DOMAIN,
             SERVICE_SELECT_OPTION,
             {ATTR_ENTITY_ID: "select.garage_strategy", ATTR_OPTION: "priority"},
             blocking=True,
         )
-        assert hass.states.get("select.garage_strategy").state == "priority"
+        assert value_of(hass, "select.garage_strategy") == "priority"
         # Weights 3 : 1 of 15.1 A: CP-2 would get 3.8 A, so it gets its minimum
         # (first: decreases go out first), CP-1 the rest; equal share was 7.5 A each.
         low = await cp2.wait_for_profile(
@@ -146,7 +147,7 @@ async def test_managed_switch(
         await hass.services.async_call(
             SWITCH_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: switch}, blocking=True
         )
-        assert hass.states.get(switch).state == "off"
+        assert value_of(hass, switch) == "off"
         # Not managed: no allocation any more (its power still counts).
         await state_when(
             hass, "sensor.cp_1_allocated_current", lambda s: s.state == "unknown"
@@ -154,7 +155,7 @@ async def test_managed_switch(
         await hass.services.async_call(
             SWITCH_DOMAIN, SERVICE_TURN_ON, {ATTR_ENTITY_ID: switch}, blocking=True
         )
-        assert hass.states.get(switch).state == "on"
+        assert value_of(hass, switch) == "on"
         allocated = await state_when(
             hass, "sensor.cp_1_allocated_current", lambda s: s.state != "unknown"
         )
@@ -217,7 +218,7 @@ async def test_services_take_areas_floors_and_labels(
         target={"area_id": garage.id},  # holds a panel and a charger
         blocking=True,
     )
-    assert hass.states.get("number.garage_grid_limit").state == "4.0"
+    assert value_of(hass, "number.garage_grid_limit") == "4.0"
     await hass.services.async_call(
         DOMAIN,
         "clear_grid_limit",
@@ -225,7 +226,7 @@ async def test_services_take_areas_floors_and_labels(
         target={"floor_id": floor.floor_id},
         blocking=True,
     )
-    assert hass.states.get("number.garage_grid_limit").state == "11.0"
+    assert value_of(hass, "number.garage_grid_limit") == "11.0"
     await hass.services.async_call(
         DOMAIN,
         "set_priority",
@@ -233,8 +234,8 @@ async def test_services_take_areas_floors_and_labels(
         target={"label_id": label.label_id},
         blocking=True,
     )
-    assert hass.states.get("number.cp_1_priority").state == "9"
-    assert hass.states.get("number.cp_2_priority").state == "1"
+    assert value_of(hass, "number.cp_1_priority") == "9"
+    assert value_of(hass, "number.cp_2_priority") == "1"
 
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentry, ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
@@ -37,7 +39,9 @@ from .common import (
     settle_limits,
     site_entry,
     state_when,
+    tx_limit,
     until,
+    value_of,
 )
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -72,13 +76,13 @@ async def test_household_load_and_unavailable_sensor(
         await cp1.plug_in()
         expected = (11.0 * 0.95 - 2.0) / KW_PER_A
         await until(lambda: last_tx_limit(cp1) is not None)
-        assert expected - 0.1 <= last_tx_limit(cp1) <= expected
-        assert hass.states.get("sensor.home_budget_reason").state == "load"
+        assert expected - 0.1 <= tx_limit(cp1) <= expected
+        assert value_of(hass, "sensor.home_budget_reason") == "load"
 
         # The oven goes on: limits drop within the debounce.
         hass.states.async_set("sensor.house", "5.5", {"unit_of_measurement": "kW"})
-        await until(lambda: last_tx_limit(cp1) <= (11.0 * 0.95 - 5.5) / KW_PER_A, 2.0)
-        assert last_tx_limit(cp1) >= 6.0
+        await until(lambda: tx_limit(cp1) <= (11.0 * 0.95 - 5.5) / KW_PER_A, 2.0)
+        assert tx_limit(cp1) >= 6.0
 
         # The sensor goes away: the worst case (the whole rating used) pauses the car.
         hass.states.async_set("sensor.house", "unavailable")
@@ -89,7 +93,7 @@ async def test_household_load_and_unavailable_sensor(
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
 
         hass.states.async_set("sensor.house", "1000", W)
-        await until(lambda: last_tx_limit(cp1) > 6.0, 2.0)
+        await until(lambda: tx_limit(cp1) > 6.0, 2.0)
         assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
@@ -112,18 +116,18 @@ async def test_solar_surplus_with_hysteresis(
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await until(lambda: last_tx_limit(cp1) == 0.0)  # not before the start delay
-        assert hass.states.get("sensor.home_budget_reason").state == "solar"
+        assert value_of(hass, "sensor.home_budget_reason") == "solar"
         await move_time(hass, entry, t0 + timedelta(seconds=30))
         assert last_tx_limit(cp1) == 0.0
         await move_time(hass, entry, t0 + timedelta(seconds=70))
-        await until(lambda: last_tx_limit(cp1) > 0)
+        await until(lambda: tx_limit(cp1) > 0)
         # Surplus = export 6 kW (the car drew nothing yet), less the safety margin.
-        assert last_tx_limit(cp1) <= 6.0 * 0.95 / KW_PER_A
+        assert tx_limit(cp1) <= 6.0 * 0.95 / KW_PER_A
 
         # The car now draws its limit (once the charger applied it: it is received
         # before it is in force); the meter shows that much less export.
         await until(lambda: cp1.limit_in_force(1) == last_tx_limit(cp1))
-        drawn = last_tx_limit(cp1) * KW_PER_A
+        drawn = tx_limit(cp1) * KW_PER_A
         hass.states.async_set("sensor.grid", str(-(6.0 - drawn) * 1000), W)
         cp1.car_max_a = 32
         await cp1.send_meter_values()
@@ -134,7 +138,7 @@ async def test_solar_surplus_with_hysteresis(
         # A cloud: export drops below the threshold, the car keeps charging ...
         hass.states.async_set("sensor.grid", str(drawn * 1000 - 1000), W)
         await move_time(hass, entry, t0 + timedelta(seconds=200))
-        assert last_tx_limit(cp1) > 0
+        assert tx_limit(cp1) > 0
         # ... and pauses only after the stop delay.
         await move_time(hass, entry, t0 + timedelta(seconds=400))
         await until(lambda: last_tx_limit(cp1) == 0.0)
@@ -143,7 +147,7 @@ async def test_solar_surplus_with_hysteresis(
         await move_time(hass, entry, t0 + timedelta(seconds=420))
         assert last_tx_limit(cp1) == 0.0
         await move_time(hass, entry, t0 + timedelta(seconds=490))
-        await until(lambda: last_tx_limit(cp1) > 6.0)
+        await until(lambda: tx_limit(cp1) > 6.0)
 
 
 async def test_cheapest_hours_from_forecast(
@@ -173,13 +177,13 @@ async def test_cheapest_hours_from_forecast(
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await until(lambda: last_tx_limit(cp1) == 0.0)  # 0.40: not among the cheapest
-        assert hass.states.get("sensor.home_budget_reason").state == "tariff"
+        assert value_of(hass, "sensor.home_budget_reason") == "tariff"
         await move_time(hass, entry, now + timedelta(hours=1, minutes=1))
-        await until(lambda: last_tx_limit(cp1) > 6.0)  # 0.10: charge
+        await until(lambda: tx_limit(cp1) > 6.0)  # 0.10: charge
         await move_time(hass, entry, now + timedelta(hours=2, minutes=1))
         await until(lambda: last_tx_limit(cp1) == 0.0)  # 0.35: pause
         await move_time(hass, entry, now + timedelta(hours=3, minutes=1))
-        await until(lambda: last_tx_limit(cp1) > 6.0)  # 0.05: charge
+        await until(lambda: tx_limit(cp1) > 6.0)  # 0.05: charge
 
 
 async def test_tariff_hold_minimum(hass: HomeAssistant, free_port: int) -> None:
@@ -198,7 +202,7 @@ async def test_tariff_hold_minimum(hass: HomeAssistant, free_port: int) -> None:
         await cp1.plug_in()
         await until(lambda: last_tx_limit(cp1) == 6.0)  # expensive: held at the minimum
         hass.states.async_set("sensor.price", "0.15")
-        await until(lambda: last_tx_limit(cp1) > 6.0, 2.0)
+        await until(lambda: tx_limit(cp1) > 6.0, 2.0)
 
 
 async def test_time_of_use_window_pauses_rather_than_exceeds(
@@ -222,18 +226,14 @@ async def test_time_of_use_window_pauses_rather_than_exceeds(
         await until(
             lambda: last_tx_limit(cp1) is not None
             and last_tx_limit(cp2) is not None
-            and sorted([last_tx_limit(cp1), last_tx_limit(cp2)])[0] == 0.0
+            and sorted([tx_limit(cp1), tx_limit(cp2)])[0] == 0.0
         )
-        running = max(last_tx_limit(cp1), last_tx_limit(cp2))
+        running = max(tx_limit(cp1), tx_limit(cp2))
         assert 6.0 <= running <= 11.0 * 0.5 * 0.95 / KW_PER_A
-        assert hass.states.get("sensor.home_budget_reason").state == "time_of_use"
+        assert value_of(hass, "sensor.home_budget_reason") == "time_of_use"
 
 
-def _subentry(data: Any) -> Any:
-    from types import MappingProxyType
-
-    from homeassistant.config_entries import ConfigSubentry
-
+def _subentry(data: ConfigSubentryDataWithId) -> ConfigSubentry:
     return ConfigSubentry(
         data=MappingProxyType(data["data"]),
         subentry_type=data["subentry_type"],
@@ -272,7 +272,7 @@ async def test_per_phase_load_currents(hass: HomeAssistant, free_port: int) -> N
         # Load on another phase does not touch the car on L1: once the budget has
         # taken it (the headroom shrinks by its power), the car's limit is the same.
         await settle_limits(hass, entry)
-        headroom = hass.states.get("sensor.home_headroom").state
+        headroom = value_of(hass, "sensor.home_headroom")
         hass.states.async_set("sensor.house_l2", "14", {"unit_of_measurement": "A"})
         await state_when(hass, "sensor.home_headroom", lambda s: s.state != headroom)
         await settle_limits(hass, entry)

@@ -6,7 +6,7 @@ given (a missing one shows as a translation error in the frontend).
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 import json
 from pathlib import Path
 import re
@@ -18,12 +18,16 @@ from homeassistant.config_entries import (
     SOURCE_INTEGRATION_DISCOVERY,
     SOURCE_RECONFIGURE,
     SOURCE_USER,
-    ConfigSubentryData,
+    ConfigFlowResult,
+    ConfigSubentryDataWithId,
+    SubentryFlowContext,
+    SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
 
 from custom_components.smart_charge.const import (
     CONF_CHARGER_ID,
@@ -89,7 +93,7 @@ ADOPT = {CONF_PANEL: ROOT_PANEL_ID, CONF_MANAGED: True, CONF_PHASES: "3"}
 NO_URL = "ws://HOME-ASSISTANT-ADDRESS:{port}/CHARGER-ID"
 
 
-def _checked(result: Any, section: str) -> Any:
+def _checked[R: (ConfigFlowResult, SubentryFlowResult)](result: R, section: str) -> R:
     """Return the result after checking the translations a form needs."""
     if result["type"] is not FlowResultType.FORM:
         return result
@@ -106,14 +110,28 @@ def _checked(result: Any, section: str) -> Any:
     return result
 
 
+def _placeholders(result: ConfigFlowResult | SubentryFlowResult) -> Mapping[str, str]:
+    """Return a form's description placeholders, failing the test if it has none."""
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    return placeholders
+
+
+def _schema(result: ConfigFlowResult | SubentryFlowResult) -> vol.Schema:
+    """Return a form's schema, failing the test if it has none."""
+    schema = result["data_schema"]
+    assert schema is not None
+    return schema
+
+
 def _site_entry(
     port: int,
-    subentries: list[ConfigSubentryData] | None = None,
+    subentries: list[ConfigSubentryDataWithId] | None = None,
     *,
     title: str = "Smart Charge",
     entry_id: str | None = None,
-    **data: Any,
-) -> Any:
+    data: dict[str, Any] | None = None,
+) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
         title=title,
@@ -125,7 +143,7 @@ def _site_entry(
             CONF_VOLTAGE: 230.0,
             CONF_FAILSAFE_A: 6.0,
             CONF_UNKNOWN_POLICY: "accept_and_ask",
-            **data,
+            **(data or {}),
         },
         subentries_data=subentries or [],
     )
@@ -137,11 +155,11 @@ def _panel(
     limit: float,
     parent: str = ROOT_PANEL_ID,
     phase_a: float | None = None,
-) -> Any:
+) -> ConfigSubentryDataWithId:
     data: dict[str, Any] = {CONF_NAME: name, CONF_LIMIT_KW: limit, CONF_PARENT: parent}
     if phase_a is not None:
         data[CONF_PHASE_LIMIT_A] = phase_a
-    return ConfigSubentryData(
+    return ConfigSubentryDataWithId(
         data=data,
         subentry_id=panel_id,
         subentry_type=SUBENTRY_PANEL,
@@ -151,14 +169,17 @@ def _panel(
 
 
 def _charger(
-    charger_id: str, panel: str = ROOT_PANEL_ID, max_a: float = 16.0, **data: Any
-) -> Any:
-    return ConfigSubentryData(
+    charger_id: str,
+    panel: str = ROOT_PANEL_ID,
+    max_a: float = 16.0,
+    data: dict[str, Any] | None = None,
+) -> ConfigSubentryDataWithId:
+    return ConfigSubentryDataWithId(
         data={
             CONF_CHARGER_ID: charger_id,
             CONF_PANEL: panel,
             CONF_MAX_CURRENT: max_a,
-            **data,
+            **(data or {}),
         },
         subentry_id=f"sub_{charger_id}",
         subentry_type=SUBENTRY_CHARGER,
@@ -172,13 +193,15 @@ def _another_port(port: int) -> int:
     return port + 1 if port < 65535 else port - 1
 
 
-async def _site_flow(hass: HomeAssistant) -> tuple[Any, Callable[..., Any]]:
+async def _site_flow(
+    hass: HomeAssistant,
+) -> tuple[ConfigFlowResult, Callable[[dict[str, Any]], Awaitable[ConfigFlowResult]]]:
     """Start the add-a-site flow; return its first form and a checked configure."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
 
-    async def configure(data: dict[str, Any]) -> Any:
+    async def configure(data: dict[str, Any]) -> ConfigFlowResult:
         return _checked(
             await hass.config_entries.flow.async_configure(result["flow_id"], data),
             "site",
@@ -188,17 +211,22 @@ async def _site_flow(hass: HomeAssistant) -> tuple[Any, Callable[..., Any]]:
 
 
 async def _subentry_flow(
-    hass: HomeAssistant, entry: Any, kind: str, subentry_id: str | None = None
-) -> tuple[Any, Callable[..., Any]]:
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    kind: str,
+    subentry_id: str | None = None,
+) -> tuple[
+    SubentryFlowResult, Callable[[dict[str, Any]], Awaitable[SubentryFlowResult]]
+]:
     """Start a panel or charger flow; return its first form and a checked configure."""
-    context: dict[str, Any] = {"source": SOURCE_USER}
+    context: SubentryFlowContext = {"source": SOURCE_USER}
     if subentry_id:
         context = {"source": SOURCE_RECONFIGURE, "subentry_id": subentry_id}
     result = await hass.config_entries.subentries.async_init(
         (entry.entry_id, kind), context=context
     )
 
-    async def configure(data: dict[str, Any]) -> Any:
+    async def configure(data: dict[str, Any]) -> SubentryFlowResult:
         return _checked(
             await hass.config_entries.subentries.async_configure(
                 result["flow_id"], data
@@ -209,7 +237,9 @@ async def _subentry_flow(
     return _checked(result, kind), configure
 
 
-async def _discover(hass: HomeAssistant, entry_id: str, charger_id: str) -> Any:
+async def _discover(
+    hass: HomeAssistant, entry_id: str, charger_id: str
+) -> ConfigFlowResult:
     return _checked(
         await hass.config_entries.flow.async_init(
             DOMAIN,
@@ -275,7 +305,7 @@ async def test_user_flow_errors_then_success(
 
     result = await configure({**good, CONF_TLS_CERT: "/x.pem"})
     assert result["errors"] == {CONF_TLS_KEY: "tls_pair"}
-    assert result["description_placeholders"]["url"].startswith("wss://")
+    assert _placeholders(result)["url"].startswith("wss://")
     result = await configure({**good, CONF_TLS_CERT: "/x", CONF_TLS_KEY: "/y"})
     assert result["errors"] == {CONF_TLS_CERT: "tls_file_missing"}
 
@@ -339,7 +369,7 @@ async def test_port_of_another_site_names_it(
     result = await configure({**SITE, CONF_NAME: "Office", CONF_PORT: free_port})
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_PORT: "port_used_by_site"}
-    assert result["description_placeholders"]["site"] == "Home"
+    assert _placeholders(result)["site"] == "Home"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
         other.bind(("", 0))
         other_port = other.getsockname()[1]
@@ -354,7 +384,7 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
     entry = _site_entry(
         free_port,
         [_panel("p1", "Garage", 11, phase_a=20), _charger("CP-1", max_a=16)],
-        **{CONF_MAIN_PHASE_LIMIT_A: 32.0},
+        data={CONF_MAIN_PHASE_LIMIT_A: 32.0},
     )
     entry.add_to_hass(hass)
     _site_entry(_another_port(free_port), title="Home").add_to_hass(hass)
@@ -386,7 +416,7 @@ async def test_reconfigure_site(hass: HomeAssistant, free_port: int) -> None:
         "site",
     )
     assert result["errors"] == {CONF_PORT: "port_used_by_site"}
-    assert result["description_placeholders"]["site"] == "Home"
+    assert _placeholders(result)["site"] == "Home"
     result = await configure(
         result["flow_id"],
         {**good, CONF_NAME: " Office ", CONF_MAIN_BREAKER_KW: 30},
@@ -410,7 +440,7 @@ async def test_panel_subentry_errors_then_create(
     entry = _site_entry(
         free_port,
         [_panel("p1", "Garage", 11, phase_a=25)],
-        **{CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
+        data={CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
     )
     entry.add_to_hass(hass)
     result, configure = await _subentry_flow(hass, entry, SUBENTRY_PANEL)
@@ -543,7 +573,7 @@ async def test_panel_budget_section_errors_then_create(
         assert created.data[key] == value
     # Reconfigure shows the stored budget in its section.
     result, _ = await _subentry_flow(hass, entry, SUBENTRY_PANEL, created.subentry_id)
-    schema_keys = [str(k) for k in result["data_schema"].schema]
+    schema_keys = [str(k) for k in _schema(result).schema]
     assert "budget" in schema_keys
 
 
@@ -558,7 +588,7 @@ async def test_charger_subentry_errors_then_create(
     entry = _site_entry(
         free_port,
         [_panel("p1", "Garage", 11, phase_a=16), _charger("gar-01")],
-        **{CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
+        data={CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
     )
     entry.add_to_hass(hass)
     result, configure = await _subentry_flow(hass, entry, SUBENTRY_CHARGER)
@@ -633,7 +663,7 @@ async def test_charger_kw_checked_against_the_site(
     hass: HomeAssistant, free_port: int
 ) -> None:
     """A 63 A three-phase charger (43 kW) does not fit a 17 kW site without A limits."""
-    entry = _site_entry(free_port, **{CONF_MAIN_BREAKER_KW: 17.0})
+    entry = _site_entry(free_port, data={CONF_MAIN_BREAKER_KW: 17.0})
     entry.add_to_hass(hass)
     _, configure = await _subentry_flow(hass, entry, SUBENTRY_CHARGER)
     result = await configure({**CHARGER, CONF_MAX_CURRENT: 63})
@@ -656,7 +686,7 @@ async def test_charger_reconfigure_password_and_stored_values(
         [
             _charger(
                 "CP-1",
-                **{
+                data={
                     CONF_PHASES: 1,
                     CONF_GRID_PHASE: "L2",
                     CONF_PROFILE_PURPOSE: "TxDefaultProfile",
@@ -674,13 +704,13 @@ async def test_charger_reconfigure_password_and_stored_values(
     }
     suggested = {
         str(key): key.description.get("suggested_value")
-        for key in result["data_schema"].schema
+        for key in _schema(result).schema
         if key.description
     }
     assert suggested[CONF_GRID_PHASE] == "l2"
     assert suggested[CONF_PROFILE_PURPOSE] == "tx_default_profile"
     assert CONF_PASSWORD not in suggested
-    assert "remove_password" in [str(key) for key in result["data_schema"].schema]
+    assert "remove_password" in [str(key) for key in _schema(result).schema]
 
     form = {
         **CHARGER,
@@ -712,7 +742,7 @@ async def test_charger_reconfigure_password_and_stored_values(
     assert data[CONF_CHARGER_ID] == "cp-1"
     # Without a stored password there is nothing to remove.
     result, _ = await _subentry_flow(hass, entry, SUBENTRY_CHARGER, "sub_CP-1")
-    assert "remove_password" not in [str(key) for key in result["data_schema"].schema]
+    assert "remove_password" not in [str(key) for key in _schema(result).schema]
 
 
 async def test_trees_saved_before_the_checks_stay_editable(
@@ -726,11 +756,11 @@ async def test_trees_saved_before_the_checks_stay_editable(
     entry = _site_entry(
         free_port,
         [
-            _charger("HOME-2", max_a=32, **{CONF_PHASES: 1, CONF_GRID_PHASE: "L2"}),
+            _charger("HOME-2", max_a=32, data={CONF_PHASES: 1, CONF_GRID_PHASE: "L2"}),
             _charger("gar-01"),
             _charger("GAR-01"),
         ],
-        **{CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
+        data={CONF_MAIN_BREAKER_KW: 17.0, CONF_MAIN_PHASE_LIMIT_A: 25.0},
     )
     entry.add_to_hass(hass)
     result = _checked(await entry.start_reconfigure_flow(hass), "site")
@@ -763,21 +793,21 @@ async def test_trees_saved_before_the_checks_stay_editable(
     _, configure_charger = await _subentry_flow(
         hass, entry, SUBENTRY_CHARGER, "sub_HOME-2"
     )
-    result = await configure_charger({**charger, CONF_PRIORITY: 5})
-    assert result["errors"] == {CONF_MAX_CURRENT: "above_panel_current"}
-    result = await configure_charger({**charger, CONF_MAX_CURRENT: 25})
-    assert result["reason"] == "reconfigure_successful"
+    step = await configure_charger({**charger, CONF_PRIORITY: 5})
+    assert step["errors"] == {CONF_MAX_CURRENT: "above_panel_current"}
+    step = await configure_charger({**charger, CONF_MAX_CURRENT: 25})
+    assert step["reason"] == "reconfigure_successful"
 
     # A pair differing by case stays editable; it cannot be made again.
     _, configure_charger = await _subentry_flow(
         hass, entry, SUBENTRY_CHARGER, "sub_gar-01"
     )
-    result = await configure_charger({**CHARGER, CONF_CHARGER_ID: "Gar-01"})
-    assert result["errors"] == {CONF_CHARGER_ID: "duplicate_identity"}
-    result = await configure_charger(
+    step = await configure_charger({**CHARGER, CONF_CHARGER_ID: "Gar-01"})
+    assert step["errors"] == {CONF_CHARGER_ID: "duplicate_identity"}
+    step = await configure_charger(
         {**CHARGER, CONF_CHARGER_ID: "gar-01", CONF_MAX_CURRENT: 10}
     )
-    assert result["reason"] == "reconfigure_successful"
+    assert step["reason"] == "reconfigure_successful"
     assert entry.subentries["sub_gar-01"].data[CONF_MAX_CURRENT] == 10.0
 
 
@@ -881,10 +911,10 @@ async def test_ignore_is_per_site(hass: HomeAssistant, free_port: int) -> None:
     assert result["reason"] == "already_configured"
     result = await _discover(hass, office.entry_id, "CP-7")
     assert result["type"] is FlowResultType.FORM
-    assert result["description_placeholders"]["site"] == "Office"
+    assert _placeholders(result)["site"] == "Office"
 
 
-async def _until_site(entry: Any, predicate: Callable[[], bool]) -> None:
+async def _until_site(entry: MockConfigEntry, predicate: Callable[[], bool]) -> None:
     """Wait until `predicate()` holds, checked at each update the site pushes."""
     done = asyncio.Event()
 
@@ -901,7 +931,7 @@ async def _until_site(entry: Any, predicate: Callable[[], bool]) -> None:
         remove()
 
 
-def _discovered(hass: HomeAssistant) -> list[Any]:
+def _discovered(hass: HomeAssistant) -> list[Mapping[str, str]]:
     return [
         flow["context"]["title_placeholders"]
         for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)

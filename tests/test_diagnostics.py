@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
 @pytest.fixture
-def site_subentries() -> list[Any]:
+def site_subentries() -> list[ConfigSubentryDataWithId]:
     """One charger on the main breaker, with a password."""
     secret = charger("CP-1")
     secret["data"] = {**secret["data"], CONF_PASSWORD: "hunter2"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from homeassistant.components.datetime import (
+from homeassistant.components.datetime.const import (
     ATTR_DATETIME,
     DOMAIN as DATETIME_DOMAIN,
     SERVICE_SET_VALUE as DATETIME_SET_VALUE,
 )
-from homeassistant.components.number import (
+from homeassistant.components.number.const import (
     ATTR_VALUE,
     DOMAIN as NUMBER_DOMAIN,
     SERVICE_SET_VALUE as NUMBER_SET_VALUE,
@@ -20,6 +20,7 @@ from homeassistant.components.select import (
     DOMAIN as SELECT_DOMAIN,
     SERVICE_SELECT_OPTION,
 )
+from homeassistant.config_entries import ConfigSubentryDataWithId
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -38,7 +39,9 @@ from .common import (
     panel,
     settle_limits,
     site_entry,
+    state_of,
     until,
+    value_of,
 )
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -69,14 +72,14 @@ def _prices(start: datetime, prices: list[float]) -> dict[str, Any]:
     }
 
 
-def _subentries() -> list[Any]:
+def _subentries() -> list[ConfigSubentryDataWithId]:
     home = panel("home", "Home", 11.0)
     home["data"] = {**home["data"], CONF_PRICE_SENSOR: "sensor.price"}
     return [home, charger("CP-1", "home"), charger("VIP-1", "home", managed=False)]
 
 
 @pytest.fixture
-def site_subentries() -> list[Any]:
+def site_subentries() -> list[ConfigSubentryDataWithId]:
     """A managed and an unmanaged charger on a panel priced by `sensor.price`."""
     return _subentries()
 
@@ -132,18 +135,18 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
         )  # debounce
         await until(lambda: last_tx_limit(cp1) == 0.0)  # dear now: paused
         await until(
-            lambda: hass.states.get("sensor.cp_1_limit_reason").state == "charging_plan"
+            lambda: value_of(hass, "sensor.cp_1_limit_reason") == "charging_plan"
         )
-        assert hass.states.get("sensor.cp_1_status").state == "paused"
-        assert hass.states.get(MODE).state == "by_departure_cheapest"
-        assert float(hass.states.get(ENERGY).state) == 5.0
-        assert dt_util.parse_datetime(hass.states.get(NEXT_START).state) == (
+        assert value_of(hass, "sensor.cp_1_status") == "paused"
+        assert value_of(hass, MODE) == "by_departure_cheapest"
+        assert float(value_of(hass, ENERGY)) == 5.0
+        assert dt_util.parse_datetime(value_of(hass, NEXT_START)) == (
             start + timedelta(hours=2)
         )
-        assert dt_util.parse_datetime(hass.states.get(FINISH).state) == (
+        assert dt_util.parse_datetime(value_of(hass, FINISH)) == (
             start + timedelta(hours=3)
         )
-        planned = hass.states.get(PLANNED)
+        planned = state_of(hass, PLANNED)
         assert float(planned.state) == pytest.approx(5.0, abs=0.1)
         charging = [p for p in planned.attributes["plan"] if p["power_kw"] > 0]
         assert len(charging) == 1
@@ -170,9 +173,9 @@ async def test_goal_waits_for_the_cheap_hour_and_clears(
         )
         await move_time(hass, entry, start + timedelta(hours=2, seconds=5))
         await until(lambda: (last_tx_limit(cp1) or 0) > 14.0)
-        assert hass.states.get(MODE).state == "as_fast_as_possible"
-        assert hass.states.get(PLANNED).state == "unknown"
-        assert hass.states.get(PLANNED).attributes["plan"] == []
+        assert value_of(hass, MODE) == "as_fast_as_possible"
+        assert value_of(hass, PLANNED) == "unknown"
+        assert state_of(hass, PLANNED).attributes["plan"] == []
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -186,13 +189,14 @@ async def test_no_forecast_plans_hourly_at_a_flat_price(
         await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
         # All hours cost the same: the earliest serves.
         await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
-        assert hass.states.get(PLANNED).state not in ("unknown", "unavailable")
-        plan = hass.states.get(PLANNED).attributes["plan"]
+        assert value_of(hass, PLANNED) not in ("unknown", "unavailable")
+        plan = state_of(hass, PLANNED).attributes["plan"]
         assert plan
         for period in plan:
-            length = dt_util.parse_datetime(period["end"]) - dt_util.parse_datetime(
-                period["start"]
-            )
+            begins = dt_util.parse_datetime(period["start"])
+            ends = dt_util.parse_datetime(period["end"])
+            assert begins is not None and ends is not None
+            length = ends - begins
             assert length.total_seconds() % 3600 == 0 or period is plan[0]
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -225,7 +229,7 @@ async def test_bad_goal_is_a_translated_error(
         await _set_goal(hass, entry, **data)
     assert err.value.translation_key == error
     assert err.value.translation_domain == DOMAIN
-    assert hass.states.get(MODE).state == "as_fast_as_possible"
+    assert value_of(hass, MODE) == "as_fast_as_possible"
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -271,16 +275,16 @@ async def test_entity_actions_and_restart(
         blocking=True,
     )
     await hass.async_block_till_done()
-    assert float(hass.states.get(ENERGY).state) == 12.5
-    assert hass.states.get(MODE).state == "by_departure_solar_first"
-    assert dt_util.parse_datetime(hass.states.get(DEPARTURE).state) == departure
+    assert float(value_of(hass, ENERGY)) == 12.5
+    assert value_of(hass, MODE) == "by_departure_solar_first"
+    assert dt_util.parse_datetime(value_of(hass, DEPARTURE)) == departure
 
     # The goal survives a restart.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
-    assert float(hass.states.get(ENERGY).state) == 12.5
-    assert hass.states.get(MODE).state == "by_departure_solar_first"
-    assert dt_util.parse_datetime(hass.states.get(DEPARTURE).state) == departure
+    assert float(value_of(hass, ENERGY)) == 12.5
+    assert value_of(hass, MODE) == "by_departure_solar_first"
+    assert dt_util.parse_datetime(value_of(hass, DEPARTURE)) == departure
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -293,10 +297,10 @@ async def test_ev_charging_needs_fill_the_goal(
         await cp1.plug_in()
         await cp1.notify_ev_charging_needs(energy_wh=18000, departure=departure)
         await hass.async_block_till_done()
-        await until(lambda: hass.states.get(ENERGY).state == "18.0")
-        assert dt_util.parse_datetime(hass.states.get(DEPARTURE).state) == departure
+        await until(lambda: value_of(hass, ENERGY) == "18.0")
+        assert dt_util.parse_datetime(value_of(hass, DEPARTURE)) == departure
         # The mode stays the user's: as fast as possible until one is chosen.
-        assert hass.states.get(MODE).state == "as_fast_as_possible"
+        assert value_of(hass, MODE) == "as_fast_as_possible"
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -330,7 +334,7 @@ async def test_a_car_with_a_goal_waits_from_its_arrival_and_prices_replan(
         await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
         await until(lambda: (last_tx_limit(cp1) or 0) >= 6.0)
         # The plan starts now (the part of the hour already past is not planned).
-        next_start = dt_util.parse_datetime(hass.states.get(NEXT_START).state)
+        next_start = dt_util.parse_datetime(value_of(hass, NEXT_START))
         assert next_start is not None
         assert start <= next_start <= dt_util.utcnow()
     assert await hass.config_entries.async_unload(entry.entry_id)

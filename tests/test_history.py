@@ -23,10 +23,11 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, ServiceResponse, State
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
+from homeassistant.util.json import JsonObjectType
 import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
@@ -34,6 +35,7 @@ from custom_components.smart_charge.const import DOMAIN
 from custom_components.smart_charge.diagnostics import (
     async_get_config_entry_diagnostics,
 )
+from custom_components.smart_charge.history import SessionHistory
 from custom_components.smart_charge.tag_config import (
     CONF_COST_SENSOR,
     CONF_TAG_POLICY,
@@ -41,7 +43,7 @@ from custom_components.smart_charge.tag_config import (
 )
 from tools.simulator import SimulatedCharger
 
-from .common import charger, device, site_entry, until
+from .common import charger, device, site_entry, state_of, until
 from .test_tags import tag
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -78,16 +80,25 @@ def _set_power(hass: HomeAssistant, watts: float, moment: datetime) -> None:
     )
 
 
-def _sensor(hass: HomeAssistant, entry_id: str, subentry: str, key: str) -> Any:
+def _sensor(hass: HomeAssistant, entry_id: str, subentry: str, key: str) -> State:
     entity_id = er.async_get(hass).async_get_entity_id(
         "sensor", DOMAIN, f"{entry_id}_tag_{subentry}_{key}"
     )
     assert entity_id is not None
-    return hass.states.get(entity_id)
+    return state_of(hass, entity_id)
+
+
+def _sessions(response: ServiceResponse) -> list[JsonObjectType]:
+    """Return the sessions of an `export_sessions` response, checking their shape."""
+    assert response is not None
+    sessions = response["sessions"]
+    assert isinstance(sessions, list)
+    assert all(isinstance(s, dict) for s in sessions)
+    return [s for s in sessions if isinstance(s, dict)]
 
 
 async def _run_sessions(
-    hass: HomeAssistant, port: int, base: datetime, history: Any
+    hass: HomeAssistant, port: int, base: datetime, history: SessionHistory
 ) -> None:
     clock = Clock(base)
     at: Callable[[int, int], datetime] = lambda h, m: base + timedelta(  # noqa: E731
@@ -254,7 +265,7 @@ async def test_sessions_energy_cost_restart_export(
     assert response["count"] == 2
     assert response["energy_kwh"] == 9.0
     assert response["cost"] == 2.75
-    sessions = response["sessions"]
+    sessions = _sessions(response)
     assert [(s["energy_kwh"], s["cost"]) for s in sessions] == [(6.0, 1.55), (3.0, 1.2)]
     path = Path(hass.config.path("smart_charge/alice.csv"))
     assert response["csv_path"] == str(path)
@@ -276,7 +287,7 @@ async def test_sessions_energy_cost_restart_export(
         return_response=True,
     )
     assert response is not None
-    assert [(s["tag"], s["cost"]) for s in response["sessions"]] == [("Bob", 1.6)]
+    assert [(s["tag"], s["cost"]) for s in _sessions(response)] == [("Bob", 1.6)]
     response = await hass.services.async_call(
         DOMAIN, "export_sessions", {}, blocking=True, return_response=True
     )

@@ -6,6 +6,7 @@ from datetime import timedelta
 import functools
 import socket
 from types import MappingProxyType
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry
 from homeassistant.core import HomeAssistant
@@ -23,12 +24,15 @@ from .common import (
     charger,
     chargers,
     device,
+    entry_state,
     last_tx_limit,
     move_time,
     panel,
     site_entry,
     state_when,
+    tx_limit,
     until,
+    value_of,
 )
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
@@ -55,7 +59,7 @@ async def test_setup_unload_frees_port(hass: HomeAssistant, free_port: int) -> N
     assert controller.increase_dead_band_a == 0.5
     assert controller.min_increase_interval_s == 10.0
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert entry_state(entry) is ConfigEntryState.NOT_LOADED
     with socket.socket() as sock:
         sock.bind(("0.0.0.0", free_port))  # the port is free again
 
@@ -95,9 +99,9 @@ async def test_two_sessions_share_panel_and_grid_limit(
             lambda: last_tx_limit(cp1) is not None
             and last_tx_limit(cp2) is not None
             and last_tx_limit(cp1) == last_tx_limit(cp2)
-            and last_tx_limit(cp1) > 0
+            and tx_limit(cp1) > 0
         )
-        equal = last_tx_limit(cp1)
+        equal = tx_limit(cp1)
         assert equal * 2 <= budget_a
         assert equal >= round(budget_a / 2, 1) - 0.1
 
@@ -118,18 +122,18 @@ async def test_two_sessions_share_panel_and_grid_limit(
             lambda: len(cp1.received_profiles) > before[0]
             and len(cp2.received_profiles) > before[1]
         )
-        low = last_tx_limit(cp1)
+        low = tx_limit(cp1)
         assert low == last_tx_limit(cp2)
         assert 2 * low * KW_PER_A <= 9.0 * 0.95
         assert low >= 6.0
-        assert hass.states.get("number.garage_grid_limit").state == "9.0"
+        assert value_of(hass, "number.garage_grid_limit") == "9.0"
 
         # The duration ends: the configured limit returns. Every call finishes first
         # (firing time also fires pending call timeouts).
         await move_time(hass, entry, dt_util.utcnow() + timedelta(hours=1, seconds=1))
         await _until(lambda: last_tx_limit(cp1) == equal)
         await _until(lambda: last_tx_limit(cp2) == equal)
-        assert hass.states.get("number.garage_grid_limit").state == "11.0"
+        assert value_of(hass, "number.garage_grid_limit") == "11.0"
 
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -154,15 +158,15 @@ async def test_unmanaged_charger_counts_but_gets_no_profile(
         await vip.plug_in()
         await cp1.plug_in()
         await _until(lambda: last_tx_limit(cp1) is not None)
-        first = last_tx_limit(cp1)
+        first = tx_limit(cp1)
         # The VIP car draws 16 A on three phases (11 kW at the meter).
         vip.car_max_a = 10.0
         await vip.send_meter_values()
-        await _until(lambda: last_tx_limit(cp1) < first)
+        await _until(lambda: tx_limit(cp1) < first)
         expected = (11.0 * 0.95 - vip.power_w() / 1000) / KW_PER_A
-        assert last_tx_limit(cp1) <= expected
+        assert tx_limit(cp1) <= expected
         assert vip.received_profiles == []
-        assert hass.states.get("switch.vip_1_load_managed").state == "off"
+        assert value_of(hass, "switch.vip_1_load_managed") == "off"
         assert hass.states.get("sensor.vip_1_allocated_current") is None
 
 
@@ -199,7 +203,7 @@ async def test_restart_keeps_sessions_and_overrides(
         # Home Assistant restarts while the car charges.
         assert await hass.config_entries.async_reload(entry.entry_id)
         await hass.async_block_till_done()
-        assert hass.states.get("number.garage_grid_limit").state == "5.0"
+        assert value_of(hass, "number.garage_grid_limit") == "5.0"
         server = entry.runtime_data.server
         assert transaction_id in server.chargers["CP-1"].transactions
         await cp1.reconnect()
@@ -238,14 +242,14 @@ async def test_boot_fills_device_info(hass: HomeAssistant, free_port: int) -> No
         cp_1 = device(hass, entry.entry_id, "charger", "CP-1")
         assert (cp_1.manufacturer, cp_1.model) == ("SmartChargeSim", "Sim16")
         assert cp_1.serial_number == "SN-CP-1"
-        assert hass.states.get("binary_sensor.cp_1_connected").state == "on"
+        assert value_of(hass, "binary_sensor.cp_1_connected") == "on"
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.cp_1_connected").state == "off"
-    assert hass.states.get("sensor.cp_1_power").state == "unavailable"
+    assert value_of(hass, "binary_sensor.cp_1_connected") == "off"
+    assert value_of(hass, "sensor.cp_1_power") == "unavailable"
 
 
 async def test_removing_the_site_forgets_its_state(
-    hass: HomeAssistant, free_port: int, hass_storage: dict
+    hass: HomeAssistant, free_port: int, hass_storage: dict[str, Any]
 ) -> None:
     entry = site_entry(free_port, [panel("garage", "Garage", 11.0)])
     entry.add_to_hass(hass)
@@ -269,7 +273,7 @@ async def test_removing_the_site_forgets_its_state(
 async def test_sessions_are_saved_while_running(
     hass: HomeAssistant,
     free_port: int,
-    hass_storage: dict,
+    hass_storage: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A running session is in the store soon after it starts, not only at unload.
@@ -308,7 +312,7 @@ async def test_adopting_a_charger_keeps_everyone_connected(
     async with chargers(free_port, "CP-1", "CP-NEW") as (cp1, new):
         await cp1.plug_in()
         await _until(lambda: last_tx_limit(cp1) is not None)
-        alone = last_tx_limit(cp1)
+        alone = tx_limit(cp1)
         (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
         result = await hass.config_entries.flow.async_configure(
             flow["flow_id"],
@@ -320,12 +324,10 @@ async def test_adopting_a_charger_keeps_everyone_connected(
         assert entry.runtime_data.server is server  # not reloaded
         assert cp1.connected
         assert new.connected
-        assert hass.states.get("binary_sensor.cp_new_connected").state == "on"
+        assert value_of(hass, "binary_sensor.cp_new_connected") == "on"
         # The adopted charger is balanced with the others at once.
         await new.plug_in()
-        await _until(
-            lambda: last_tx_limit(new) is not None and last_tx_limit(cp1) < alone
-        )
+        await _until(lambda: last_tx_limit(new) is not None and tx_limit(cp1) < alone)
         assert last_tx_limit(cp1) == last_tx_limit(new)
 
         # Changing a charger's settings still reloads (its entities depend on them).
@@ -361,9 +363,9 @@ async def test_adding_a_panel_live(hass: HomeAssistant, free_port: int) -> None:
     )
     await hass.async_block_till_done()
     assert entry.runtime_data.server is server
-    assert hass.states.get("number.carport_grid_limit").state == "7.0"
+    assert value_of(hass, "number.carport_grid_limit") == "7.0"
     # Its load sensor is followed at once (unavailable: the worst case).
-    assert hass.states.get("sensor.carport_budget_reason").state == "load"
+    assert value_of(hass, "sensor.carport_budget_reason") == "load"
 
 
 async def test_charger_added_and_removed_live(

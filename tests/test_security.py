@@ -9,6 +9,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from websockets.exceptions import InvalidStatus
 
 from custom_components.smart_charge.const import (
@@ -19,13 +20,13 @@ from custom_components.smart_charge.const import (
 )
 from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, site_entry, until
+from .common import charger, chargers, site_entry, until, value_of
 from .csms.test_security import write_self_signed
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
 
-async def _setup(hass: HomeAssistant, entry) -> None:
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -49,7 +50,7 @@ async def test_password_and_reject_policy(hass: HomeAssistant, free_port: int) -
 
     good = SimulatedCharger("CP-1", url, password="s3cret")
     await good.start()
-    assert hass.states.get("binary_sensor.cp_1_connected").state == "on"
+    assert value_of(hass, "binary_sensor.cp_1_connected") == "on"
     await good.stop()
     # The rejected unknown charger started no discovery flow.
     assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
@@ -89,7 +90,7 @@ async def test_wss_with_the_site_certificate(
     client = ssl.create_default_context(cafile=str(cert))
     sim = SimulatedCharger("CP-1", f"wss://127.0.0.1:{free_port}", ssl_context=client)
     await sim.start()
-    assert hass.states.get("binary_sensor.cp_1_connected").state == "on"
+    assert value_of(hass, "binary_sensor.cp_1_connected") == "on"
     await sim.stop()
 
 

@@ -9,7 +9,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import DOMAIN
 
-from .common import chargers, device, until
+from .common import chargers, device, until, value_of
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -74,7 +74,7 @@ async def test_runtime_settings_and_charger_calls(
         target={"device_id": panel_dev},
         blocking=True,
     )
-    assert hass.states.get("select.garage_strategy").state == "priority"
+    assert value_of(hass, "select.garage_strategy") == "priority"
     await hass.services.async_call(
         DOMAIN,
         "set_priority",
@@ -82,7 +82,7 @@ async def test_runtime_settings_and_charger_calls(
         target={"device_id": charger_dev},
         blocking=True,
     )
-    assert hass.states.get("number.cp_1_priority").state == "7"
+    assert value_of(hass, "number.cp_1_priority") == "7"
     await hass.services.async_call(
         DOMAIN,
         "set_grid_limit",
@@ -90,13 +90,13 @@ async def test_runtime_settings_and_charger_calls(
         target={"entity_id": "number.garage_grid_limit"},
         blocking=True,
     )
-    assert hass.states.get("number.garage_grid_limit").state == "3.0"
-    assert hass.states.get("sensor.garage_budget_reason").state == "override"
+    assert value_of(hass, "number.garage_grid_limit") == "3.0"
+    assert value_of(hass, "sensor.garage_budget_reason") == "override"
     await hass.services.async_call(
         DOMAIN, "clear_grid_limit", {}, target={"device_id": panel_dev}, blocking=True
     )
-    assert hass.states.get("number.garage_grid_limit").state == "11.0"
-    assert hass.states.get("sensor.garage_budget_reason").state == "limit"
+    assert value_of(hass, "number.garage_grid_limit") == "11.0"
+    assert value_of(hass, "sensor.garage_budget_reason") == "limit"
 
     # Offline charger: a clear error, not a traceback.
     with pytest.raises(HomeAssistantError) as err:

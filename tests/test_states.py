@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
@@ -14,7 +15,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.smart_charge.const import DOMAIN
 from tools.simulator import SimulatedCharger
 
-from .common import charger, chargers, device, panel, site_entry, state_when
+from .common import (
+    charger,
+    chargers,
+    device,
+    panel,
+    site_entry,
+    state_of,
+    state_when,
+    value_of,
+)
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -31,7 +41,7 @@ async def test_session_energy_after_restart_with_a_new_transaction(
         old = await cp1.plug_in()
         cp1.connectors[1].energy_wh += 2000.0
         await cp1.send_meter_values()
-        assert float(hass.states.get(ENERGY).state) == pytest.approx(2.0, abs=0.01)
+        assert float(value_of(hass, ENERGY)) == pytest.approx(2.0, abs=0.01)
     # Home Assistant restarts; the charger restarts too and forgets its transaction.
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
@@ -43,7 +53,7 @@ async def test_session_energy_after_restart_with_a_new_transaction(
         cp1.connectors[1].energy_wh += 1500.0
         await cp1.send_meter_values()
         assert list(server.chargers["CP-1"].transactions) == [new]
-        state = hass.states.get(ENERGY)
+        state = state_of(hass, ENERGY)
         assert float(state.state) == pytest.approx(1.5, abs=0.01)
 
 
@@ -57,14 +67,14 @@ async def test_session_energy_resets_with_each_session(
         first_id = await cp1.plug_in()
         cp1.connectors[1].energy_wh += 3000.0
         await cp1.send_meter_values()
-        first = hass.states.get(ENERGY)
+        first = state_of(hass, ENERGY)
         assert first.attributes["state_class"] == "total"
         started = server.chargers["CP-1"].transactions[first_id].started
         assert dt_util.parse_datetime(first.attributes["last_reset"]) == started
         await cp1.unplug()
         second_id = await cp1.plug_in()
         await cp1.send_meter_values()
-        second = hass.states.get(ENERGY)
+        second = state_of(hass, ENERGY)
         assert float(second.state) < 0.01
         reset = dt_util.parse_datetime(second.attributes["last_reset"])
         assert reset == server.chargers["CP-1"].transactions[second_id].started
@@ -74,7 +84,7 @@ async def test_session_energy_resets_with_each_session(
         await hass.async_block_till_done()
         await cp1.reconnect()
         await cp1.send_meter_values()
-        again = hass.states.get(ENERGY)
+        again = state_of(hass, ENERGY)
         assert dt_util.parse_datetime(again.attributes["last_reset"]) == reset
 
 
@@ -84,11 +94,11 @@ async def test_status_never_collides_and_shows_paused(
     """Bug 4: offline / out_of_service instead of HA's own states; 0 A is paused."""
     entry = init_site
     status = "sensor.cp_1_status"
-    assert hass.states.get(status).state == "offline"
+    assert value_of(hass, status) == "offline"
     async with chargers(free_port, "CP-1") as (cp1,):
-        assert hass.states.get(status).state == "available"
+        assert value_of(hass, status) == "available"
         await cp1.send_status(1, "Unavailable")
-        assert hass.states.get(status).state == "out_of_service"
+        assert value_of(hass, status) == "out_of_service"
         await cp1.send_status(1, "Available")
         await cp1.plug_in()
         await state_when(hass, status, lambda s: s.state == "charging")
@@ -101,7 +111,7 @@ async def test_status_never_collides_and_shows_paused(
             blocking=True,
         )
         await state_when(hass, status, lambda s: s.state == "paused")
-        assert float(hass.states.get("sensor.cp_1_allocated_current").state) == 0
+        assert float(value_of(hass, "sensor.cp_1_allocated_current")) == 0
         await cp1.wait_for_profile(lambda p: p.limit == 0)
         await hass.services.async_call(
             DOMAIN,
@@ -124,7 +134,7 @@ async def test_status_of_a_charger_that_has_not_told_it(
         await state_when(
             hass, "binary_sensor.cp_1_connected", lambda s: s.state == "on"
         )
-        assert hass.states.get("sensor.cp_1_status").state == STATE_UNKNOWN
+        assert value_of(hass, "sensor.cp_1_status") == STATE_UNKNOWN
     finally:
         await sim.stop()
 
@@ -132,7 +142,7 @@ async def test_status_of_a_charger_that_has_not_told_it(
 async def test_device_info_survives_a_reload(
     hass: HomeAssistant,
     free_port: int,
-    hass_storage: dict,
+    hass_storage: dict[str, Any],
     ha_reports: Callable[[], list[str]],
     init_site: MockConfigEntry,
 ) -> None:
@@ -181,9 +191,9 @@ async def test_budget_after_a_restart_with_chargers_offline(
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
     assert not entry.runtime_data.server.connected("CP-1")
-    assert float(hass.states.get("sensor.garage_budget").state) == 10.45
+    assert float(value_of(hass, "sensor.garage_budget")) == 10.45
     # The offline charger's session keeps its last limit reserved.
-    headroom = float(hass.states.get("sensor.garage_headroom").state)
+    headroom = float(value_of(hass, "sensor.garage_headroom"))
     assert 0 <= headroom < 10.45
 
 
@@ -213,12 +223,12 @@ async def test_no_float_noise_in_states(hass: HomeAssistant, free_port: int) -> 
         for sim in sims:
             await sim.send_meter_values()
         await hass.async_block_till_done()
-        assert hass.states.get("sensor.garage_headroom").state == "0.002"
+        assert value_of(hass, "sensor.garage_headroom") == "0.002"
         registry = er.async_get(hass)
         for entity in registry.entities.values():
             if entity.platform != DOMAIN or entity.domain != "sensor":
                 continue
-            state = hass.states.get(entity.entity_id)
+            state = state_of(hass, entity.entity_id)
             try:
                 value = float(state.state)
             except ValueError:
@@ -264,7 +274,7 @@ async def test_single_phase_current_on_its_grid_phase(
             if sample["measurand"] == "Current.Import"
         ]
         assert drawn > 0
-        assert float(hass.states.get("sensor.home_2_current_l2").state) == drawn
+        assert float(value_of(hass, "sensor.home_2_current_l2")) == drawn
     registry = er.async_get(hass)
     assert [
         e.unique_id.rsplit("_", 2)[-2:]

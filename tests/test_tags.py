@@ -9,12 +9,15 @@ from homeassistant.config_entries import (
     SOURCE_INTEGRATION_DISCOVERY,
     SOURCE_RECONFIGURE,
     SOURCE_USER,
-    ConfigSubentryData,
+    ConfigSubentryDataWithId,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 import pytest
-from pytest_homeassistant_custom_component.common import async_capture_events
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+)
 
 from custom_components.smart_charge.const import DOMAIN
 from custom_components.smart_charge.diagnostics import (
@@ -45,7 +48,7 @@ def tag(
     person: str | None = None,
     allowed: list[str] | None = None,
     valid_until: str | None = None,
-) -> Any:
+) -> ConfigSubentryDataWithId:
     """Return a tag subentry."""
     data: dict[str, Any] = {CONF_TAG_NAME: name, CONF_TAG_ID: id_tag}
     if person:
@@ -54,7 +57,7 @@ def tag(
         data[CONF_ALLOWED_CHARGERS] = allowed
     if valid_until:
         data[CONF_VALID_UNTIL] = valid_until
-    return ConfigSubentryData(
+    return ConfigSubentryDataWithId(
         data=data,
         subentry_id=subentry_id,
         subentry_type=SUBENTRY_TAG,
@@ -76,7 +79,12 @@ def _offers(hass: HomeAssistant) -> int:
     )
 
 
-async def _setup(hass: HomeAssistant, entry: Any) -> None:
+def _in_transaction(sim: SimulatedCharger) -> bool:
+    """Return whether connector 1 is in a transaction (a call: read anew each time)."""
+    return sim.connectors[1].in_transaction
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -171,11 +179,11 @@ async def test_ask_offers_to_add_an_unknown_tag(
         assert await cp1.authorize("GUEST-8") == "Unknown"
         await hass.async_block_till_done()
         assert _offers(hass) == 1
-        result = await hass.config_entries.subentries.async_init(
+        subflow = await hass.config_entries.subentries.async_init(
             (entry.entry_id, SUBENTRY_TAG), context={"source": SOURCE_USER}
         )
         await hass.config_entries.subentries.async_configure(
-            result["flow_id"], {CONF_TAG_NAME: "Guest 8", CONF_TAG_ID: "GUEST-8"}
+            subflow["flow_id"], {CONF_TAG_NAME: "Guest 8", CONF_TAG_ID: "GUEST-8"}
         )
         await hass.async_block_till_done()
         assert _offers(hass) == 0
@@ -324,9 +332,9 @@ async def test_local_list_reaches_16_and_201_chargers(
         assert await hass.config_entries.async_unload(entry.entry_id)
         await _until(lambda: not cp16.connected and not cp201.connected)
         assert await cp16.swipe("EVE") == "Unknown"
-        assert not cp16.connectors[1].in_transaction
+        assert not _in_transaction(cp16)
         assert await cp16.swipe("ALICE-1") == "Accepted"
-        assert cp16.connectors[1].in_transaction
+        assert _in_transaction(cp16)
         assert await cp201.swipe("ALICE-1") == "Invalid"
         assert await cp201.swipe("BOB-1") == "Accepted"
     finally:
@@ -338,7 +346,7 @@ async def test_tag_priority_weights_its_sessions(
     hass: HomeAssistant, free_port: int
 ) -> None:
     """Under the priority strategy a session gets its tag's priority (3 against 1)."""
-    garage = ConfigSubentryData(
+    garage = ConfigSubentryDataWithId(
         data={
             "name": "Garage",
             "limit_kw": 22.0,

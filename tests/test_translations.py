@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 import re
 
+from homeassistant.helpers.entity import EntityDescription
+
 PACKAGE = Path(__file__).parent.parent / "custom_components" / "smart_charge"
 STRINGS = json.loads((PACKAGE / "strings.json").read_text(encoding="utf-8"))
 
@@ -45,7 +47,7 @@ def test_entity_keys_exist() -> None:
         switch,
     )
 
-    descriptions = {
+    descriptions: dict[str, list[EntityDescription]] = {
         "sensor": [*sensor.PANEL_SENSORS, *sensor.CHARGER_SENSORS],
         "number": [number.GRID_LIMIT, *number.CHARGER_NUMBERS],
         "select": [select.STRATEGY],
