@@ -197,6 +197,9 @@ BUDGET_RANGES: Final = {
     CONF_SOLAR_STOP_DELAY: _Range(0, 3600, "invalid_delay"),
     CONF_PRICE_THRESHOLD: _Range(-1000, 1000, "invalid_price_threshold"),
     CONF_CHEAPEST_HOURS: _Range(0, 24, "invalid_cheapest_hours"),
+}
+# The main breaker's budget section only (what the plans read for the whole site).
+SITE_BUDGET_RANGES: Final = {
     CONF_FEED_IN_PRICE: _Range(-1000, 1000, "invalid_feed_in_price"),
 }
 PANEL_RANGES: Final = {
@@ -582,7 +585,7 @@ def _solar_forecast_errors(
     hass: HomeAssistant, data: Mapping[str, Any]
 ) -> dict[str, str]:
     """Check the site's solar forecast entities and feed-in price."""
-    errors: dict[str, str] = {}
+    errors = _range_errors(data, SITE_BUDGET_RANGES)
     entities = data.get(CONF_SOLAR_FORECAST) or []
     if CONF_FEED_IN_PRICE in data and not entities:
         errors[CONF_FEED_IN_PRICE] = "feed_in_needs_forecast"
