@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -98,12 +98,18 @@ async def _set_goal(hass: HomeAssistant, entry: MockConfigEntry, **data: Any) ->
     await hass.async_block_till_done()
 
 
+def _state(hass: HomeAssistant, entity_id: str) -> State:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state
+
+
 def _charging(hass: HomeAssistant) -> list[dict[str, Any]]:
-    return [p for p in hass.states.get(PLANNED).attributes["plan"] if p["power_kw"] > 0]
+    return [p for p in _state(hass, PLANNED).attributes["plan"] if p["power_kw"] > 0]
 
 
 def _next_start(hass: HomeAssistant) -> datetime | None:
-    return dt_util.parse_datetime(hass.states.get(NEXT_START).state)
+    return dt_util.parse_datetime(_state(hass, NEXT_START).state)
 
 
 async def test_solar_only_follows_the_forecast(
@@ -123,7 +129,7 @@ async def test_solar_only_follows_the_forecast(
         # No sun now: paused; the 6.9 kWh fit into the first sunny hour at 10 A.
         await until(lambda: last_tx_limit(cp1) == 0.0)
         await until(lambda: _next_start(hass) == start + timedelta(hours=3))
-        assert float(hass.states.get(PLANNED).state) == pytest.approx(6.9, abs=0.05)
+        assert float(_state(hass, PLANNED).state) == pytest.approx(6.9, abs=0.05)
         charging = _charging(hass)
         assert len(charging) == 1
         assert dt_util.parse_datetime(charging[0]["start"]) == start + timedelta(
@@ -140,15 +146,15 @@ async def test_solar_only_follows_the_forecast(
         assert [
             (dt_util.parse_datetime(p["start"]), p["power_kw"]) for p in _charging(hass)
         ] == [(start + timedelta(hours=6), pytest.approx(7 * KW_PER_A, abs=0.01))]
-        assert float(hass.states.get(PLANNED).state) == pytest.approx(
+        assert float(_state(hass, PLANNED).state) == pytest.approx(
             7 * KW_PER_A, abs=0.01
         )
 
         # A forecast Smart Charge cannot read counts as no sun, and says so once.
         hass.states.async_set(SOLAR, "0", {"forecast": "sunny"})
         await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
-        await until(lambda: hass.states.get(NEXT_START).state == "unknown")
-        assert float(hass.states.get(PLANNED).state) == 0.0
+        await until(lambda: _state(hass, NEXT_START).state == "unknown")
+        assert float(_state(hass, PLANNED).state) == 0.0
         assert _charging(hass) == []
         assert "holds no forecast Smart Charge can read" in caplog.text
         assert last_tx_limit(cp1) == 0.0
@@ -188,5 +194,5 @@ async def test_feed_in_price_decides_between_sun_and_cheap_grid(
         assert [dt_util.parse_datetime(p["start"]) for p in charging] == [
             start + timedelta(hours=hour)
         ]
-        assert float(hass.states.get(PLANNED).state) == pytest.approx(6.9, abs=0.05)
+        assert float(_state(hass, PLANNED).state) == pytest.approx(6.9, abs=0.05)
     assert await hass.config_entries.async_unload(entry.entry_id)
