@@ -28,6 +28,7 @@ from custom_components.smart_charge.engine.plan_inputs import (
 from custom_components.smart_charge.engine.solar_forecast import (
     SolarSlot,
     mean_solar_kw,
+    mean_solar_kws,
     merge_solar_forecasts,
     parse_solar_forecast,
 )
@@ -218,6 +219,31 @@ def test_mean_over_a_slot_counts_uncovered_time_as_no_sun() -> None:
     assert mean_solar_kw(forecast, at(10.5), at(11.5)) == pytest.approx(2.0)
     assert mean_solar_kw(forecast, at(12), at(13)) == 0.0
     assert mean_solar_kw(forecast, at(11), at(11)) == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 96), st.integers(1, 8), st.floats(0, 20)),
+        max_size=30,
+    ),
+    st.sampled_from([QUARTER, HALF, HOUR]),
+)
+def test_means_by_bisection_match_the_slot_by_slot_mean(
+    raw: list[tuple[int, int, float]], length: timedelta
+) -> None:
+    # Random, possibly overlapping forecast periods on a 15-minute grid.
+    forecast = [
+        SolarSlot(start=T0 + a * QUARTER, end=T0 + (a + n) * QUARTER, kw=kw)
+        for a, n, kw in raw
+    ]
+    starts = [T0 + i * length for i in range(int(26 * HOUR / length))]
+    means = mean_solar_kws(forecast, starts, length)
+    expected = [mean_solar_kw(forecast, s, s + length) for s in starts]
+    assert means == pytest.approx(expected, abs=TOL)
+    # Slots that cover the whole forecast hold all its energy.
+    total = sum(s.kw * (s.end - s.start) / HOUR for s in forecast)
+    assert sum(means) * (length / HOUR) == pytest.approx(total, abs=1e-6)
 
 
 # ------------------------------------------------------------------ the surplus

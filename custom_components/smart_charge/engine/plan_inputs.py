@@ -16,7 +16,7 @@ from typing import Any
 from .budgets import PriceSlot
 from .model import Phase, Session, Site
 from .planner_model import PlanSlot, SessionPlan
-from .solar_forecast import SolarSlot, mean_solar_kw
+from .solar_forecast import SolarSlot, mean_solar_kws
 
 PLAN_HORIZON = timedelta(hours=24)
 _QUARTER = timedelta(minutes=15)
@@ -86,17 +86,12 @@ def with_solar_surplus(
     """
     if not forecast:
         return list(slots)
-    length = timedelta(minutes=slot_minutes)
+    means = mean_solar_kws(
+        forecast, [slot.start for slot in slots], timedelta(minutes=slot_minutes)
+    )
     return [
-        replace(
-            slot,
-            solar_kw=max(
-                0.0,
-                mean_solar_kw(forecast, slot.start, slot.start + length)
-                - household_load_kw(site, slot),
-            ),
-        )
-        for slot in slots
+        replace(slot, solar_kw=max(0.0, pv_kw - household_load_kw(site, slot)))
+        for slot, pv_kw in zip(slots, means, strict=True)
     ]
 
 

@@ -23,6 +23,7 @@ one is as long as the one before (an hour when there is only one).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -230,3 +231,29 @@ def mean_solar_kw(
         if overlap > 0:
             energy += slot.kw * overlap
     return energy / length
+
+
+def mean_solar_kws(
+    forecast: Sequence[SolarSlot], starts: Sequence[datetime], length: timedelta
+) -> list[float]:
+    """Return `mean_solar_kw` for each slot `[start, start + length)`, found by bisection.
+
+    The same numbers as slot by slot, without scanning the whole forecast per slot.
+    """
+    ordered = sorted(forecast, key=lambda s: s.start)
+    begins = [s.start.timestamp() for s in ordered]
+    longest = max(((s.end - s.start).total_seconds() for s in ordered), default=0.0)
+    seconds = length.total_seconds()
+    means: list[float] = []
+    for start in starts:
+        low, high = start.timestamp(), start.timestamp() + seconds
+        energy = 0.0
+        for index in range(
+            bisect_left(begins, low - longest), bisect_left(begins, high)
+        ):
+            slot = ordered[index]
+            overlap = min(high, slot.end.timestamp()) - max(low, begins[index])
+            if overlap > 0:
+                energy += slot.kw * overlap
+        means.append(energy / seconds if seconds > 0 else 0.0)
+    return means
