@@ -196,3 +196,33 @@ async def test_feed_in_price_decides_between_sun_and_cheap_grid(
         ]
         assert float(_state(hass, PLANNED).state) == pytest.approx(6.9, abs=0.05)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_solar_only_needs_no_price_sensor(
+    hass: HomeAssistant, free_port: int
+) -> None:
+    start = _hour()
+    # No sensor.price at all: hourly slots at a flat price; the sun alone decides.
+    hass.states.async_set(
+        SOLAR,
+        "4.83",
+        {
+            "watts": {
+                (start + timedelta(hours=2, minutes=15 * q)).isoformat(): 4830
+                for q in range(4)
+            }
+        },
+    )
+    entry = await _site(hass, free_port)
+    async with chargers(free_port, "CP-1", clock=entry.runtime_data.plans.now) as (
+        cp1,
+    ):
+        await cp1.plug_in()
+        await _set_goal(hass, entry, mode="solar_only")  # no energy: whatever fits
+        await move_time(hass, entry, dt_util.utcnow() + timedelta(seconds=2))
+        await until(lambda: _next_start(hass) == start + timedelta(hours=2))
+        assert [
+            (dt_util.parse_datetime(p["start"]), p["power_kw"]) for p in _charging(hass)
+        ] == [(start + timedelta(hours=2), pytest.approx(7 * KW_PER_A, abs=0.01))]
+        await until(lambda: last_tx_limit(cp1) == 0.0)  # no sun now: paused
+    assert await hass.config_entries.async_unload(entry.entry_id)
