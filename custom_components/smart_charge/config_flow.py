@@ -25,6 +25,7 @@ from homeassistant.config_entries import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers import network, selector
+from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
 from .const import (
@@ -36,6 +37,7 @@ from .const import (
     CONF_DEPARTURE,
     CONF_EXPORT_LIMIT,
     CONF_FAILSAFE_A,
+    CONF_FEED_IN_PRICE,
     CONF_GRID_INVERT,
     CONF_GRID_PHASE,
     CONF_GRID_SENSOR,
@@ -63,6 +65,7 @@ from .const import (
     CONF_PROFILE_PURPOSE,
     CONF_ROTATION_PERIOD,
     CONF_SAFETY_MARGIN,
+    CONF_SOLAR_FORECAST,
     CONF_SOLAR_MODE,
     CONF_SOLAR_START_DELAY,
     CONF_SOLAR_START_KW,
@@ -106,6 +109,7 @@ from .const import (
 from .engine import EngineConfigError, ProfilePurpose
 from .engine.budgets import parse_time_of_use
 from .engine.limits import charger_fits_rating, phase_limit_reachable
+from .engine.solar_forecast import parse_solar_forecast
 from .site_config import (
     PanelConfig,
     chargers_of,
@@ -136,6 +140,8 @@ BUDGET_FIELDS = (
     CONF_DEPARTURE,
     CONF_TARIFF_HOLD_MINIMUM,
     CONF_TOU_WINDOWS,
+    CONF_SOLAR_FORECAST,
+    CONF_FEED_IN_PRICE,
 )
 
 # Only in the charger's reconfigure form: drop the stored password (empty keeps it).
@@ -191,6 +197,10 @@ BUDGET_RANGES: Final = {
     CONF_SOLAR_STOP_DELAY: _Range(0, 3600, "invalid_delay"),
     CONF_PRICE_THRESHOLD: _Range(-1000, 1000, "invalid_price_threshold"),
     CONF_CHEAPEST_HOURS: _Range(0, 24, "invalid_cheapest_hours"),
+}
+# The main breaker's budget section only (what the plans read for the whole site).
+SITE_BUDGET_RANGES: Final = {
+    CONF_FEED_IN_PRICE: _Range(-1000, 1000, "invalid_feed_in_price"),
 }
 PANEL_RANGES: Final = {
     CONF_LIMIT_KW: _Range(0, 100000, "invalid_rating", above_minimum=True),
@@ -451,6 +461,7 @@ async def _validate_site(
     errors = _range_errors(user_input, SITE_RANGES)
     budget, budget_errors = _budget_data(user_input)
     errors.update(budget_errors)
+    errors.update(_solar_forecast_errors(hass, budget))
     placeholders: dict[str, str] = {}
     if errors:
         return {}, errors, placeholders
@@ -549,12 +560,43 @@ BUDGET_SCHEMA = vol.Schema(
 )
 
 
-def _budget_section() -> section:
-    return section(BUDGET_SCHEMA, {"collapsed": True})
+# The main breaker's section also holds what the charging plans read for the whole site.
+SITE_BUDGET_SCHEMA = BUDGET_SCHEMA.extend(
+    {
+        vol.Optional(CONF_SOLAR_FORECAST): selector.EntitySelector(
+            selector.EntitySelectorConfig(multiple=True)
+        ),
+        vol.Optional(CONF_FEED_IN_PRICE): _number(0.001),
+    }
+)
+
+
+def _budget_section(schema: vol.Schema = BUDGET_SCHEMA) -> section:
+    return section(schema, {"collapsed": True})
 
 
 def _site_schema() -> vol.Schema:
-    return SITE_SCHEMA.extend({vol.Optional(SECTION_BUDGET): _budget_section()})
+    return SITE_SCHEMA.extend(
+        {vol.Optional(SECTION_BUDGET): _budget_section(SITE_BUDGET_SCHEMA)}
+    )
+
+
+def _solar_forecast_errors(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> dict[str, str]:
+    """Check the site's solar forecast entities and feed-in price."""
+    errors = _range_errors(data, SITE_BUDGET_RANGES)
+    entities = data.get(CONF_SOLAR_FORECAST) or []
+    if CONF_FEED_IN_PRICE in data and not entities:
+        errors[CONF_FEED_IN_PRICE] = "feed_in_needs_forecast"
+    for entity_id in entities:
+        state = hass.states.get(entity_id)
+        # An entity not loaded yet is accepted; one that is there must hold a forecast.
+        if state is not None and not parse_solar_forecast(
+            state.attributes, default_tz=dt_util.get_default_time_zone()
+        ):
+            errors[CONF_SOLAR_FORECAST] = "solar_forecast_unreadable"
+    return errors
 
 
 def _budget_data(
@@ -562,7 +604,11 @@ def _budget_data(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Flatten and check the budget section of a site or panel form."""
     raw = dict(user_input.get(SECTION_BUDGET) or {})
-    data = {k: v for k, v in raw.items() if k in BUDGET_FIELDS and v not in (None, "")}
+    data = {
+        k: v
+        for k, v in raw.items()
+        if k in BUDGET_FIELDS and v not in (None, "") and v != []
+    }
     errors = _range_errors(data, BUDGET_RANGES)
     if data.get(CONF_SOLAR_MODE, "off") != "off" and not data.get(CONF_GRID_SENSOR):
         errors[CONF_GRID_SENSOR] = "grid_sensor_required"

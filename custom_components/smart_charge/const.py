@@ -140,6 +140,10 @@ CONF_CHEAPEST_HOURS: Final = "cheapest_hours"
 CONF_DEPARTURE: Final = "departure_time"
 CONF_TARIFF_HOLD_MINIMUM: Final = "tariff_hold_minimum"
 CONF_TOU_WINDOWS: Final = "time_of_use_windows"
+# Only on the site (main breaker): the PV forecast entities the plans read, and what
+# exported energy earns (a solar kWh then costs that instead of nothing).
+CONF_SOLAR_FORECAST: Final = "solar_forecast"
+CONF_FEED_IN_PRICE: Final = "feed_in_price"
 
 SOLAR_MODES: Final = ("off", "solar", "min_solar")
 TARIFF_MODES: Final = ("off", "threshold", "cheapest")

@@ -94,7 +94,7 @@ from .runtime_state import (
     active_limit_kw,
     new_override,
 )
-from .site_config import ChargerSettings, PanelConfig
+from .site_config import BudgetConfig, ChargerSettings, PanelConfig
 from .tags import SiteTags
 from .tls import server_ssl_context
 
@@ -152,6 +152,8 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             candidates=self._plan_candidates,
             price_entity=self._price_entity,
             on_change=self._plan_changed,
+            solar_forecast=lambda: self._root_budget().solar_forecast,
+            feed_in_price=lambda: self._root_budget().feed_in_price,
         )
 
     async def _async_update_data(self) -> SiteData:
@@ -571,6 +573,11 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
                 )
             )
         return candidates
+
+    def _root_budget(self) -> BudgetConfig:
+        """Return the main breaker's budget settings (the site's solar forecast)."""
+        root = self.panels.get(ROOT_PANEL_ID)
+        return root.budget if root is not None else BudgetConfig()
 
     def _price_entity(self) -> str | None:
         """Return the tariff sensor the plans price with: the main breaker's first."""

@@ -1,17 +1,20 @@
 """Charging plans in Home Assistant: goals to plan requests, the plan to session caps.
 
-Whenever a car arrives or leaves, a goal or the price forecast changes (debounced), and
+Whenever a car arrives or leaves, a goal, the price or the solar forecast changes
+(debounced), and
 at every slot boundary, the site plans the sessions that have a goal (a mode other than
 *as fast as possible*) with the engine's `plan_charging` over the next 24 h, in the price
 data's slots. The plan is executed: in each slot a session's live share is capped at its
 planned current (the engine keeps every breaker in charge below the cap), and the whole
 plan goes to the charger as a schedule (`schedule`) where it takes multi-period
-profiles. Sessions without a goal share as before.
+profiles. Sessions without a goal share as before. With a solar forecast (the site's
+*Solar forecast* entities), each slot's solar surplus is the forecast PV minus the
+household load, priced at the feed-in price (0 without one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -36,9 +39,21 @@ from .engine.plan_inputs import (
     plan_slots,
     planned_amps,
     remaining_kwh,
+    with_solar_surplus,
 )
 from .engine.planner import plan_charging
-from .engine.planner_model import ChargingGoal, PlanMode, PlanRequest, SessionPlan
+from .engine.planner_model import (
+    ChargingGoal,
+    PlanMode,
+    PlanRequest,
+    PlanSlot,
+    SessionPlan,
+)
+from .engine.solar_forecast import (
+    SolarSlot,
+    merge_solar_forecasts,
+    parse_solar_forecast,
+)
 
 if TYPE_CHECKING:
     from .control import ChargerConfig
@@ -77,13 +92,18 @@ class ChargingPlans:
         candidates: Callable[[], list[PlanCandidate]],
         price_entity: Callable[[], str | None],
         on_change: Callable[[], None],
+        solar_forecast: Callable[[], Sequence[str]] = tuple,
+        feed_in_price: Callable[[], float | None] = lambda: None,
     ) -> None:
-        """Bind to the site's model, its planned sessions and its price sensor."""
+        """Bind to the site's model, its planned sessions, its price and PV sensors."""
         self.hass = hass
         self._site = site
         self._candidates = candidates
         self._price_entity = price_entity
         self._on_change = on_change
+        self._solar_forecast = solar_forecast
+        self._feed_in_price = feed_in_price
+        self._unreadable: set[str] = set()  # forecast entities already warned about
         self._plans: dict[str, SessionPlan] = {}
         # The last slot boundary reached: its timer may run ahead of the wall clock.
         self._reached: datetime | None = None
@@ -104,9 +124,10 @@ class ChargingPlans:
     def async_start(self) -> None:
         """Follow the price sensor and plan once."""
         self._running = True
-        if (entity_id := self._price_entity()) is not None:
+        followed = [*self._price_entities(), *self._solar_forecast()]
+        if followed:
             self._unsub_price = async_track_state_change_event(
-                self.hass, [entity_id], self._price_changed
+                self.hass, followed, self._price_changed
             )
         self.replan()
 
@@ -200,9 +221,16 @@ class ChargingPlans:
         if not requests:
             return {}
         slots, minutes = plan_slots(self._prices(now), now)
+        site = self._site()
         try:
+            slots = self._with_solar(site, slots, minutes)
             plan = plan_charging(
-                self._site(), requests, slots, slot_minutes=minutes, now=now
+                site,
+                requests,
+                slots,
+                slot_minutes=minutes,
+                now=now,
+                feed_in_price=self._feed_in_price() or 0.0,
             )
         except EngineError as err:
             LOGGER.warning("Charging plan failed: %s", err)
@@ -222,6 +250,38 @@ class ChargingPlans:
         if state is None:
             return []
         return parse_price_forecast(state.attributes, dt_util.as_local(now))
+
+    def _price_entities(self) -> list[str]:
+        entity_id = self._price_entity()
+        return [] if entity_id is None else [entity_id]
+
+    def _with_solar(
+        self, site: Site, slots: list[PlanSlot], minutes: int
+    ) -> list[PlanSlot]:
+        """Put the solar surplus of the site's forecast entities into the slots."""
+        return with_solar_surplus(site, slots, minutes, self._solar())
+
+    def _solar(self) -> list[SolarSlot]:
+        """Return the PV forecast of the site's forecast entities (merged, in order)."""
+        forecasts: list[list[SolarSlot]] = []
+        for entity_id in self._solar_forecast():
+            state = self.hass.states.get(entity_id)
+            if state is None:
+                continue
+            forecast = parse_solar_forecast(
+                state.attributes, default_tz=dt_util.get_default_time_zone()
+            )
+            if forecast:
+                self._unreadable.discard(entity_id)
+            elif entity_id not in self._unreadable:
+                self._unreadable.add(entity_id)
+                LOGGER.warning(
+                    "Solar forecast %s holds no forecast Smart Charge can read; "
+                    "the plans count no solar from it",
+                    entity_id,
+                )
+            forecasts.append(forecast)
+        return merge_solar_forecasts(forecasts)
 
     @callback
     def _boundary(self, now: datetime) -> None:

@@ -14,6 +14,7 @@ from .const import (
     CONF_CHARGER_ID,
     CONF_CHEAPEST_HOURS,
     CONF_DEPARTURE,
+    CONF_FEED_IN_PRICE,
     CONF_GRID_INVERT,
     CONF_GRID_PHASE,
     CONF_GRID_SENSOR,
@@ -38,6 +39,7 @@ from .const import (
     CONF_PRIORITY,
     CONF_PROFILE_PURPOSE,
     CONF_SAFETY_MARGIN,
+    CONF_SOLAR_FORECAST,
     CONF_SOLAR_MODE,
     CONF_SOLAR_START_DELAY,
     CONF_SOLAR_START_KW,
@@ -86,6 +88,9 @@ class BudgetConfig:
     departure: time | None = None
     tariff_hold_minimum: bool = False
     time_of_use: tuple[TimeOfUseWindow, ...] = ()
+    # Site only: PV forecast entities for the plans, and the feed-in price.
+    solar_forecast: tuple[str, ...] = ()
+    feed_in_price: float | None = None
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> BudgetConfig:
@@ -123,6 +128,8 @@ class BudgetConfig:
             departure=dt_util.parse_time(departure) if departure else None,
             tariff_hold_minimum=bool(data.get(CONF_TARIFF_HOLD_MINIMUM, False)),
             time_of_use=windows,
+            solar_forecast=_entity_list(data.get(CONF_SOLAR_FORECAST)),
+            feed_in_price=number(CONF_FEED_IN_PRICE, None),
         )
 
     @property
@@ -176,6 +183,15 @@ class ChargerSettings:
     password: str | None
     # Whether a three-phase charger switches to one phase (auto: as it reports).
     phase_switching: str = DEFAULT_PHASE_SWITCHING
+
+
+def _entity_list(value: Any) -> tuple[str, ...]:
+    """Return a stored entity list (one id or a list of ids) as a tuple."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list | tuple):
+        return tuple(str(item) for item in value if item)
+    return ()
 
 
 def _optional_float(value: Any) -> float | None:

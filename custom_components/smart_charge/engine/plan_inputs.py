@@ -1,19 +1,22 @@
 """Turn what Home Assistant knows into planner input, and a plan into what it shows.
 
 Pure helpers around `plan_charging`: price forecast slots to `PlanSlot`s (15 or 60
-minutes, as the price data), a charger's limits to the planner's `Session`, the planned
+minutes, as the price data), the solar surplus per slot (forecast PV minus the household
+load the plans count), a charger's limits to the planner's `Session`, the planned
 current of a moment, and a session plan as a list of periods for chart cards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from .budgets import PriceSlot
-from .model import Phase, Session
+from .model import Phase, Session, Site
 from .planner_model import PlanSlot, SessionPlan
+from .solar_forecast import SolarSlot, mean_solar_kws
 
 PLAN_HORIZON = timedelta(hours=24)
 _QUARTER = timedelta(minutes=15)
@@ -57,6 +60,39 @@ def plan_slots(
     if not slots:
         return _flat(now, horizon), 60
     return slots, minutes
+
+
+def household_load_kw(site: Site, slot: PlanSlot) -> float:
+    """Return the household load the planner counts in `slot`, over the whole site (kW).
+
+    Per panel the slot's `load_kw` forecast, else its measured `unmanaged_load_kw` (as
+    `plan_charging` counts it); cars are not household load.
+    """
+    return sum(
+        slot.load_kw.get(panel.id, panel.unmanaged_load_kw) for panel in site.panels
+    )
+
+
+def with_solar_surplus(
+    site: Site,
+    slots: Sequence[PlanSlot],
+    slot_minutes: int,
+    forecast: Sequence[SolarSlot],
+) -> list[PlanSlot]:
+    """Return the slots with `solar_kw` = forecast PV - household load, clipped at 0.
+
+    The PV power is the forecast's mean over each slot (uncovered time: no sun); the
+    load is `household_load_kw`. Without a forecast the slots are returned unchanged.
+    """
+    if not forecast:
+        return list(slots)
+    means = mean_solar_kws(
+        forecast, [slot.start for slot in slots], timedelta(minutes=slot_minutes)
+    )
+    return [
+        replace(slot, solar_kw=max(0.0, pv_kw - household_load_kw(site, slot)))
+        for slot, pv_kw in zip(slots, means, strict=True)
+    ]
 
 
 def _flat(now: datetime, horizon: timedelta) -> list[PlanSlot]:
