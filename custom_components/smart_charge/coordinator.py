@@ -455,6 +455,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
                 if result is not None and result.budget_reason is BudgetReason.PHASE
                 else self._budget_reason(panel_id),
                 full_phases=tuple(str(p) for p in result.full_phases) if result else (),
+                plan=self.plans.panel_data(panel_id),
             )
         configs = self._charger_configs()
         charger_data: dict[str, ChargerData] = {}

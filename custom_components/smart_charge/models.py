@@ -18,7 +18,7 @@ from .runtime_state import GoalState
 from .site_config import ChargerSettings
 
 if TYPE_CHECKING:
-    from .plans import ChargerPlanData
+    from .plans import ChargerPlanData, PanelPlanData
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +36,8 @@ class PanelData:
     budget_reason: str
     # The phases whose current budget is used up (budget reason "phase").
     full_phases: tuple[str, ...] = ()
+    # The cars' planned load under the panel, slot by slot (None: no planner yet).
+    plan: PanelPlanData | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

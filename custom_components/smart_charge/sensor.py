@@ -81,6 +81,17 @@ PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
         value_fn=lambda p: p.budget_reason,
         attr_fn=lambda p: {"phases": list(p.full_phases)} if p.full_phases else {},
     ),
+    PanelSensorDescription(
+        key="planned_peak",
+        translation_key="planned_peak",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=2,
+        # The highest planned load of the cars under the panel; the plan per slot as
+        # periods with their power, for chart cards.
+        value_fn=lambda p: p.plan.peak_kw if p.plan else None,
+        attr_fn=lambda p: {"plan": p.plan.plan if p.plan else []},
+    ),
 )
 
 
