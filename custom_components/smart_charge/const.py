@@ -47,6 +47,12 @@ CONF_PASSWORD: Final = "password"  # noqa: S105
 CONF_PHASE_SWITCHING: Final = "phase_switching"
 PHASE_SWITCHING_CHOICES: Final = ("auto", "supported", "unsupported")
 DEFAULT_PHASE_SWITCHING: Final = "auto"
+# The goal a session gets when it starts without one (a car that reports nothing),
+# and the state-of-charge sensor that feeds its goal (charger subentry, all optional).
+CONF_DEFAULT_MODE: Final = "default_mode"
+CONF_DEFAULT_ENERGY: Final = "default_energy_kwh"
+CONF_DEFAULT_DEPARTURE: Final = "default_departure"
+CONF_SOC_SENSOR: Final = "soc_sensor"
 # How a charger that switches phases is driven (phase policy select).
 PHASE_POLICIES: Final = ("auto", "one", "three")
 

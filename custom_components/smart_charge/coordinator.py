@@ -73,6 +73,7 @@ from .csms import (
 from .devices import charger_identifier
 from .engine import BudgetReason, LimitReason, Panel, Phase, PhasePolicy, Site, Strategy
 from .engine.budgets import panel_budget_reason
+from .goals import goal_at_start, goal_at_stop
 from .history import SessionHistory
 from .models import (
     ChargerData,
@@ -354,6 +355,10 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             self._boot_received(event)
         self.tags.handle_event(event, charger_id in self.chargers)
         self.history.handle_event(event)
+        if charger_id in self.chargers and isinstance(
+            event, TransactionStarted | TransactionStopped
+        ):
+            self._session_goal(event)
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)
@@ -408,6 +413,26 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
                 serial_number=info.serial,
                 sw_version=info.firmware,
             )
+
+    def _session_goal(self, event: TransactionStarted | TransactionStopped) -> None:
+        """Give a starting session its goal (or the default); end a session's goal."""
+        charger_id = event.charger_id
+        goal = self.state.goals.get(charger_id)
+        if isinstance(event, TransactionStarted):
+            state = self.server.chargers.get(charger_id) if self.server else None
+            goal = goal_at_start(
+                goal,
+                self.chargers[charger_id],
+                event.transaction_id,
+                state.transactions if state is not None else (),
+                dt_util.now(),
+            )
+        else:
+            goal = goal_at_stop(goal, event.transaction_id)
+        if goal is None:
+            self.state.goals.pop(charger_id, None)
+        else:
+            self.state.goals[charger_id] = goal
 
     def _ev_needs(self, needs: EVChargingNeeds) -> None:
         """Fill a charger's goal with the departure and energy its car reported."""
@@ -581,11 +606,20 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         )
 
     def _store_goal(self, charger_id: str, goal: GoalState | None) -> None:
-        """Keep (or drop) a charger's goal, save it and replan."""
+        """Keep (or drop) a charger's goal, save it and replan.
+
+        The goal belongs to the session running now (it ends with it), or with no car
+        plugged in to the next session (see `goals`).
+        """
         if goal is None:
             self.state.goals.pop(charger_id, None)
         else:
-            self.state.goals[charger_id] = goal
+            state = self.server.chargers.get(charger_id) if self.server else None
+            transaction = state.current_transaction() if state is not None else None
+            self.state.goals[charger_id] = replace(
+                goal,
+                session=transaction.transaction_id if transaction is not None else None,
+            )
         self.store.async_schedule_save(self._stored_state)
         self.plans.request()
         self._refresh()
