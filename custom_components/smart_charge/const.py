@@ -127,6 +127,10 @@ LIMIT_REASONS: Final = (
 # How a charger's car wants its energy (charging goal "mode" select and service).
 CHARGING_MODES: Final = tuple(str(mode) for mode in PlanMode)
 DEFAULT_CHARGING_MODE: Final = str(PlanMode.AS_FAST_AS_POSSIBLE)
+# Why a goal is not planned as set (the planned energy sensor's "reason"): its SoC
+# sensor has no usable state, so its energy is planned instead, or nothing is.
+PLAN_REASON_ENERGY_FALLBACK: Final = "energy_fallback"
+PLAN_REASON_SOC_UNAVAILABLE: Final = "soc_unavailable"
 # Replans wait this long after a change, so a burst of changes plans once.
 PLAN_DEBOUNCE_S: Final = 1.0
 

@@ -15,7 +15,7 @@ import ssl
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryError,
     ConfigEntryNotReady,
@@ -26,7 +26,11 @@ from homeassistant.helpers import (
     discovery_flow,
     issue_registry as ir,
 )
-from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.event import (
+    EventStateChangedData,
+    async_track_point_in_utc_time,
+    async_track_state_change_event,
+)
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
@@ -73,7 +77,7 @@ from .csms import (
 from .devices import charger_identifier
 from .engine import BudgetReason, LimitReason, Panel, Phase, PhasePolicy, Site, Strategy
 from .engine.budgets import panel_budget_reason
-from .goals import goal_at_start, goal_at_stop
+from .goals import goal_at_start, goal_at_stop, goal_with_soc, soc_value
 from .history import SessionHistory
 from .models import (
     ChargerData,
@@ -134,6 +138,9 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         self.state = RuntimeState()
         self.timers = OverrideTimers(hass, self._override_expired)
         self._asked: set[str] = set()
+        # Why a charger's goal is not planned as set (SoC sensor unavailable).
+        self._plan_reasons: dict[str, str] = {}
+        self._unsub_soc: CALLBACK_TYPE | None = None
         self._configured = frozenset(chargers)
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
@@ -229,6 +236,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         )
         self.budgets.async_start()
         self.plans.async_start()
+        self._follow_soc_sensors()
         for panel_id, override in self.state.grid_limits.items():
             self.timers.schedule(panel_id, override.until)
         self._drop_expired_overrides()
@@ -239,6 +247,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         self.timers.cancel_all()
         self.budgets.async_stop()
         self.plans.async_stop()
+        self._stop_soc_sensors()
         self._stored_state()
         if self.controller is not None:
             await self.controller.stop()
@@ -535,6 +544,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             limit_phase=str(why.phase) if why and why.phase else None,
             goal=self.state.goals.get(charger_id),
             plan=self.plans.data(charger_id),
+            plan_reason=self._plan_reasons.get(charger_id),
             allow_discharge=config.allow_discharge,
             min_soc_pct=config.min_soc_pct,
             phases_in_use=self.controller.phases_in_use(charger_id, connector)
@@ -580,6 +590,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         if self.server is None:
             return []
         candidates: list[PlanCandidate] = []
+        self._plan_reasons = {}
         for charger_id, config in self._charger_configs().items():
             goal = self.state.goals.get(charger_id)
             state = self.server.chargers.get(charger_id)
@@ -588,6 +599,9 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             transaction = state.current_transaction()
             if not state.connected or transaction is None:
                 continue
+            goal, reason = self._goal_with_soc(charger_id, goal)
+            if reason is not None:
+                self._plan_reasons[charger_id] = reason
             candidates.append(
                 PlanCandidate(
                     config=config,
@@ -597,6 +611,38 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
                 )
             )
         return candidates
+
+    def _goal_with_soc(
+        self, charger_id: str, goal: GoalState
+    ) -> tuple[GoalState, str | None]:
+        """Return the goal to plan with the charger's SoC sensor, if it has one."""
+        entity_id = self.chargers[charger_id].soc_sensor
+        if entity_id is None:
+            return goal, None
+        state = self.hass.states.get(entity_id)
+        return goal_with_soc(goal, soc_value(state.state if state else None))
+
+    @callback
+    def _follow_soc_sensors(self) -> None:
+        """Replan when a charger's state-of-charge sensor changes."""
+        self._stop_soc_sensors()
+        entity_ids = sorted(
+            {c.soc_sensor for c in self.chargers.values() if c.soc_sensor}
+        )
+        if entity_ids:
+            self._unsub_soc = async_track_state_change_event(
+                self.hass, entity_ids, self._soc_changed
+            )
+
+    @callback
+    def _soc_changed(self, _event: Event[EventStateChangedData]) -> None:
+        self.plans.request()
+
+    @callback
+    def _stop_soc_sensors(self) -> None:
+        if self._unsub_soc is not None:
+            self._unsub_soc()
+            self._unsub_soc = None
 
     def _price_entity(self) -> str | None:
         """Return the tariff sensor the plans price with: the main breaker's first."""
@@ -658,6 +704,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         self.server.update_access(
             passwords=self._passwords(), known_ids=frozenset(self.chargers)
         )
+        self._follow_soc_sensors()
         self._apply()
 
     def _passwords(self) -> dict[str, str]:

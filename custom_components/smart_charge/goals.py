@@ -14,8 +14,13 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime, time, timedelta
+import math
 
-from .const import DEFAULT_CHARGING_MODE
+from .const import (
+    DEFAULT_CHARGING_MODE,
+    PLAN_REASON_ENERGY_FALLBACK,
+    PLAN_REASON_SOC_UNAVAILABLE,
+)
 from .runtime_state import GoalState
 from .site_config import ChargerSettings
 
@@ -75,3 +80,32 @@ def goal_at_stop(goal: GoalState | None, transaction_id: str) -> GoalState | Non
     if goal is not None and goal.session == transaction_id:
         return None
     return goal
+
+
+def soc_value(state: str | None) -> float | None:
+    """Return a state-of-charge sensor's state as a percentage (None: not usable)."""
+    try:
+        value = float(state) if state is not None else math.nan
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 100.0 else None
+
+
+def goal_with_soc(
+    goal: GoalState, soc_pct: float | None
+) -> tuple[GoalState, str | None]:
+    """Return the goal to plan with a charger's SoC sensor reading, and why if not as set.
+
+    A target state of charge (with the battery size) is planned from the sensor's SoC
+    (else the SoC the goal was given). Without either, the goal's energy is planned
+    instead (`energy_fallback`), or nothing can be planned (`soc_unavailable`). Goals
+    without a target SoC are planned as they are.
+    """
+    if goal.target_soc_pct is None or goal.battery_kwh is None:
+        return goal, None
+    current = soc_pct if soc_pct is not None else goal.current_soc_pct
+    if current is not None:
+        return replace(goal, current_soc_pct=current, energy_kwh=None), None
+    if goal.energy_kwh is not None:
+        return replace(goal, target_soc_pct=None), PLAN_REASON_ENERGY_FALLBACK
+    return goal, PLAN_REASON_SOC_UNAVAILABLE

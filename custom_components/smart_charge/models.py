@@ -66,6 +66,8 @@ class ChargerData:
     # The charging goal (None: as fast as possible) and the plan that serves it.
     goal: GoalState | None = None
     plan: ChargerPlanData | None = None
+    # Why the goal is not planned as set (its SoC sensor is unavailable), if it is not.
+    plan_reason: str | None = None
     # V2X: the user allows discharge, never below this state of charge (%).
     allow_discharge: bool = False
     min_soc_pct: float = 20.0

@@ -215,8 +215,12 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda c: c.plan.energy_kwh if c.plan else None,
-        # The plan as periods with their power, for chart cards.
-        attr_fn=lambda c: {"plan": c.plan.plan if c.plan else []},
+        # The plan as periods with their power, for chart cards; and why the goal
+        # is not planned as set (its SoC sensor is unavailable), if it is not.
+        attr_fn=lambda c: {
+            "plan": c.plan.plan if c.plan else [],
+            **({"reason": c.plan_reason} if c.plan_reason else {}),
+        },
         has_fn=lambda s: s.managed,
         available_offline=True,
     ),
