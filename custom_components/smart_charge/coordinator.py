@@ -379,6 +379,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             if isinstance(event, TransactionStarted) and charger_id in self.state.goals:
                 # A car with a goal arrives: planned before its first limit goes out.
                 self.plans.replan()
+                self._note_plans()
                 self.controller.update_site(
                     self._engine_site(), self._charger_configs()
                 )
@@ -582,8 +583,28 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
     @callback
     def _plan_changed(self) -> None:
         """Give the controller the caps of the slot of now (a replan ran)."""
+        self._note_plans()
         if self.controller is not None:
             self._apply()
+
+    def _note_plans(self) -> None:
+        """Record in the history the goal and plan each running session follows."""
+        if self.server is None:
+            return
+        for charger_id, goal in self.state.goals.items():
+            state = self.server.chargers.get(charger_id)
+            transaction = state.current_transaction() if state is not None else None
+            if transaction is None or goal.session != transaction.transaction_id:
+                continue
+            plan = self.plans.data(charger_id)
+            self.history.note_plan(
+                charger_id,
+                transaction.transaction_id,
+                mode=goal.mode,
+                energy_kwh=goal.energy_kwh,
+                departure=goal.departure,
+                planned_kwh=plan.energy_kwh if plan is not None else None,
+            )
 
     def _plan_candidates(self) -> list[PlanCandidate]:
         """Return the connected managed chargers whose running session has a goal."""
