@@ -30,10 +30,14 @@ import voluptuous as vol
 
 from .const import (
     CALL_TIMEOUT_S,
+    CHARGING_MODES,
     CONF_CALL_TIMEOUT,
     CONF_CHARGER_ID,
     CONF_CHEAPEST_HOURS,
     CONF_DEAD_BAND_A,
+    CONF_DEFAULT_DEPARTURE,
+    CONF_DEFAULT_ENERGY,
+    CONF_DEFAULT_MODE,
     CONF_DEPARTURE,
     CONF_EXPORT_LIMIT,
     CONF_FAILSAFE_A,
@@ -65,6 +69,7 @@ from .const import (
     CONF_PROFILE_PURPOSE,
     CONF_ROTATION_PERIOD,
     CONF_SAFETY_MARGIN,
+    CONF_SOC_SENSOR,
     CONF_SOLAR_FORECAST,
     CONF_SOLAR_MODE,
     CONF_SOLAR_START_DELAY,
@@ -79,6 +84,7 @@ from .const import (
     CONF_TOU_WINDOWS,
     CONF_UNKNOWN_POLICY,
     CONF_VOLTAGE,
+    DEFAULT_CHARGING_MODE,
     DEFAULT_FAILSAFE_A,
     DEFAULT_MAIN_BREAKER_KW,
     DEFAULT_MAX_CURRENT,
@@ -212,6 +218,7 @@ CHARGER_RANGES: Final = {
     CONF_MIN_CURRENT: _Range(0, 1000, "min_above_max", above_minimum=True),
     CONF_PRIORITY: _Range(1, 100, "invalid_priority", whole=True),
     CONF_STACK_LEVEL: _Range(0, 99, "invalid_stack_level", whole=True),
+    CONF_DEFAULT_ENERGY: _Range(0, 1000, "invalid_default_energy", above_minimum=True),
 }
 OPTIONS_RANGES: Final = {
     CONF_DEAD_BAND_A: _Range(0, 5, "invalid_dead_band"),
@@ -1020,7 +1027,36 @@ def _charger_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
         )
     if user_input.get(CONF_PASSWORD):
         data[CONF_PASSWORD] = user_input[CONF_PASSWORD]
+    data.update(_default_goal_data(user_input))
     return data
+
+
+def _default_goal_data(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the optional default goal and SoC sensor of a charger form, as given."""
+    data: dict[str, Any] = {}
+    for key in (CONF_DEFAULT_MODE, CONF_DEFAULT_DEPARTURE, CONF_SOC_SENSOR):
+        if user_input.get(key):
+            data[key] = str(user_input[key])
+    if user_input.get(CONF_DEFAULT_ENERGY) not in (None, ""):
+        data[CONF_DEFAULT_ENERGY] = float(user_input[CONF_DEFAULT_ENERGY])
+    return data
+
+
+def _default_goal_errors(data: Mapping[str, Any]) -> dict[str, str]:
+    """Return the errors of a charger's default goal, by field.
+
+    A mode that plans by the departure needs the energy to add; an energy or a
+    departure time without a mode that uses them would never apply.
+    """
+    # The selectors have checked the mode and the time of day.
+    mode = data.get(CONF_DEFAULT_MODE, DEFAULT_CHARGING_MODE)
+    if mode == DEFAULT_CHARGING_MODE:
+        if CONF_DEFAULT_ENERGY in data or CONF_DEFAULT_DEPARTURE in data:
+            return {CONF_DEFAULT_MODE: "default_needs_mode"}
+        return {}
+    if mode.startswith("by_departure") and CONF_DEFAULT_ENERGY not in data:
+        return {CONF_DEFAULT_ENERGY: "default_needs_energy"}
+    return {}
 
 
 def _identity_taken(
@@ -1053,6 +1089,8 @@ def _charger_errors(
         return {CONF_CHARGER_ID: "duplicate_identity"}
     if data[CONF_MIN_CURRENT] > data[CONF_MAX_CURRENT]:
         return {CONF_MIN_CURRENT: "min_above_max"}
+    if errors := _default_goal_errors(data):
+        return errors
     load = _Load(
         "__edited__", data[CONF_PANEL], data[CONF_MAX_CURRENT], data[CONF_PHASES]
     )
@@ -1142,6 +1180,14 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
             vol.Required(CONF_STACK_LEVEL, default=DEFAULT_STACK_LEVEL): _number(1),
             vol.Optional(CONF_PASSWORD): selector.TextSelector(
                 selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+            ),
+            # For cars that report nothing (OCPP 1.6): the goal of a session that
+            # starts without one, and a SoC sensor of another integration.
+            vol.Optional(CONF_DEFAULT_MODE): _choice(CHARGING_MODES, "charging_mode"),
+            vol.Optional(CONF_DEFAULT_ENERGY): _number(0.1, "kWh"),
+            vol.Optional(CONF_DEFAULT_DEPARTURE): selector.TimeSelector(),
+            vol.Optional(CONF_SOC_SENSOR): selector.EntitySelector(
+                selector.EntitySelectorConfig(domain="sensor")
             ),
         }
         if subentry is not None and subentry.data.get(CONF_PASSWORD):

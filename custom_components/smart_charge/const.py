@@ -47,6 +47,12 @@ CONF_PASSWORD: Final = "password"  # noqa: S105
 CONF_PHASE_SWITCHING: Final = "phase_switching"
 PHASE_SWITCHING_CHOICES: Final = ("auto", "supported", "unsupported")
 DEFAULT_PHASE_SWITCHING: Final = "auto"
+# The goal a session gets when it starts without one (a car that reports nothing),
+# and the state-of-charge sensor that feeds its goal (charger subentry, all optional).
+CONF_DEFAULT_MODE: Final = "default_mode"
+CONF_DEFAULT_ENERGY: Final = "default_energy_kwh"
+CONF_DEFAULT_DEPARTURE: Final = "default_departure"
+CONF_SOC_SENSOR: Final = "soc_sensor"
 # How a charger that switches phases is driven (phase policy select).
 PHASE_POLICIES: Final = ("auto", "one", "three")
 
@@ -121,6 +127,10 @@ LIMIT_REASONS: Final = (
 # How a charger's car wants its energy (charging goal "mode" select and service).
 CHARGING_MODES: Final = tuple(str(mode) for mode in PlanMode)
 DEFAULT_CHARGING_MODE: Final = str(PlanMode.AS_FAST_AS_POSSIBLE)
+# Why a goal is not planned as set (the planned energy sensor's "reason"): its SoC
+# sensor has no usable state, so its energy is planned instead, or nothing is.
+PLAN_REASON_ENERGY_FALLBACK: Final = "energy_fallback"
+PLAN_REASON_SOC_UNAVAILABLE: Final = "soc_unavailable"
 # Replans wait this long after a change, so a burst of changes plans once.
 PLAN_DEBOUNCE_S: Final = 1.0
 

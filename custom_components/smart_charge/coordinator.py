@@ -15,7 +15,7 @@ import ssl
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY, ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.exceptions import (
     ConfigEntryError,
     ConfigEntryNotReady,
@@ -26,7 +26,11 @@ from homeassistant.helpers import (
     discovery_flow,
     issue_registry as ir,
 )
-from homeassistant.helpers.event import async_track_point_in_utc_time
+from homeassistant.helpers.event import (
+    EventStateChangedData,
+    async_track_point_in_utc_time,
+    async_track_state_change_event,
+)
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
@@ -73,6 +77,7 @@ from .csms import (
 from .devices import charger_identifier
 from .engine import BudgetReason, LimitReason, Panel, Phase, PhasePolicy, Site, Strategy
 from .engine.budgets import panel_budget_reason
+from .goals import goal_at_start, goal_at_stop, goal_with_soc, soc_value
 from .history import SessionHistory
 from .models import (
     ChargerData,
@@ -133,6 +138,9 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         self.state = RuntimeState()
         self.timers = OverrideTimers(hass, self._override_expired)
         self._asked: set[str] = set()
+        # Why a charger's goal is not planned as set (SoC sensor unavailable).
+        self._plan_reasons: dict[str, str] = {}
+        self._unsub_soc: CALLBACK_TYPE | None = None
         self._configured = frozenset(chargers)
         self.server: CentralSystem | None = None
         self.controller: SiteController | None = None
@@ -230,6 +238,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         )
         self.budgets.async_start()
         self.plans.async_start()
+        self._follow_soc_sensors()
         for panel_id, override in self.state.grid_limits.items():
             self.timers.schedule(panel_id, override.until)
         self._drop_expired_overrides()
@@ -240,6 +249,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         self.timers.cancel_all()
         self.budgets.async_stop()
         self.plans.async_stop()
+        self._stop_soc_sensors()
         self._stored_state()
         if self.controller is not None:
             await self.controller.stop()
@@ -356,6 +366,10 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             self._boot_received(event)
         self.tags.handle_event(event, charger_id in self.chargers)
         self.history.handle_event(event)
+        if charger_id in self.chargers and isinstance(
+            event, TransactionStarted | TransactionStopped
+        ):
+            self._session_goal(event)
         if isinstance(event, TransactionStarted | TransactionStopped):
             # Sessions survive a crash too, not only a clean restart.
             self.store.async_schedule_save(self._stored_state)
@@ -367,6 +381,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             if isinstance(event, TransactionStarted) and charger_id in self.state.goals:
                 # A car with a goal arrives: planned before its first limit goes out.
                 self.plans.replan()
+                self._note_plans()
                 self.controller.update_site(
                     self._engine_site(), self._charger_configs()
                 )
@@ -410,6 +425,26 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
                 serial_number=info.serial,
                 sw_version=info.firmware,
             )
+
+    def _session_goal(self, event: TransactionStarted | TransactionStopped) -> None:
+        """Give a starting session its goal (or the default); end a session's goal."""
+        charger_id = event.charger_id
+        goal = self.state.goals.get(charger_id)
+        if isinstance(event, TransactionStarted):
+            state = self.server.chargers.get(charger_id) if self.server else None
+            goal = goal_at_start(
+                goal,
+                self.chargers[charger_id],
+                event.transaction_id,
+                state.transactions if state is not None else (),
+                dt_util.now(),
+            )
+        else:
+            goal = goal_at_stop(goal, event.transaction_id)
+        if goal is None:
+            self.state.goals.pop(charger_id, None)
+        else:
+            self.state.goals[charger_id] = goal
 
     def _ev_needs(self, needs: EVChargingNeeds) -> None:
         """Fill a charger's goal with the departure and energy its car reported."""
@@ -457,6 +492,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
                 if result is not None and result.budget_reason is BudgetReason.PHASE
                 else self._budget_reason(panel_id),
                 full_phases=tuple(str(p) for p in result.full_phases) if result else (),
+                plan=self.plans.panel_data(panel_id),
             )
         configs = self._charger_configs()
         charger_data: dict[str, ChargerData] = {}
@@ -511,6 +547,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             limit_phase=str(why.phase) if why and why.phase else None,
             goal=self.state.goals.get(charger_id),
             plan=self.plans.data(charger_id),
+            plan_reason=self._plan_reasons.get(charger_id),
             allow_discharge=config.allow_discharge,
             min_soc_pct=config.min_soc_pct,
             phases_in_use=self.controller.phases_in_use(charger_id, connector)
@@ -548,14 +585,35 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
     @callback
     def _plan_changed(self) -> None:
         """Give the controller the caps of the slot of now (a replan ran)."""
+        self._note_plans()
         if self.controller is not None:
             self._apply()
+
+    def _note_plans(self) -> None:
+        """Record in the history the goal and plan each running session follows."""
+        if self.server is None:
+            return
+        for charger_id, goal in self.state.goals.items():
+            state = self.server.chargers.get(charger_id)
+            transaction = state.current_transaction() if state is not None else None
+            if transaction is None or goal.session != transaction.transaction_id:
+                continue
+            plan = self.plans.data(charger_id)
+            self.history.note_plan(
+                charger_id,
+                transaction.transaction_id,
+                mode=goal.mode,
+                energy_kwh=goal.energy_kwh,
+                departure=goal.departure,
+                planned_kwh=plan.energy_kwh if plan is not None else None,
+            )
 
     def _plan_candidates(self) -> list[PlanCandidate]:
         """Return the connected managed chargers whose running session has a goal."""
         if self.server is None:
             return []
         candidates: list[PlanCandidate] = []
+        self._plan_reasons = {}
         for charger_id, config in self._charger_configs().items():
             goal = self.state.goals.get(charger_id)
             state = self.server.chargers.get(charger_id)
@@ -564,6 +622,9 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             transaction = state.current_transaction()
             if not state.connected or transaction is None:
                 continue
+            goal, reason = self._goal_with_soc(charger_id, goal)
+            if reason is not None:
+                self._plan_reasons[charger_id] = reason
             candidates.append(
                 PlanCandidate(
                     config=config,
@@ -579,6 +640,38 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         root = self.panels.get(ROOT_PANEL_ID)
         return root.budget if root is not None else BudgetConfig()
 
+    def _goal_with_soc(
+        self, charger_id: str, goal: GoalState
+    ) -> tuple[GoalState, str | None]:
+        """Return the goal to plan with the charger's SoC sensor, if it has one."""
+        entity_id = self.chargers[charger_id].soc_sensor
+        if entity_id is None:
+            return goal, None
+        state = self.hass.states.get(entity_id)
+        return goal_with_soc(goal, soc_value(state.state if state else None))
+
+    @callback
+    def _follow_soc_sensors(self) -> None:
+        """Replan when a charger's state-of-charge sensor changes."""
+        self._stop_soc_sensors()
+        entity_ids = sorted(
+            {c.soc_sensor for c in self.chargers.values() if c.soc_sensor}
+        )
+        if entity_ids:
+            self._unsub_soc = async_track_state_change_event(
+                self.hass, entity_ids, self._soc_changed
+            )
+
+    @callback
+    def _soc_changed(self, _event: Event[EventStateChangedData]) -> None:
+        self.plans.request()
+
+    @callback
+    def _stop_soc_sensors(self) -> None:
+        if self._unsub_soc is not None:
+            self._unsub_soc()
+            self._unsub_soc = None
+
     def _price_entity(self) -> str | None:
         """Return the tariff sensor the plans price with: the main breaker's first."""
         panels = sorted(self.panels.values(), key=lambda p: p.parent_id is not None)
@@ -587,11 +680,20 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         )
 
     def _store_goal(self, charger_id: str, goal: GoalState | None) -> None:
-        """Keep (or drop) a charger's goal, save it and replan."""
+        """Keep (or drop) a charger's goal, save it and replan.
+
+        The goal belongs to the session running now (it ends with it), or with no car
+        plugged in to the next session (see `goals`).
+        """
         if goal is None:
             self.state.goals.pop(charger_id, None)
         else:
-            self.state.goals[charger_id] = goal
+            state = self.server.chargers.get(charger_id) if self.server else None
+            transaction = state.current_transaction() if state is not None else None
+            self.state.goals[charger_id] = replace(
+                goal,
+                session=transaction.transaction_id if transaction is not None else None,
+            )
         self.store.async_schedule_save(self._stored_state)
         self.plans.request()
         self._refresh()
@@ -630,6 +732,7 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         self.server.update_access(
             passwords=self._passwords(), known_ids=frozenset(self.chargers)
         )
+        self._follow_soc_sensors()
         self._apply()
 
     def _passwords(self) -> dict[str, str]:

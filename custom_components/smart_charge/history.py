@@ -142,6 +142,12 @@ class SessionRecord:
     # The last reading: (timestamp, meter register in Wh).
     last_time: datetime | None = None
     last_energy_wh: float | None = None
+    # The goal the session followed (its last one) and the energy its first plan gave
+    # it (None: no goal, or never planned; records stored before these load as None).
+    goal_mode: str | None = None
+    goal_energy_kwh: float | None = None
+    goal_departure: datetime | None = None
+    planned_energy_kwh: float | None = None
 
     def add_reading(
         self,
@@ -174,7 +180,7 @@ class SessionRecord:
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
         data = asdict(self)
-        for key in ("started", "ended", "last_time"):
+        for key in _TIMES:
             if data[key] is not None:
                 data[key] = data[key].isoformat()
         return data
@@ -183,7 +189,7 @@ class SessionRecord:
     def from_dict(cls, data: dict[str, Any]) -> SessionRecord:
         """Read the JSON form."""
         values = dict(data)
-        for key in ("started", "ended", "last_time"):
+        for key in _TIMES:
             if values.get(key):
                 values[key] = dt_util.parse_datetime(values[key])
         return cls(**values)
@@ -208,7 +214,16 @@ class SessionRecord:
             "solar_share": None
             if self.solar_wh is None or self.energy_wh <= 0
             else round(min(1.0, self.solar_wh / self.energy_wh), 3),
+            "goal_mode": self.goal_mode,
+            "goal_energy_kwh": self.goal_energy_kwh,
+            "goal_departure": self.goal_departure.isoformat()
+            if self.goal_departure
+            else None,
+            "planned_energy_kwh": self.planned_energy_kwh,
         }
+
+
+_TIMES: Final = ("started", "ended", "last_time", "goal_departure")
 
 
 EXPORT_FIELDS: Final = (
@@ -225,6 +240,10 @@ EXPORT_FIELDS: Final = (
     "cost",
     "currency",
     "solar_share",
+    "goal_mode",
+    "goal_energy_kwh",
+    "goal_departure",
+    "planned_energy_kwh",
 )
 
 
@@ -492,6 +511,31 @@ class SessionHistory:
             {"entry_id": self.entry.entry_id, **record.export()},
         )
         async_dispatcher_send(self.hass, sessions_signal(self.entry.entry_id))
+
+    @callback
+    def note_plan(
+        self,
+        charger_id: str,
+        transaction_id: str,
+        *,
+        mode: str,
+        energy_kwh: float | None,
+        departure: datetime | None,
+        planned_kwh: float | None,
+    ) -> None:
+        """Record the goal a running session follows, and its first plan's energy."""
+        record = self.running.get((charger_id, transaction_id))
+        if record is None:
+            return
+        noted = (record.goal_mode, record.goal_energy_kwh, record.goal_departure)
+        record.goal_mode = mode
+        record.goal_energy_kwh = energy_kwh
+        record.goal_departure = departure
+        first_plan = record.planned_energy_kwh is None and planned_kwh is not None
+        if first_plan:
+            record.planned_energy_kwh = planned_kwh
+        if first_plan or noted != (mode, energy_kwh, departure):
+            self._save()
 
     def _prune(self, now: datetime) -> None:
         cutoff = now - self.keep

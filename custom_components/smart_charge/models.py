@@ -18,7 +18,7 @@ from .runtime_state import GoalState
 from .site_config import ChargerSettings
 
 if TYPE_CHECKING:
-    from .plans import ChargerPlanData
+    from .plans import ChargerPlanData, PanelPlanData
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +36,8 @@ class PanelData:
     budget_reason: str
     # The phases whose current budget is used up (budget reason "phase").
     full_phases: tuple[str, ...] = ()
+    # The cars' planned load under the panel, slot by slot (None: no planner yet).
+    plan: PanelPlanData | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +66,8 @@ class ChargerData:
     # The charging goal (None: as fast as possible) and the plan that serves it.
     goal: GoalState | None = None
     plan: ChargerPlanData | None = None
+    # Why the goal is not planned as set (its SoC sensor is unavailable), if it is not.
+    plan_reason: str | None = None
     # V2X: the user allows discharge, never below this state of charge (%).
     allow_discharge: bool = False
     min_soc_pct: float = 20.0

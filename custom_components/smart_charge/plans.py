@@ -44,6 +44,7 @@ from .engine.plan_inputs import (
 from .engine.planner import plan_charging
 from .engine.planner_model import (
     ChargingGoal,
+    ChargingPlan,
     PlanMode,
     PlanRequest,
     PlanSlot,
@@ -81,6 +82,14 @@ class ChargerPlanData:
     plan: list[dict[str, Any]]
 
 
+@dataclass(frozen=True, kw_only=True)
+class PanelPlanData:
+    """What a panel's plan sensor shows: the cars' planned load under the panel."""
+
+    peak_kw: float
+    plan: list[dict[str, Any]]
+
+
 class ChargingPlans:
     """Plan the sessions with goals and cap their share slot by slot."""
 
@@ -105,6 +114,7 @@ class ChargingPlans:
         self._feed_in_price = feed_in_price
         self._unreadable: set[str] = set()  # forecast entities already warned about
         self._plans: dict[str, SessionPlan] = {}
+        self._panels: dict[str, PanelPlanData] = {}
         # The last slot boundary reached: its timer may run ahead of the wall clock.
         self._reached: datetime | None = None
         self._running = False
@@ -173,6 +183,10 @@ class ChargingPlans:
             plan=plan_attribute(plan),
         )
 
+    def panel_data(self, panel_id: str) -> PanelPlanData:
+        """Return the planned load under a panel (nothing planned: 0 kW, no periods)."""
+        return self._panels.get(panel_id) or PanelPlanData(peak_kw=0.0, plan=[])
+
     # ------------------------------------------------------------- planning
 
     def _now(self) -> datetime:
@@ -201,6 +215,7 @@ class ChargingPlans:
         """Plan every session with a goal now and arm the next slot boundary."""
         now = self._now()
         self._cancel_timer()
+        self._panels = {}
         self._plans = self._plan(now)
         boundaries = [
             moment
@@ -235,6 +250,7 @@ class ChargingPlans:
         except EngineError as err:
             LOGGER.warning("Charging plan failed: %s", err)
             return {}
+        self._panels = panel_plans(plan)
         by_key: dict[Hashable, str] = {
             r.session.transaction_id: r.session.client_id for r in requests
         }
@@ -294,6 +310,28 @@ class ChargingPlans:
         if self._unsub_timer is not None:
             self._unsub_timer()
             self._unsub_timer = None
+
+
+def panel_plans(plan: ChargingPlan) -> dict[str, PanelPlanData]:
+    """Return per panel the planned load of the cars under it, slot by slot.
+
+    The periods are `[{start, end, power_kw}]` (kW rounded to W, equal neighbouring
+    slots merged), and the peak is the highest of them over the plan's horizon.
+    """
+    out: dict[str, PanelPlanData] = {}
+    for panel_id, panel in plan.panels.items():
+        periods: list[dict[str, Any]] = []
+        for start, end, load in zip(plan.starts, plan.ends, panel.load_kw, strict=True):
+            power = round(max(0.0, load), 3) + 0.0
+            if periods and periods[-1]["power_kw"] == power:
+                periods[-1]["end"] = end.isoformat()
+                continue
+            periods.append(
+                {"start": start.isoformat(), "end": end.isoformat(), "power_kw": power}
+            )
+        peak = max((period["power_kw"] for period in periods), default=0.0)
+        out[panel_id] = PanelPlanData(peak_kw=peak, plan=periods)
+    return out
 
 
 def _request(candidate: PlanCandidate, now: datetime) -> PlanRequest | None:

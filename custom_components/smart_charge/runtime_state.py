@@ -83,11 +83,15 @@ class GoalState:
     current_soc_pct: float | None = None
     battery_kwh: float | None = None
     departure: datetime | None = None
+    # The transaction the goal belongs to (None: set with no car, for the next one);
+    # it ends with that session.
+    session: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
         return {
             "mode": self.mode,
+            "session": self.session,
             "energy_kwh": self.energy_kwh,
             "target_soc_pct": self.target_soc_pct,
             "current_soc_pct": self.current_soc_pct,
@@ -111,6 +115,7 @@ class GoalState:
             current_soc_pct=number("current_soc_pct"),
             battery_kwh=number("battery_kwh"),
             departure=dt_util.parse_datetime(departure) if departure else None,
+            session=None if data.get("session") is None else str(data["session"]),
         )
 
 

@@ -81,6 +81,17 @@ PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
         value_fn=lambda p: p.budget_reason,
         attr_fn=lambda p: {"phases": list(p.full_phases)} if p.full_phases else {},
     ),
+    PanelSensorDescription(
+        key="planned_peak",
+        translation_key="planned_peak",
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.KILO_WATT,
+        suggested_display_precision=2,
+        # The highest planned load of the cars under the panel; the plan per slot as
+        # periods with their power, for chart cards.
+        value_fn=lambda p: p.plan.peak_kw if p.plan else None,
+        attr_fn=lambda p: {"plan": p.plan.plan if p.plan else []},
+    ),
 )
 
 
@@ -204,8 +215,12 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda c: c.plan.energy_kwh if c.plan else None,
-        # The plan as periods with their power, for chart cards.
-        attr_fn=lambda c: {"plan": c.plan.plan if c.plan else []},
+        # The plan as periods with their power, for chart cards; and why the goal
+        # is not planned as set (its SoC sensor is unavailable), if it is not.
+        attr_fn=lambda c: {
+            "plan": c.plan.plan if c.plan else [],
+            **({"reason": c.plan_reason} if c.plan_reason else {}),
+        },
         has_fn=lambda s: s.managed,
         available_offline=True,
     ),

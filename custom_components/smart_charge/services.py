@@ -227,7 +227,8 @@ def _goal(call: ServiceCall) -> GoalState:
     target: float | None = data.get(ATTR_TARGET_SOC)
     current: float | None = data.get(ATTR_CURRENT_SOC)
     battery: float | None = data.get(ATTR_BATTERY_KWH)
-    if target is not None and energy is None and (battery is None or current is None):
+    # Without the current SoC, a charger's SoC sensor gives it (checked per target).
+    if target is not None and energy is None and battery is None:
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="goal_soc_incomplete"
         )
@@ -268,11 +269,21 @@ async def _set_charging_goal(hass: HomeAssistant, call: ServiceCall) -> None:
     targets = _only(_targets(hass, call), "charger")
     goal = _goal(call)
     for target in targets:
-        if not target.entry.runtime_data.chargers[target.key].managed:
+        settings = target.entry.runtime_data.chargers[target.key]
+        if not settings.managed:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="goal_not_managed",
                 translation_placeholders={"target": target.name},
+            )
+        if (
+            goal.target_soc_pct is not None
+            and goal.energy_kwh is None
+            and goal.current_soc_pct is None
+            and settings.soc_sensor is None
+        ):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="goal_soc_incomplete"
             )
     for target in targets:
         await target.entry.runtime_data.async_set_goal(target.key, goal)

@@ -13,6 +13,9 @@ from homeassistant.util import dt as dt_util
 from .const import (
     CONF_CHARGER_ID,
     CONF_CHEAPEST_HOURS,
+    CONF_DEFAULT_DEPARTURE,
+    CONF_DEFAULT_ENERGY,
+    CONF_DEFAULT_MODE,
     CONF_DEPARTURE,
     CONF_FEED_IN_PRICE,
     CONF_GRID_INVERT,
@@ -39,6 +42,7 @@ from .const import (
     CONF_PRIORITY,
     CONF_PROFILE_PURPOSE,
     CONF_SAFETY_MARGIN,
+    CONF_SOC_SENSOR,
     CONF_SOLAR_FORECAST,
     CONF_SOLAR_MODE,
     CONF_SOLAR_START_DELAY,
@@ -183,6 +187,12 @@ class ChargerSettings:
     password: str | None
     # Whether a three-phase charger switches to one phase (auto: as it reports).
     phase_switching: str = DEFAULT_PHASE_SWITCHING
+    # The goal of a session that starts without one (None: as fast as possible).
+    default_mode: str | None = None
+    default_energy_kwh: float | None = None
+    default_departure: time | None = None
+    # A state-of-charge sensor (%) of another integration for this charger's car.
+    soc_sensor: str | None = None
 
 
 def _entity_list(value: Any) -> tuple[str, ...]:
@@ -263,6 +273,12 @@ def charger_from_data(
         stack_level=int(data.get(CONF_STACK_LEVEL, DEFAULT_STACK_LEVEL)),
         password=data.get(CONF_PASSWORD) or None,
         phase_switching=str(data.get(CONF_PHASE_SWITCHING, DEFAULT_PHASE_SWITCHING)),
+        default_mode=data.get(CONF_DEFAULT_MODE) or None,
+        default_energy_kwh=_optional_float(data.get(CONF_DEFAULT_ENERGY)),
+        default_departure=dt_util.parse_time(str(departure))
+        if (departure := data.get(CONF_DEFAULT_DEPARTURE))
+        else None,
+        soc_sensor=data.get(CONF_SOC_SENSOR) or None,
     )
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 import logging
+import time
 from typing import Any, Final
 
 from custom_components.smart_charge.csms.capabilities import ChargerCapabilities
@@ -77,7 +78,7 @@ from .config import (
     ChargerConfig,
 )
 from .discharge import DischargeController
-from .persistence import export_state, import_state
+from .persistence import export_rotation, export_state, import_rotation, import_state
 from .probe import after_boot, probe_capabilities
 from .reports import (
     CapabilitiesLearned,
@@ -1923,7 +1924,16 @@ class SiteController:
         data = export_state(self.book, self.writer)
         if self._phases_acked:
             data["phases_in_use"] = dict(self._phases_acked)
+        if self._turn:
+            # The turn order of paused cars: the same car is not first after a restart.
+            data["rotation"] = export_rotation(
+                self._turn, self._waiting_since, self._turn_due, _loop_time()
+            )
         return data
+
+    def rotation_order(self) -> list[str]:
+        """Return the session keys in the rotation's turn order (first: served first)."""
+        return sorted(self._turn, key=lambda key: (self._turn[key], key))
 
     def import_state(self, data: Mapping[str, Any]) -> None:
         """Restore what `export_state` saved; entries that cannot be read are skipped."""
@@ -1931,6 +1941,10 @@ class SiteController:
         for key, value in (phases if isinstance(phases, Mapping) else {}).items():
             if value in (1, 3) and not isinstance(value, bool):
                 self._phases_acked[str(key)] = int(value)
+        turn, waiting, due = import_rotation(data.get("rotation"), _loop_time())
+        self._turn.update(turn)
+        self._waiting_since.update(waiting)
+        self._turn_due |= due
         for session in import_state(data, self.book, self.writer):
             self.server.restore_transaction(
                 session.charger_id,
@@ -1940,6 +1954,14 @@ class SiteController:
                 meter_start_wh=session.meter_start_wh,
                 started=session.started,
             )
+
+
+def _loop_time() -> float:
+    """Return the rotation clock: the running loop's time (its monotonic clock)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 def _earliest(current: float | None, candidate: float) -> float:

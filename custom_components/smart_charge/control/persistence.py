@@ -91,4 +91,52 @@ def import_state(
     return restored
 
 
-__all__ = ["STATE_VERSION", "export_state", "import_state"]
+def export_rotation(
+    turn: Mapping[str, float],
+    waiting_since: Mapping[str, float],
+    due: set[str],
+    now: float,
+) -> dict[str, Any]:
+    """Return the rotation of paused cars as JSON-able data (no loop times).
+
+    The turn order as session keys, first first; how long each paused session has
+    waited (s); and the sessions due for a turn.
+    """
+    return {
+        "order": sorted(turn, key=lambda key: (turn[key], key)),
+        "waited_s": {
+            key: max(0.0, now - since) for key, since in waiting_since.items()
+        },
+        "due": sorted(due),
+    }
+
+
+def import_rotation(
+    data: Any, now: float
+) -> tuple[dict[str, float], dict[str, float], set[str]]:
+    """Return `(turn, waiting_since, due)` in loop time from `export_rotation` data.
+
+    The restored order comes before any session that joins later (each joins at the
+    back with the loop time of then); what cannot be read is left out.
+    """
+    if not isinstance(data, Mapping):
+        return {}, {}, set()
+    order = data.get("order")
+    keys = [str(key) for key in order] if isinstance(order, list) else []
+    turn = {key: now - 1.0 + place * 1e-6 for place, key in enumerate(keys)}
+    waiting: dict[str, float] = {}
+    waited = data.get("waited_s")
+    for key, seconds in (waited if isinstance(waited, Mapping) else {}).items():
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            waiting[str(key)] = now - max(0.0, float(seconds))
+    due = data.get("due")
+    return turn, waiting, {str(key) for key in due} if isinstance(due, list) else set()
+
+
+__all__ = [
+    "STATE_VERSION",
+    "export_rotation",
+    "export_state",
+    "import_rotation",
+    "import_state",
+]
