@@ -29,6 +29,10 @@ PACKAGE = Path("custom_components/smart_charge")
 MINIMUM = 95.0
 # Modules held to a higher bar than MINIMUM, by path inside the package.
 REQUIRED: Mapping[str, float] = {"config_flow.py": 100.0}
+# Issue #14 is not done: these modules are still below their bar. Each may not fall
+# below the floor given here (what it reached when it was listed); a module leaves this
+# table once it reaches its bar, and the gate says when one has.
+PENDING: Mapping[str, float] = {}
 
 
 def measured_percents(data_file: Path, root: Path = ROOT) -> dict[str, float]:
@@ -58,7 +62,7 @@ def shortfalls(modules: Iterable[str], percents: Mapping[str, float]) -> list[st
     """Return a line for each module below its bar, or not measured at all."""
     problems: list[str] = []
     for module in sorted(modules):
-        bar = REQUIRED.get(module, MINIMUM)
+        bar = PENDING.get(module, REQUIRED.get(module, MINIMUM))
         if module not in percents:
             problems.append(f"{PACKAGE / module}: not measured (needs {bar:g} %)")
         elif percents[module] < bar:
@@ -91,10 +95,17 @@ def main(argv: list[str], root: Path = ROOT) -> int:
         for line in problems:
             print(f"  {line}", file=sys.stderr)
         return 1
+    for module, floor in sorted(PENDING.items()):
+        bar = REQUIRED.get(module, MINIMUM)
+        now = percents.get(module, 0.0)
+        state = "reached its bar: remove it from PENDING" if now >= bar else "pending"
+        print(
+            f"coverage gate: {module} {now:.2f} % (floor {floor:g}, bar {bar:g}): {state}"
+        )
     lowest = min(percents, key=lambda module: percents[module])
     print(
-        f"coverage gate: {len(percents)} modules at least {MINIMUM:g} %, "
-        f"config_flow.py 100 % (lowest: {lowest} {percents[lowest]:.2f} %)"
+        f"coverage gate: {len(percents)} modules at their bar or floor "
+        f"(lowest: {lowest} {percents[lowest]:.2f} %)"
     )
     return 0
 
