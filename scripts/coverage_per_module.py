@@ -30,9 +30,22 @@ MINIMUM = 95.0
 # Modules held to a higher bar than MINIMUM, by path inside the package.
 REQUIRED: Mapping[str, float] = {"config_flow.py": 100.0}
 # Issue #14 is not done: these modules are still below their bar. Each may not fall
-# below the floor given here (what it reached when it was listed); a module leaves this
-# table once it reaches its bar, and the gate says when one has.
-PENDING: Mapping[str, float] = {}
+# below its floor here (one point under what it reached when listed, 2026-12-01, as
+# timing-dependent paths vary a little between runs); a module leaves this table once it
+# reaches its bar, and the gate says when one has. compat.py's other half runs on the
+# newest Home Assistant only (its version branches), which this lane does not measure.
+PENDING: Mapping[str, float] = {
+    "__init__.py": 93.0,  # 94.37
+    "budgets.py": 92.0,  # 93.87
+    "compat.py": 81.0,  # 82.46
+    "control/discharge.py": 91.0,  # 92.15
+    "control/orchestrator.py": 93.0,  # 94.00
+    "control/sessions.py": 93.0,  # 94.92
+    "control/writer.py": 85.0,  # 86.31
+    "devices.py": 93.0,  # 94.44
+    "runtime_state.py": 93.0,  # 94.59
+    "services.py": 93.0,  # 94.98
+}
 
 
 def measured_percents(data_file: Path, root: Path = ROOT) -> dict[str, float]:
