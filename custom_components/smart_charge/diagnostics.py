@@ -18,13 +18,9 @@ LAST_SESSIONS = 20
 _FRAME_SECRET = re.compile(r'("id(?:Tag|Token)"\s*:\s*)"[^"]*"')
 
 
-def _redact_frame(frame: Any) -> Any:
-    """Hide id tags in one recorded frame (a string or a tuple of strings)."""
-    if isinstance(frame, str):
-        return _FRAME_SECRET.sub(r'\1"**REDACTED**"', frame)
-    if isinstance(frame, tuple | list):
-        return [_redact_frame(part) for part in frame]
-    return frame
+def _redact_frame(frame: tuple[str, str]) -> list[str]:
+    """Hide id tags in one recorded frame: (direction, raw frame text)."""
+    return [_FRAME_SECRET.sub(r'\1"**REDACTED**"', part) for part in frame]
 
 
 async def async_get_config_entry_diagnostics(

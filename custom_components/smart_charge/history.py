@@ -365,10 +365,6 @@ class SessionHistory:
             self._unsub = None
         await self._store.async_save(self._data())
 
-    async def async_remove(self) -> None:
-        """Delete the stored history (the site was deleted)."""
-        await self._store.async_remove()
-
     def _data(self) -> dict[str, Any]:
         return {
             "sessions": [s.as_dict() for s in self.sessions],

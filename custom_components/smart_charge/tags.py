@@ -245,10 +245,6 @@ class SiteTags:
         """Save the list versions now."""
         await self._store.async_save(self._save())
 
-    async def async_remove(self) -> None:
-        """Forget the stored versions (the site was deleted)."""
-        await self._store.async_remove()
-
 
 async def async_remove_tag_stores(hass: HomeAssistant, entry_id: str) -> None:
     """Delete the stored list versions and session history of a deleted site."""
