@@ -24,7 +24,7 @@ async def test_a_charger_is_judged_by_its_own_limits_only(
     not the new charger's problem: a 16 A charger that fits is added; one that does not
     fit that panel is still refused on its own field."""
     main: dict[str, Any] = {CONF_MAIN_BREAKER_KW: 17.0}
-    entry = _site_entry(free_port, [_panel("p1", "Barn", 60.0)], **main)
+    entry = _site_entry(free_port, [_panel("p1", "Barn", 60.0)], data=main)
     entry.add_to_hass(hass)
     _, configure = await _subentry_flow(hass, entry, SUBENTRY_CHARGER)
     result = await configure({**CHARGER, CONF_PANEL: "p1", CONF_MAX_CURRENT: 32})
