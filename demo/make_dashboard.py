@@ -78,8 +78,8 @@ PLAN_MARKDOWN = """\
 {%- endfor %}"""
 
 
-def _plan_card(charger_id: str) -> dict[str, Any]:
-    """Return the goal entities and the plan of one charger."""
+def _plan_card(charger_id: str, root: str) -> dict[str, Any]:
+    """Return the goal entities and the plan of one charger (and its site's peak)."""
     slug = _slug(charger_id)
     return {
         "type": "vertical-stack",
@@ -98,6 +98,12 @@ def _plan_card(charger_id: str) -> dict[str, Any]:
                         ("sensor", "next_charging_start", "Next start"),
                         ("sensor", "limit_reason", "Limit reason"),
                     )
+                ]
+                + [
+                    {
+                        "entity": f"sensor.{root}_planned_peak",
+                        "name": "Site planned peak",
+                    }
                 ],
             },
             {
@@ -134,7 +140,11 @@ def _view(site: DemoSite) -> dict[str, Any]:
     for prefix, name, rating, panel_id in panels:
         chargers = [c.charger_id for c in site.chargers if c.panel == panel_id]
         cards += _panel_cards(prefix, name, rating, chargers)
-    cards += [_plan_card(c.charger_id) for c in site.chargers if c.goal_mode]
+    cards += [
+        _plan_card(c.charger_id, site.root_object_id)
+        for c in site.chargers
+        if c.goal_mode
+    ]
     if site.load_sensor:
         cards.append(
             {

@@ -86,6 +86,12 @@ def _site_entry(site: DemoSite) -> dict[str, Any]:
         }
         if charger.grid_phase:
             charger_data["grid_phase"] = charger.grid_phase
+        if charger.goal_mode:
+            # The charger's default goal: every car that plugs in gets it (what a 2.x car
+            # reports with NotifyEVChargingNeeds replaces its energy and departure).
+            charger_data["default_mode"] = charger.goal_mode
+            charger_data["default_energy_kwh"] = charger.goal_kwh
+            charger_data["default_departure"] = f"{charger.departure_hour:02d}:00:00"
         subentries.append(
             {
                 "data": charger_data,
@@ -132,18 +138,6 @@ def write_storage(config: Path) -> None:
         minor=5,
     )
     (storage / "core.config_entries").write_text(json.dumps(entries, indent=2))
-    for site in SITES:
-        # The goal modes chosen in the UI (select "Charging mode"), in Smart Charge's store.
-        goals = {
-            charger.charger_id: {"mode": charger.goal_mode}
-            for charger in site.chargers
-            if charger.goal_mode
-        }
-        if goals:
-            key = f"smart_charge.{site.entry_id}"
-            (storage / key).write_text(
-                json.dumps(_storage(key, {"goals": goals}), indent=2)
-            )
 
 
 async def _create_user(config: Path) -> str:

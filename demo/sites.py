@@ -41,8 +41,8 @@ class DemoCharger:
     car_max_a: float = 32.0
     # A car that stays plugged in all day (so a panel is always busy).
     stays: bool = False
-    # A charging goal: the car (OCPP 2.x NotifyEVChargingNeeds) asks for this much energy
-    # by this local hour, and the charger's goal mode plans it on the cheapest hours.
+    # A charging goal: the charger's default goal (mode, energy, departure hour), which
+    # the car (OCPP 2.x NotifyEVChargingNeeds) also reports when it plugs in.
     goal_kwh: float | None = None
     departure_hour: int | None = None
     goal_mode: str | None = None
@@ -171,5 +171,6 @@ PANEL_ENTITY_KEYS = {
         "headroom",
         "active_sessions",
         "budget_reason",
+        "planned_peak",
     ),
 }
