@@ -136,3 +136,117 @@ def test_a_pending_module_is_held_at_its_floor(
     monkeypatch.setattr(gate, "PENDING", {"config_flow.py": 60.0, "low.py": 60.0})
     assert gate.main(["gate", str(data)], tmp_path) == 1
     assert "low.py: 50.00 % (needs 60 %)" in capsys.readouterr().err
+
+
+def _layout_with_compat(root: Path) -> None:
+    """Lay out a package whose compat.py takes one branch per "release" (LANE)."""
+    package = root / "custom_components" / "smart_charge"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "config_flow.py").write_text("def step():\n    return 1\n")
+    (package / "compat.py").write_text(
+        "import os\n"
+        "if os.environ.get('LANE') == 'newest':\n"
+        "    SPELLING = 'new'\n"
+        "else:\n"
+        "    SPELLING = 'old'\n"
+    )
+    (root / "pyproject.toml").write_text("[tool.coverage.run]\nbranch = true\n")
+    (root / "drive.py").write_text(
+        "from custom_components.smart_charge import compat, config_flow\n"
+        "config_flow.step()\n"
+    )
+
+
+def _measure_lane(root: Path, lane: str) -> Path:
+    """Measure `drive.py` as lane `lane` would run it; return its data file."""
+    data = root / f"run-{lane}.coverage"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE")}
+    env["LANE"] = lane
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coverage",
+            "run",
+            f"--rcfile={root / 'pyproject.toml'}",
+            f"--data-file={data}",
+            f"--source={root / 'custom_components' / 'smart_charge'}",
+            "drive.py",
+        ],
+        cwd=root,
+        env=env,
+        check=True,
+    )
+    return data
+
+
+def test_a_release_dependent_module_is_held_on_the_union_of_the_lanes(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """compat.py is 70 % on each lane: reported alone, gated and 100 % on the union."""
+    gate = _gate()
+    monkeypatch.setattr(gate, "PENDING", {})
+    _layout_with_compat(tmp_path)
+    minimum = _measure_lane(tmp_path, "minimum")
+    newest = _measure_lane(tmp_path, "newest")
+    alone = gate.measured_percents(minimum, tmp_path)["compat.py"]
+    assert alone < 95.0
+
+    # One lane only: compat.py is said, not gated, and the other modules are.
+    assert gate.main(["gate", "--lane", "minimum", str(minimum)], tmp_path) == 0
+    out = capsys.readouterr().out
+    assert f"compat.py {alone:.2f} % on this lane alone, not gated" in out
+    assert "coverage gate: 2 modules at their bar or floor" in out
+    assert (tmp_path / ".coverage-lanes" / "minimum.coverage").is_file()
+
+    # The second lane on the same source: the union covers both branches.
+    assert gate.main(["gate", "--lane", "newest", str(newest)], tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "compat.py on the union of the lanes minimum, newest" in out
+    assert "coverage gate: 3 modules at their bar or floor" in out
+    union = gate.union_percents(list(gate.kept_lanes(tmp_path).values()), tmp_path)
+    assert union["compat.py"] == 100.0
+    # The kept files are left as they were by the union.
+    assert gate.measured_percents(minimum, tmp_path)["compat.py"] == alone
+
+
+def test_a_lane_kept_for_another_source_is_not_in_the_union(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a module changes, the other lane's old data no longer counts."""
+    gate = _gate()
+    monkeypatch.setattr(gate, "PENDING", {})
+    _layout_with_compat(tmp_path)
+    minimum = _measure_lane(tmp_path, "minimum")
+    assert gate.main(["gate", "--lane", "minimum", str(minimum)], tmp_path) == 0
+    capsys.readouterr()
+    config_flow = tmp_path / "custom_components" / "smart_charge" / "config_flow.py"
+    config_flow.write_text("def step():\n    return 2\n")
+    assert gate.kept_lanes(tmp_path) == {}
+
+    newest = _measure_lane(tmp_path, "newest")
+    assert gate.main(["gate", "--lane", "newest", str(newest)], tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "on this lane alone, not gated" in out
+    assert list(gate.kept_lanes(tmp_path)) == ["newest"]
+
+
+def test_the_union_still_gates_a_release_dependent_module(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two lanes that take the same branch leave compat.py below its bar: it fails."""
+    gate = _gate()
+    monkeypatch.setattr(gate, "PENDING", {})
+    _layout_with_compat(tmp_path)
+    first = _measure_lane(tmp_path, "minimum")
+    assert gate.main(["gate", "--lane", "minimum", str(first)], tmp_path) == 0
+    again = _measure_lane(tmp_path, "minimum")
+    assert gate.main(["gate", "--lane", "other", str(again)], tmp_path) == 1
+    assert "compat.py: " in capsys.readouterr().err
