@@ -32,7 +32,7 @@ from homeassistant.helpers.event import (
 from homeassistant.util import dt as dt_util
 
 from .const import BUDGET_DEBOUNCE_S, BUDGET_TICK_S, LOGGER, STALE_REPAIR_AFTER_S
-from .engine import EngineConfigError, TimeOfUseWindow
+from .engine import EngineConfigError
 from .engine.budgets import (
     BudgetReadings,
     BudgetResult,
@@ -143,11 +143,6 @@ class PanelBudgets:
             unsub()
         self._unsubs.clear()
         self._debouncer.async_cancel()
-
-    def windows(self, panel_id: str) -> tuple[TimeOfUseWindow, ...]:
-        """Return a panel's time-of-use windows."""
-        state = self._panels.get(panel_id)
-        return state.config.time_of_use if state else ()
 
     def price_and_threshold(
         self, first: str | None = None
