@@ -71,3 +71,20 @@ def test_walker_sees_imports(tmp_path: Path) -> None:
     assert _imported_modules(sample) == {"homeassistant.core", "os"}
     sample.write_text("from ..engine import Site\nfrom .events import X\n")
     assert _relative_targets(sample) == {"engine"}
+
+
+def test_the_shared_vocabulary_is_a_leaf() -> None:
+    """units.py, which csms/ and the engine both import, imports neither (nor HA)."""
+    path = PACKAGE / "units.py"
+    imported = _imported_modules(path) | _relative_targets(path)
+    ours_or_ha = {
+        name
+        for name in imported
+        if name.startswith(("custom_components", "homeassistant"))
+        or name in {"engine", "control", "csms"}
+    }
+    assert ours_or_ha == set()
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assert not any(
+        isinstance(node, ast.ImportFrom) and node.level >= 1 for node in ast.walk(tree)
+    )

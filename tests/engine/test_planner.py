@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 import math
+from typing import cast
 
 import pytest
 
@@ -25,6 +26,7 @@ from custom_components.smart_charge.engine import (
     plan_charging,
 )
 from custom_components.smart_charge.engine.allocate import make_profile
+from custom_components.smart_charge.units import RateUnit
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KW_PER_A = 0.69  # three-phase, 230 V
@@ -500,7 +502,7 @@ def test_schedule_feeds_the_ocpp_profile_builder() -> None:
     start, periods = sp.schedule()
     assert start == hour(0)
     assert periods == [(0, 0.0), (3600, 8.0), (7200, 0.0)]
-    assert sp.schedule(rate_unit="W")[1][1] == (3600, 5520.0)
+    assert sp.schedule(rate_unit=RateUnit.WATTS)[1][1] == (3600, 5520.0)
     body = build_ocpp201_profile(
         make_profile(request.session, 0.0, paused=True),
         start_schedule=start,
@@ -510,4 +512,4 @@ def test_schedule_feeds_the_ocpp_profile_builder() -> None:
     assert schedule["startSchedule"].startswith("2026-01-01T00:00:00")
     assert [p["limit"] for p in schedule["chargingSchedulePeriod"]] == [0.0, 8.0, 0.0]
     with pytest.raises(EngineConfigError):
-        sp.schedule(rate_unit="kW")
+        sp.schedule(rate_unit=cast("RateUnit", "kW"))  # not a unit

@@ -24,6 +24,7 @@ from custom_components.smart_charge.engine import (
     build_ocpp201_profile,
     build_ocpp201_request,
 )
+from custom_components.smart_charge.units import RateUnit
 
 SCHEMAS = Path(ocpp.__file__).parent
 START = datetime(2025, 5, 1, 8, 30, tzinfo=timezone(timedelta(hours=2)))
@@ -166,7 +167,11 @@ def test_every_purpose_validates(purpose: str, unit: str) -> None:
 
 def test_watts_default_and_defaults() -> None:
     body = build_ocpp201_profile(
-        make_profile(), rate_unit="W", profile_id=9, schedule_id=4, number_phases=1
+        make_profile(),
+        rate_unit=RateUnit.WATTS,
+        profile_id=9,
+        schedule_id=4,
+        number_phases=1,
     )
     schedule = body["chargingSchedule"][0]
     assert body["id"] == 9 and schedule["id"] == 4

@@ -11,11 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
+from custom_components.smart_charge.units import RateUnit
+
 if TYPE_CHECKING:
     from .charge_point import VariableResult
 
-RATE_AMPS: Final = "A"
-RATE_WATTS: Final = "W"
+RATE_AMPS: Final = RateUnit.AMPS
+RATE_WATTS: Final = RateUnit.WATTS
 
 # 1.6 configuration keys (§9.4 Smart Charging profile, §9.1 core).
 KEY_MAX_STACK_LEVEL: Final = "ChargeProfileMaxStackLevel"
@@ -69,8 +71,8 @@ def _bool(raw: object) -> bool | None:
     return None
 
 
-def _rate_units(raw: object) -> tuple[str, ...]:
-    units: list[str] = []
+def _rate_units(raw: object) -> tuple[RateUnit, ...]:
+    units: list[RateUnit] = []
     for part in str(raw).replace(";", ",").split(","):
         unit = _UNIT_NAMES.get(part.strip().lower())
         if unit is not None and unit not in units:
@@ -86,14 +88,14 @@ class ChargerCapabilities:
     the configured purpose and stack level) and falls back when the charger refuses.
     """
 
-    rate_units: tuple[str, ...] = (RATE_AMPS, RATE_WATTS)
+    rate_units: tuple[RateUnit, ...] = (RATE_AMPS, RATE_WATTS)
     max_stack_level: int | None = None
     max_profiles: int | None = None
     max_periods: int | None = None
     smart_charging: bool = True
     learned: bool = False
     # Remembered from the answers: what worked, or that nothing did.
-    working_rate_unit: str | None = None
+    working_rate_unit: RateUnit | None = None
     working_purpose: str | None = None
     rejects_profiles: bool = False
     # 2.x: SmartChargingCtrlr.Phases3to1 (None: not reported, as on every 1.6 charger)
@@ -102,7 +104,7 @@ class ChargerCapabilities:
     phase_to_use: bool | None = None
 
     @property
-    def preferred_rate_unit(self) -> str:
+    def preferred_rate_unit(self) -> RateUnit:
         """Return the unit to try first: what worked, else amps when supported."""
         if self.working_rate_unit is not None:
             return self.working_rate_unit
@@ -128,7 +130,7 @@ class ChargerCapabilities:
         return replace(
             self,
             working_purpose=purpose,
-            working_rate_unit=rate_unit,
+            working_rate_unit=RateUnit(rate_unit),
             rejects_profiles=False,
         )
 
@@ -151,9 +153,9 @@ class ChargerCapabilities:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ChargerCapabilities:
         """Read data written by `to_dict`; raises ValueError/TypeError on garbage."""
-        units = tuple(str(unit) for unit in data.get("rate_units", ("A", "W")))
-        if not set(units) <= {RATE_AMPS, RATE_WATTS}:
-            raise ValueError(f"Unknown rate units {units!r}")
+        units = tuple(
+            RateUnit(str(unit)) for unit in data.get("rate_units", tuple(RateUnit))
+        )  # ValueError on a unit that is not one
 
         def optional_int(key: str) -> int | None:
             value = data.get(key)
@@ -174,7 +176,9 @@ class ChargerCapabilities:
             max_periods=optional_int("max_periods"),
             smart_charging=bool(data.get("smart_charging", True)),
             learned=bool(data.get("learned", False)),
-            working_rate_unit=optional_str("working_rate_unit"),
+            working_rate_unit=None
+            if data.get("working_rate_unit") is None
+            else RateUnit(str(data["working_rate_unit"])),
             working_purpose=optional_str("working_purpose"),
             rejects_profiles=bool(data.get("rejects_profiles", False)),
             phase_switching=optional_bool("phase_switching"),

@@ -27,6 +27,8 @@ from ocpp.exceptions import InternalError, OCPPError, UnknownCallErrorCodeError
 from ocpp.messages import MessageType, get_validator
 from websockets.exceptions import ConnectionClosed
 
+from custom_components.smart_charge.units import RateUnit
+
 from .authorization import ACCEPTED, AuthorizationResult, LocalListEntry
 from .dynamic import DynamicScheduleUpdate
 from .errors import CallRejectedError, CallTimeoutError, ChargerNotConnectedError
@@ -361,7 +363,7 @@ def profile_limit(profile: Mapping[str, Any]) -> LimitRecord | None:
     transaction_id = profile.get("transactionId")
     return LimitRecord(
         limit=float(periods[0]["limit"]),
-        unit=str(schedule.get("chargingRateUnit", "A")),
+        unit=str(schedule.get("chargingRateUnit", RateUnit.AMPS)),
         purpose=str(profile.get("chargingProfilePurpose", "")),
         transaction_id=None if transaction_id is None else str(transaction_id),
     )

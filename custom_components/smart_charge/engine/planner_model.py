@@ -12,6 +12,8 @@ from datetime import datetime
 from enum import StrEnum
 import math
 
+from custom_components.smart_charge.units import RateUnit
+
 from .errors import EngineConfigError
 from .model import Session, SessionKey
 
@@ -253,7 +255,7 @@ class SessionPlan:
         )
 
     def schedule(
-        self, max_periods: int | None = None, *, rate_unit: str = "A"
+        self, max_periods: int | None = None, *, rate_unit: RateUnit = RateUnit.AMPS
     ) -> tuple[datetime | None, list[tuple[int, float]]]:
         """Return `(startSchedule, [(startPeriod seconds, limit)])` for the profile builders.
 
@@ -262,7 +264,7 @@ class SessionPlan:
         the schedule ends with the departure (0 A from then on, where the charger's lower
         profiles take over). `(None, [])` when the session has no time left.
         """
-        if rate_unit not in ("A", "W"):
+        if rate_unit not in tuple(RateUnit):
             raise EngineConfigError(f"rate unit must be 'A' or 'W', got {rate_unit!r}")
         periods = self.periods(max_periods)
         if not periods:
@@ -273,7 +275,7 @@ class SessionPlan:
             offset = int((period.start - start).total_seconds())
             limit = (
                 period.amps_per_phase
-                if rate_unit == "A"
+                if rate_unit == RateUnit.AMPS
                 else float(math.floor(period.power_kw * 1000.0 + 1e-6))
             )
             out.append((offset, limit))

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 import math
-from typing import Any, Final, Literal
+from typing import Any, Final
+
+from custom_components.smart_charge.units import RateUnit
 
 from .allocate import round_down_amps
 from .errors import ProfileError
 from .model import SessionProfile
 
-type RateUnit = Literal["A", "W"]
 type Period = tuple[int, float]
 
 
@@ -80,7 +81,7 @@ def _round_limit(limit: float, rate_unit: RateUnit) -> float | int:
         raise ProfileError(f"limit must be a finite number, got {limit!r}")
     if limit < 0:
         raise ProfileError(f"limit must be ≥ 0, got {limit!r}")
-    if rate_unit == "A":
+    if rate_unit == RateUnit.AMPS:
         return round_down_amps(limit)
     return math.floor(limit + 1e-6)
 
@@ -93,12 +94,12 @@ def _periods(
     discharge_limit: float | None = None,
 ) -> list[dict[str, Any]]:
     """Return the chargingSchedulePeriod list, validated."""
-    if rate_unit not in ("A", "W"):
+    if rate_unit not in tuple(RateUnit):
         raise ProfileError(f"rate unit must be 'A' or 'W', got {rate_unit!r}")
     if periods is None:
         current = (
             profile.allocated_amps_per_phase
-            if rate_unit == "A"
+            if rate_unit == RateUnit.AMPS
             else profile.allocated_w
         )
         periods = [(0, current)]
@@ -174,7 +175,7 @@ def build_ocpp16_profile(
     *,
     purpose: str = TX_PROFILE,
     stack_level: int = 1,
-    rate_unit: RateUnit = "A",
+    rate_unit: RateUnit = RateUnit.AMPS,
     profile_id: int | None = None,
     start_schedule: datetime | None = None,
     periods: Sequence[Period] | None = None,
@@ -207,7 +208,7 @@ def build_ocpp16_profile(
             ) from err
     result["chargingSchedule"] = {
         **_schedule(kind, start_schedule),
-        "chargingRateUnit": rate_unit,
+        "chargingRateUnit": str(rate_unit),
         "chargingSchedulePeriod": _periods(profile, rate_unit, periods, number_phases),
     }
     return result
@@ -260,7 +261,7 @@ def _build_2x(
         {
             "id": identifier if schedule_id is None else schedule_id,
             **_schedule(kind, start_schedule),
-            "chargingRateUnit": rate_unit,
+            "chargingRateUnit": str(rate_unit),
             "chargingSchedulePeriod": _periods(
                 profile, rate_unit, periods, number_phases, discharge_limit
             ),
@@ -274,7 +275,7 @@ def build_ocpp201_profile(
     *,
     purpose: str = TX_PROFILE,
     stack_level: int = 1,
-    rate_unit: RateUnit = "A",
+    rate_unit: RateUnit = RateUnit.AMPS,
     profile_id: int | None = None,
     start_schedule: datetime | None = None,
     periods: Sequence[Period] | None = None,
@@ -306,7 +307,7 @@ def build_ocpp21_profile(
     *,
     purpose: str = TX_PROFILE,
     stack_level: int = 1,
-    rate_unit: RateUnit = "A",
+    rate_unit: RateUnit = RateUnit.AMPS,
     profile_id: int | None = None,
     start_schedule: datetime | None = None,
     periods: Sequence[Period] | None = None,
