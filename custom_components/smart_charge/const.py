@@ -117,12 +117,7 @@ class ChargerStatus(StrEnum):
 CHARGER_STATUSES: Final = tuple(status.value for status in ChargerStatus)
 
 # What holds a charger's session where it is (charger "limit reason" sensor).
-# A charging plan's cap of the slot holds the session (the engine says "user cap").
-LIMIT_REASON_PLAN: Final = "charging_plan"
-LIMIT_REASONS: Final = (
-    *(str(reason) for reason in LimitReason),
-    LIMIT_REASON_PLAN,
-)
+LIMIT_REASONS: Final = tuple(str(reason) for reason in LimitReason)
 
 # How a charger's car wants its energy (charging goal "mode" select and service).
 CHARGING_MODES: Final = tuple(str(mode) for mode in PlanMode)

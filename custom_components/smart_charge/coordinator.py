@@ -55,7 +55,6 @@ from .const import (
     DEFAULT_VOLTAGE,
     DOMAIN,
     INCREASE_DEAD_BAND_A,
-    LIMIT_REASON_PLAN,
     LOGGER,
     MIN_INCREASE_INTERVAL_S,
     ROOT_PANEL_ID,
@@ -75,7 +74,7 @@ from .csms import (
     TransactionStopped,
 )
 from .devices import charger_identifier
-from .engine import BudgetReason, LimitReason, Panel, Phase, PhasePolicy, Site, Strategy
+from .engine import BudgetReason, Panel, Phase, PhasePolicy, Site, Strategy
 from .engine.budgets import panel_budget_reason
 from .goals import goal_at_start, goal_at_stop, goal_with_soc, soc_value
 from .history import SessionHistory
@@ -522,8 +521,6 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
             managed=config.managed,
         )
         reason: str | None = why.reason if why else None
-        if reason is LimitReason.USER_CAP and config.plan_cap_a is not None:
-            reason = LIMIT_REASON_PLAN
         return ChargerData(
             connected=bool(state and state.connected),
             status=charger_status(state, connector, transaction, allocated_a),

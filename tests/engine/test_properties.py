@@ -67,6 +67,7 @@ def sites(draw: st.DrawFn) -> tuple[Site, list[Session]]:
                 ),
                 max_ev_acceptance_power_kw=draw(st.none() | st.floats(0.5, 22)),
                 user_cap_kw=draw(st.none() | st.floats(0, 22)),
+                cap_from_plan=draw(st.booleans()),
                 min_charge_rate_kw=draw(
                     st.none() | st.sampled_from([1.4, 4.14]) | st.floats(0.5, 6)
                 ),

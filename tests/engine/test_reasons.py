@@ -110,6 +110,12 @@ def test_home_1_is_held_by_phase_l2_of_the_main_fuse() -> None:
             id="user_cap",
         ),
         pytest.param(
+            one(50),
+            [s("a", user_cap_kw=5, cap_from_plan=True)],  # the plan's current now
+            {"a": SessionLimit(reason=LimitReason.CHARGING_PLAN)},
+            id="charging_plan",
+        ),
+        pytest.param(
             one(11),
             [s("a"), s("b", max_hardware_power_kw=3.7)],
             {
@@ -320,12 +326,18 @@ def check_reasons(site: Site, sessions: list[Session], result: SiteAllocation) -
             LimitReason.CHARGER_MAXIMUM,
             LimitReason.EV_CAP,
             LimitReason.USER_CAP,
+            LimitReason.CHARGING_PLAN,
         ):
             cap = {
                 LimitReason.CHARGER_MAXIMUM: x.max_hardware_power_kw,
                 LimitReason.EV_CAP: x.max_ev_acceptance_power_kw,
                 LimitReason.USER_CAP: x.user_cap_kw,
+                LimitReason.CHARGING_PLAN: x.user_cap_kw,
             }[reason]
+            assert (reason is LimitReason.CHARGING_PLAN) is (
+                reason in (LimitReason.USER_CAP, LimitReason.CHARGING_PLAN)
+                and x.cap_from_plan
+            )
             assert cap is not None and cap == pytest.approx(x.ceiling_kw)
             assert limit.panel_id is None and limit.phase is None
             if profile.paused:  # a ceiling below the minimum

@@ -945,6 +945,8 @@ class SiteController:
                     else None  # a charging plan's current for this slot
                     if config.plan_cap_a is None
                     else self._kw(config, config.plan_cap_a),
+                    cap_from_plan=config.plan_cap_a is not None
+                    and session.key not in self._setpoints,
                     turn=self._turn.get(session.key, 0.0),
                     turn_due=session.key in self._turn_due,
                 )

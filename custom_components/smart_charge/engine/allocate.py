@@ -388,6 +388,7 @@ def _limits(
             LimitReason.CHARGER_MAXIMUM,
             LimitReason.EV_CAP,
             LimitReason.USER_CAP,
+            LimitReason.CHARGING_PLAN,
         )
     }
     for c in set(why):

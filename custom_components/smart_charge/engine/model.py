@@ -73,6 +73,8 @@ class LimitReason(StrEnum):
     CHARGER_MAXIMUM = "charger_maximum"
     EV_CAP = "ev_cap"
     USER_CAP = "user_cap"
+    # A user cap that is a charging plan's current for this slot (`Session.cap_from_plan`).
+    CHARGING_PLAN = "charging_plan"
     BREAKER = "breaker"
     PHASE = "phase"
     SOLAR = "solar"
@@ -237,6 +239,8 @@ class Session:
     count is maximised (so a car that only fits by pausing two others gets its turn
     too). The engine keeps no clock: the control layer sets both (0 and False for all
     keep oldest-first).
+    `cap_from_plan` says that `user_cap_kw` is a charging plan's current for this slot:
+    a session it holds reports `LimitReason.CHARGING_PLAN` rather than `USER_CAP`.
     """
 
     transaction_id: str | int
@@ -249,6 +253,7 @@ class Session:
     phases: int = 3
     voltage_v: float = DEFAULT_VOLTAGE_V
     user_cap_kw: float | None = None
+    cap_from_plan: bool = False
     grid_phase: Phase | None = None
     panel_id: str | None = None
     managed: bool = True
@@ -332,7 +337,11 @@ class Session:
         ):
             return LimitReason.EV_CAP
         if self.user_cap_kw is not None:
-            return LimitReason.USER_CAP
+            return (
+                LimitReason.CHARGING_PLAN
+                if self.cap_from_plan
+                else LimitReason.USER_CAP
+            )
         return LimitReason.CHARGER_MAXIMUM
 
     @property
@@ -368,6 +377,7 @@ class Session:
             "phases": self.phases,
             "voltage_v": self.voltage_v,
             "user_cap_kw": self.user_cap_kw,
+            "cap_from_plan": self.cap_from_plan,
             "grid_phase": None if self.grid_phase is None else str(self.grid_phase),
             "panel_id": self.panel_id,
             "managed": self.managed,
