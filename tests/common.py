@@ -147,6 +147,25 @@ def site_entry(
     )
 
 
+# Increases spaced 10 s apart (a site option) would slow tests that move simulated hours
+# in real seconds; the spacing is tested with real time in tests/csms/test_controller.py
+# and the option in test_config_flow.py.
+NO_SPACING: dict[str, Any] = {"min_increase_interval_s": 0.0}
+
+
+async def budget_site(
+    hass: HomeAssistant, port: int, budget: dict[str, Any]
+) -> MockConfigEntry:
+    """Set up a site whose 11 kW panel "home" has the `budget` settings, CP-1 under it."""
+    home = panel("home", "Home", 11.0)
+    home["data"] = {**home["data"], **budget}
+    entry = site_entry(port, [home, charger("CP-1", "home")], options=NO_SPACING)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
 @asynccontextmanager
 async def chargers(
     port: int, *ids: str, version: str = "1.6", **kwargs: Any

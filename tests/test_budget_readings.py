@@ -8,12 +8,10 @@ read falls back to the running slot's price, or charges when there is none (fail
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import (
     CONF_LOAD_SENSOR,
@@ -21,33 +19,11 @@ from custom_components.smart_charge.const import (
     CONF_TARIFF_MODE,
 )
 
-from .common import (
-    charger,
-    chargers,
-    last_tx_limit,
-    panel,
-    site_entry,
-    tx_limit,
-    until,
-    value_of,
-)
+from .common import budget_site, chargers, last_tx_limit, tx_limit, until, value_of
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-NO_SPACING = {"min_increase_interval_s": 0.0}
 KW_PER_A = 3 * 230 / 1000
-
-
-async def _site(
-    hass: HomeAssistant, port: int, budget: dict[str, Any]
-) -> MockConfigEntry:
-    home = panel("home", "Home", 11.0)
-    home["data"] = {**home["data"], **budget}
-    entry = site_entry(port, [home, charger("CP-1", "home")], options=NO_SPACING)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
 
 
 @pytest.mark.parametrize(
@@ -61,7 +37,7 @@ async def test_a_load_that_cannot_be_read_is_the_worst_case(
     hass: HomeAssistant, free_port: int, state: str, attributes: dict[str, str]
 ) -> None:
     hass.states.async_set("sensor.house", "2000", {"unit_of_measurement": "W"})
-    await _site(hass, free_port, {CONF_LOAD_SENSOR: "sensor.house"})
+    await budget_site(hass, free_port, {CONF_LOAD_SENSOR: "sensor.house"})
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         await until(lambda: (last_tx_limit(cp1) or 0.0) > 6.0)
@@ -79,7 +55,7 @@ async def test_a_phase_current_that_cannot_be_read_is_the_worst_case(
         hass.states.async_set(
             f"sensor.house_{phase}", "2", {"unit_of_measurement": "A"}
         )
-    await _site(
+    await budget_site(
         hass,
         free_port,
         {
@@ -110,7 +86,7 @@ async def test_an_unreadable_price_falls_back_to_the_running_slot(
         for h, price in enumerate([0.40, 0.10])
     ]
     hass.states.async_set("sensor.price", "n/a", {"prices": prices})
-    await _site(
+    await budget_site(
         hass,
         free_port,
         {
@@ -131,7 +107,7 @@ async def test_an_unreadable_price_falls_back_to_the_running_slot(
 async def test_a_price_sensor_that_does_not_exist_lets_the_car_charge(
     hass: HomeAssistant, free_port: int
 ) -> None:
-    await _site(
+    await budget_site(
         hass,
         free_port,
         {

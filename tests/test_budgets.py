@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry, ConfigSubentryDataWithId
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.smart_charge.const import (
     CONF_CHEAPEST_HOURS,
@@ -31,6 +29,8 @@ from custom_components.smart_charge.const import (
 )
 
 from .common import (
+    NO_SPACING,
+    budget_site,
     charger,
     chargers,
     last_tx_limit,
@@ -46,32 +46,16 @@ from .common import (
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
-# These tests move simulated hours in real seconds: the site option that spaces
-# increases 10 s apart is off here. The spacing itself is tested with real time in
-# tests/csms/test_controller.py; test_config_flow.py tests the option.
-NO_SPACING = {"min_increase_interval_s": 0.0}
-
+# These tests move simulated hours in real seconds: their sites have NO_SPACING.
 KW_PER_A = 3 * 230 / 1000
 W = {"unit_of_measurement": "W"}
-
-
-async def _site(
-    hass: HomeAssistant, port: int, budget: dict[str, Any]
-) -> MockConfigEntry:
-    home = panel("home", "Home", 11.0)
-    home["data"] = {**home["data"], **budget}
-    entry = site_entry(port, [home, charger("CP-1", "home")], options=NO_SPACING)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    return entry
 
 
 async def test_household_load_and_unavailable_sensor(
     hass: HomeAssistant, free_port: int
 ) -> None:
     hass.states.async_set("sensor.house", "2000", W)
-    entry = await _site(hass, free_port, {CONF_LOAD_SENSOR: "sensor.house"})
+    entry = await budget_site(hass, free_port, {CONF_LOAD_SENSOR: "sensor.house"})
     async with chargers(free_port, "CP-1") as (cp1,):
         await cp1.plug_in()
         expected = (11.0 * 0.95 - 2.0) / KW_PER_A
@@ -101,7 +85,7 @@ async def test_solar_surplus_with_hysteresis(
     hass: HomeAssistant, free_port: int
 ) -> None:
     hass.states.async_set("sensor.grid", "-6000", W)  # 6 kW export
-    entry = await _site(
+    entry = await budget_site(
         hass,
         free_port,
         {
@@ -164,7 +148,7 @@ async def test_cheapest_hours_from_forecast(
     ]
     hass.states.async_set("sensor.price", "0.40", {"prices": prices})
     departure = (now + timedelta(hours=4)).strftime("%H:%M:00")
-    entry = await _site(
+    entry = await budget_site(
         hass,
         free_port,
         {
@@ -188,7 +172,7 @@ async def test_cheapest_hours_from_forecast(
 
 async def test_tariff_hold_minimum(hass: HomeAssistant, free_port: int) -> None:
     hass.states.async_set("sensor.price", "0.50")
-    await _site(
+    await budget_site(
         hass,
         free_port,
         {
@@ -210,7 +194,7 @@ async def test_time_of_use_window_pauses_rather_than_exceeds(
 ) -> None:
     hour = dt_util.now().hour
     window = f"{hour}-{(hour + 1) % 24}:0.5"
-    await _site(
+    await budget_site(
         hass,
         free_port,
         {CONF_STRATEGY: "time_of_use", CONF_TOU_WINDOWS: window},

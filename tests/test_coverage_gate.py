@@ -47,11 +47,13 @@ def _layout(root: Path) -> None:
     )
 
 
-def _measure(root: Path) -> Path:
-    """Run `drive.py` under coverage in a subprocess; return the data file."""
-    data = root / ".coverage"
+def _measure(root: Path, lane: str | None = None) -> Path:
+    """Run `drive.py` under coverage in a subprocess (as `lane`); return the data file."""
+    data = root / (".coverage" if lane is None else f"run-{lane}.coverage")
     # The outer run's pytest-cov must not measure (or write into) this one.
     env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE")}
+    if lane is not None:
+        env["LANE"] = lane
     subprocess.run(
         [
             sys.executable,
@@ -158,29 +160,6 @@ def _layout_with_compat(root: Path) -> None:
     )
 
 
-def _measure_lane(root: Path, lane: str) -> Path:
-    """Measure `drive.py` as lane `lane` would run it; return its data file."""
-    data = root / f"run-{lane}.coverage"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COV_CORE")}
-    env["LANE"] = lane
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "coverage",
-            "run",
-            f"--rcfile={root / 'pyproject.toml'}",
-            f"--data-file={data}",
-            f"--source={root / 'custom_components' / 'smart_charge'}",
-            "drive.py",
-        ],
-        cwd=root,
-        env=env,
-        check=True,
-    )
-    return data
-
-
 def test_a_release_dependent_module_is_held_on_the_union_of_the_lanes(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -190,8 +169,8 @@ def test_a_release_dependent_module_is_held_on_the_union_of_the_lanes(
     gate = _gate()
     monkeypatch.setattr(gate, "PENDING", {})
     _layout_with_compat(tmp_path)
-    minimum = _measure_lane(tmp_path, "minimum")
-    newest = _measure_lane(tmp_path, "newest")
+    minimum = _measure(tmp_path, "minimum")
+    newest = _measure(tmp_path, "newest")
     alone = gate.measured_percents(minimum, tmp_path)["compat.py"]
     assert alone < 95.0
 
@@ -222,14 +201,14 @@ def test_a_lane_kept_for_another_source_is_not_in_the_union(
     gate = _gate()
     monkeypatch.setattr(gate, "PENDING", {})
     _layout_with_compat(tmp_path)
-    minimum = _measure_lane(tmp_path, "minimum")
+    minimum = _measure(tmp_path, "minimum")
     assert gate.main(["gate", "--lane", "minimum", str(minimum)], tmp_path) == 0
     capsys.readouterr()
     config_flow = tmp_path / "custom_components" / "smart_charge" / "config_flow.py"
     config_flow.write_text("def step():\n    return 2\n")
     assert gate.kept_lanes(tmp_path) == {}
 
-    newest = _measure_lane(tmp_path, "newest")
+    newest = _measure(tmp_path, "newest")
     assert gate.main(["gate", "--lane", "newest", str(newest)], tmp_path) == 0
     out = capsys.readouterr().out
     assert "on this lane alone, not gated" in out
@@ -245,8 +224,8 @@ def test_the_union_still_gates_a_release_dependent_module(
     gate = _gate()
     monkeypatch.setattr(gate, "PENDING", {})
     _layout_with_compat(tmp_path)
-    first = _measure_lane(tmp_path, "minimum")
+    first = _measure(tmp_path, "minimum")
     assert gate.main(["gate", "--lane", "minimum", str(first)], tmp_path) == 0
-    again = _measure_lane(tmp_path, "minimum")
+    again = _measure(tmp_path, "minimum")
     assert gate.main(["gate", "--lane", "other", str(again)], tmp_path) == 1
     assert "compat.py: " in capsys.readouterr().err
