@@ -8,24 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-import importlib.util
-from pathlib import Path
 import random
 import statistics
 import sys
 import time
-import types
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-if "custom_components.smart_charge" not in sys.modules:
-    # Load the engine without the Home Assistant package __init__ (the engine needs none).
-    package = types.ModuleType("custom_components.smart_charge")
-    package.__path__ = [str(ROOT / "custom_components" / "smart_charge")]
-    if importlib.util.find_spec("custom_components") is not None:
-        sys.modules["custom_components.smart_charge"] = package
+import engine_path  # noqa: F401  (the engine without Home Assistant)
 
-from custom_components.smart_charge.engine import (  # noqa: E402
+from custom_components.smart_charge.engine import (
     Panel,
     Phase,
     Session,

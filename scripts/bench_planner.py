@@ -16,32 +16,22 @@ or 90 %). One car's schedule is its plan rounded down here (nothing else to fit 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-import importlib.util
 import math
-from pathlib import Path
 import random
 import statistics
 import sys
 import time
-import types
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-if "custom_components.smart_charge" not in sys.modules:
-    # Load the engine without the Home Assistant package __init__ (the engine needs none).
-    package = types.ModuleType("custom_components.smart_charge")
-    package.__path__ = [str(ROOT / "custom_components" / "smart_charge")]
-    if importlib.util.find_spec("custom_components") is not None:
-        sys.modules["custom_components.smart_charge"] = package
+import engine_path  # noqa: F401  (the engine without Home Assistant)
 
-from custom_components.smart_charge.control.schedules import (  # noqa: E402
+from custom_components.smart_charge.control.schedules import (
     Schedule,
     fit_schedule,
     normalize_schedule,
     schedule_at,
     schedule_change,
 )
-from custom_components.smart_charge.engine import (  # noqa: E402
+from custom_components.smart_charge.engine import (
     ChargingGoal,
     Panel,
     Phase,
@@ -52,9 +42,7 @@ from custom_components.smart_charge.engine import (  # noqa: E402
     Site,
     plan_charging,
 )
-from custom_components.smart_charge.engine.plan_inputs import (  # noqa: E402
-    plan_schedule,
-)
+from custom_components.smart_charge.engine.plan_inputs import plan_schedule
 
 T0 = datetime(2026, 6, 1, 18, tzinfo=UTC)
 SLOTS = 192
