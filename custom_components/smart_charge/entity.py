@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from functools import wraps
-from typing import Any, Concatenate
+from typing import Any, Concatenate, Protocol
 
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
@@ -69,6 +69,26 @@ type PanelEntities = Callable[[SmartChargeCoordinator, PanelConfig], Iterable[En
 type ChargerEntities = Callable[
     [SmartChargeCoordinator, ChargerSettings], Iterable[Entity]
 ]
+
+
+class ChargerDescription(Protocol):
+    """An entity description that says whether a charger has its entity."""
+
+    @property
+    def has_fn(self) -> Callable[[ChargerSettings], bool]:
+        """Return whether a charger with these settings has the entity."""
+
+
+def per_charger[_D: ChargerDescription](
+    entity: Callable[[SmartChargeCoordinator, ChargerSettings, _D], Entity],
+    descriptions: Sequence[_D],
+) -> ChargerEntities:
+    """Return a charger's entities: one per description that the charger has."""
+    return lambda coordinator, settings: [
+        entity(coordinator, settings, description)
+        for description in descriptions
+        if description.has_fn(settings)
+    ]
 
 
 def add_per_subentry(

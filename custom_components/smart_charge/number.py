@@ -22,7 +22,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
-from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
+from .entity import (
+    ChargerEntity,
+    PanelEntity,
+    add_per_subentry,
+    async_action,
+    per_charger,
+)
 from .models import ChargerData, PanelData
 from .site_config import ChargerSettings, PanelConfig
 
@@ -124,9 +130,7 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         panel=lambda c, p: [PanelNumber(c, p, GRID_LIMIT)],
-        charger=lambda c, ch: (
-            ChargerNumber(c, ch, d) for d in CHARGER_NUMBERS if d.has_fn(ch)
-        ),
+        charger=per_charger(ChargerNumber, CHARGER_NUMBERS),
     )
 
 

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, PHASE_POLICIES, STRATEGIES
-from .coordinator import SmartChargeConfigEntry
-from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
-from .site_config import switches_phases
+from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
+from .entity import (
+    ChargerEntity,
+    PanelEntity,
+    add_per_subentry,
+    async_action,
+    per_charger,
+)
+from .models import ChargerData
+from .site_config import ChargerSettings, switches_phases
 
 PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerSelectDescription(SelectEntityDescription):
+    """A charger select, how to read and choose it, and whether a charger has it."""
+
+    value_fn: Callable[[ChargerData], str]
+    select_fn: Callable[[SmartChargeCoordinator, str, str], Awaitable[None]]
+    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
+
 
 STRATEGY = SelectEntityDescription(
     key="strategy",
@@ -21,17 +41,28 @@ STRATEGY = SelectEntityDescription(
     options=list(STRATEGIES),
 )
 
-CHARGING_MODE = SelectEntityDescription(
-    key="charging_mode",
-    translation_key="charging_mode",
-    options=list(CHARGING_MODES),
-)
-
-PHASE_POLICY = SelectEntityDescription(
-    key="phase_policy",
-    translation_key="phase_policy",
-    entity_category=EntityCategory.CONFIG,
-    options=list(PHASE_POLICIES),
+CHARGER_SELECTS: tuple[ChargerSelectDescription, ...] = (
+    # How the car at a charger wants its energy (its goal's mode; as fast as possible
+    # without a goal); a change replans.
+    ChargerSelectDescription(
+        key="charging_mode",
+        translation_key="charging_mode",
+        options=list(CHARGING_MODES),
+        value_fn=lambda c: c.goal.mode if c.goal else DEFAULT_CHARGING_MODE,
+        select_fn=lambda rt, cid, option: rt.async_update_goal(cid, mode=option),
+        has_fn=lambda s: s.managed,
+    ),
+    # How a charger that switches phases is driven: auto, always one, always three;
+    # the next rebalance follows it (after the dwell time).
+    ChargerSelectDescription(
+        key="phase_policy",
+        translation_key="phase_policy",
+        entity_category=EntityCategory.CONFIG,
+        options=list(PHASE_POLICIES),
+        value_fn=lambda c: c.phase_policy,
+        select_fn=lambda rt, cid, option: rt.async_set_phase_policy(cid, option),
+        has_fn=lambda s: s.managed and switches_phases(s),
+    ),
 )
 
 
@@ -45,12 +76,7 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
-        charger=lambda c, ch: [
-            ChargingModeSelect(c, ch, CHARGING_MODE),
-            *([PhasePolicySelect(c, ch, PHASE_POLICY)] if switches_phases(ch) else []),
-        ]
-        if ch.managed
-        else [],
+        charger=per_charger(ChargerSelect, CHARGER_SELECTS),
     )
 
 
@@ -69,37 +95,21 @@ class StrategySelect(PanelEntity, SelectEntity):
         await self.coordinator.async_set_strategy(self.panel_id, option)
 
 
-class ChargingModeSelect(ChargerEntity, SelectEntity):
-    """How the car at a charger wants its energy (its goal's mode)."""
+class ChargerSelect(ChargerEntity, SelectEntity):
+    """A select of a charger; it works while the charger is offline."""
 
+    entity_description: ChargerSelectDescription
     available_offline = True
 
     @property
     def current_option(self) -> str | None:
-        """Return the goal's mode (as fast as possible without a goal)."""
+        """Return the option in force."""
         data = self.charger_data
-        if data is None:
-            return None
-        return data.goal.mode if data.goal else DEFAULT_CHARGING_MODE
+        return None if data is None else self.entity_description.value_fn(data)
 
     @async_action
     async def async_select_option(self, option: str) -> None:
-        """Change the goal's mode and replan."""
-        await self.coordinator.async_update_goal(self.charger_id, mode=option)
-
-
-class PhasePolicySelect(ChargerEntity, SelectEntity):
-    """How a charger that switches phases is driven: auto, always one, always three."""
-
-    available_offline = True
-
-    @property
-    def current_option(self) -> str | None:
-        """Return the policy in force."""
-        data = self.charger_data
-        return None if data is None else data.phase_policy
-
-    @async_action
-    async def async_select_option(self, option: str) -> None:
-        """Change the policy; the next rebalance follows it (after the dwell time)."""
-        await self.coordinator.async_set_phase_policy(self.charger_id, option)
+        """Choose the option."""
+        await self.entity_description.select_fn(
+            self.coordinator, self.charger_id, option
+        )

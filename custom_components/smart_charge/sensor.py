@@ -20,7 +20,13 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import BUDGET_REASONS, CHARGER_STATUSES, DOMAIN, GRID_PHASES, LIMIT_REASONS
 from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
-from .entity import ChargerEntity, PanelEntity, add_per_subentry, charger_unique_id
+from .entity import (
+    ChargerEntity,
+    PanelEntity,
+    add_per_subentry,
+    charger_unique_id,
+    per_charger,
+)
 from .models import ChargerData, PanelData
 from .sensor_kinds import current_a, energy_kwh, energy_wh, power_kw, power_w
 from .site_config import ChargerSettings, switches_phases
@@ -229,9 +235,7 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         panel=lambda c, p: (PanelSensor(c, p, d) for d in PANEL_SENSORS),
-        charger=lambda c, ch: (
-            ChargerSensor(c, ch, d) for d in CHARGER_SENSORS if d.has_fn(ch)
-        ),
+        charger=per_charger(ChargerSensor, CHARGER_SENSORS),
     )
     async_setup_tag_sensors(hass, entry, async_add_entities)
 
