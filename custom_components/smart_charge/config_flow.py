@@ -894,12 +894,8 @@ def _panel_selector(entry: ConfigEntry, exclude: str | None) -> selector.SelectS
 class PanelSubentryFlow(FormSubentryFlow):
     """Add or reconfigure a sub-panel (breaker) of a site."""
 
-    def _validate(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any],
-    ) -> SubentryData | dict[str, str]:
+    def _validate(self, user_input: dict[str, Any]) -> SubentryData | dict[str, str]:
+        entry, subentry = self._get_entry(), self._subentry
         panel_id = subentry.subentry_id if subentry else "__new__"
         errors = _range_errors(user_input, PANEL_RANGES)
         budget, budget_errors = _budget_data(user_input)
@@ -916,12 +912,8 @@ class PanelSubentryFlow(FormSubentryFlow):
             return errors
         return SubentryData(data[CONF_NAME], data)
 
-    def _form(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any] | None,
-    ) -> SubentryForm:
+    def _form(self, user_input: dict[str, Any] | None) -> SubentryForm:
+        entry, subentry = self._get_entry(), self._subentry
         defaults: Mapping[str, Any] = user_input or (
             _with_budget_section(subentry.data) if subentry else {}
         )
@@ -1093,12 +1085,8 @@ def _charger_errors(
 class ChargerSubentryFlow(FormSubentryFlow):
     """Add or reconfigure a charger of a site."""
 
-    def _validate(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any],
-    ) -> SubentryData | dict[str, str]:
+    def _validate(self, user_input: dict[str, Any]) -> SubentryData | dict[str, str]:
+        entry, subentry = self._get_entry(), self._subentry
         errors = _range_errors(user_input, CHARGER_RANGES)
         if not errors:
             data = _charger_data(user_input)
@@ -1118,12 +1106,8 @@ class ChargerSubentryFlow(FormSubentryFlow):
         title = data[CONF_CHARGER_ID]
         return SubentryData(title, data, unique_id=title)
 
-    def _form(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any] | None,
-    ) -> SubentryForm:
+    def _form(self, user_input: dict[str, Any] | None) -> SubentryForm:
+        entry, subentry = self._get_entry(), self._subentry
         defaults = dict(user_input or (subentry.data if subentry else {}))
         defaults.pop(CONF_PASSWORD, None)
         schema: dict[Any, Any] = {

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Concatenate, Protocol
 
@@ -208,3 +209,34 @@ class ChargerEntity(CoordinatorEntity[SmartChargeCoordinator]):
         if not super().available or data is None:
             return False
         return data.connected or self.available_offline
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerSettingDescription[_V](EntityDescription):
+    """A charger's setting: how to read it, how to change it, whether a charger has it.
+
+    A platform's description derives from its own and this one, e.g.
+    `class ChargerSwitchDescription(SwitchEntityDescription, ChargerSettingDescription[bool])`.
+    """
+
+    value_fn: Callable[[ChargerData], _V | None]
+    set_fn: Callable[[SmartChargeCoordinator, str, _V], Awaitable[None]]
+    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
+
+
+class ChargerSettingEntity[_V](ChargerEntity):
+    """A charger entity that shows and changes one setting; it works while offline."""
+
+    entity_description: ChargerSettingDescription[_V]
+    available_offline = True
+
+    @property
+    def setting(self) -> _V | None:
+        """Return the setting in force."""
+        data = self.charger_data
+        return None if data is None else self.entity_description.value_fn(data)
+
+    @async_action
+    async def async_set_setting(self, value: _V) -> None:
+        """Change the setting (the coordinator rebalances or replans)."""
+        await self.entity_description.set_fn(self.coordinator, self.charger_id, value)

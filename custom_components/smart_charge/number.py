@@ -23,13 +23,14 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
 from .entity import (
-    ChargerEntity,
+    ChargerSettingDescription,
+    ChargerSettingEntity,
     PanelEntity,
     add_per_subentry,
     async_action,
     per_charger,
 )
-from .models import ChargerData, PanelData
+from .models import PanelData
 from .site_config import ChargerSettings, PanelConfig
 
 PARALLEL_UPDATES = 0
@@ -44,12 +45,10 @@ class PanelNumberDescription(NumberEntityDescription):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChargerNumberDescription(NumberEntityDescription):
-    """A charger number, how to read and set it."""
-
-    value_fn: Callable[[ChargerData], float | None]
-    set_value_fn: Callable[[SmartChargeCoordinator, str, float], Awaitable[None]]
-    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
+class ChargerNumberDescription(
+    NumberEntityDescription, ChargerSettingDescription[float]
+):
+    """A charger number, how to read and set it, and whether a charger has it."""
 
 
 GRID_LIMIT = PanelNumberDescription(
@@ -76,7 +75,7 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=0.1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.max_current_a,
-        set_value_fn=lambda rt, cid, value: rt.async_set_max_current(cid, value),
+        set_fn=lambda rt, cid, value: rt.async_set_max_current(cid, value),
         has_fn=lambda s: s.managed,
     ),
     ChargerNumberDescription(
@@ -88,7 +87,7 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.priority,
-        set_value_fn=lambda rt, cid, value: rt.async_set_priority(cid, int(value)),
+        set_fn=lambda rt, cid, value: rt.async_set_priority(cid, int(value)),
     ),
     ChargerNumberDescription(
         key="energy_to_add",
@@ -100,7 +99,7 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=0.1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.goal.energy_kwh if c.goal else None,
-        set_value_fn=lambda rt, cid, value: rt.async_update_goal(cid, energy_kwh=value),
+        set_fn=lambda rt, cid, value: rt.async_update_goal(cid, energy_kwh=value),
         has_fn=lambda s: s.managed,
     ),
     ChargerNumberDescription(
@@ -114,7 +113,7 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.min_soc_pct,
-        set_value_fn=lambda rt, cid, value: rt.async_set_min_soc(cid, value),
+        set_fn=lambda rt, cid, value: rt.async_set_min_soc(cid, value),
         has_fn=lambda s: s.managed,
     ),
 )
@@ -163,11 +162,10 @@ class PanelNumber(PanelEntity, NumberEntity):
         )
 
 
-class ChargerNumber(ChargerEntity, NumberEntity):
-    """A number of a charger; it works while the charger is offline."""
+class ChargerNumber(ChargerSettingEntity[float], NumberEntity):
+    """A number of a charger."""
 
     entity_description: ChargerNumberDescription
-    available_offline = True
 
     def __init__(
         self,
@@ -184,12 +182,8 @@ class ChargerNumber(ChargerEntity, NumberEntity):
     @property
     def native_value(self) -> float | None:
         """Return the value."""
-        data = self.charger_data
-        return None if data is None else self.entity_description.value_fn(data)
+        return self.setting
 
-    @async_action
     async def async_set_native_value(self, value: float) -> None:
-        """Set the value and rebalance."""
-        await self.entity_description.set_value_fn(
-            self.coordinator, self.charger_id, value
-        )
+        """Set the value."""
+        await self.async_set_setting(value)

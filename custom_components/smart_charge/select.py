@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
@@ -11,27 +10,23 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, PHASE_POLICIES, STRATEGIES
-from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
+from .coordinator import SmartChargeConfigEntry
 from .entity import (
-    ChargerEntity,
+    ChargerSettingDescription,
+    ChargerSettingEntity,
     PanelEntity,
     add_per_subentry,
     async_action,
     per_charger,
 )
-from .models import ChargerData
-from .site_config import ChargerSettings, switches_phases
+from .site_config import switches_phases
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChargerSelectDescription(SelectEntityDescription):
+class ChargerSelectDescription(SelectEntityDescription, ChargerSettingDescription[str]):
     """A charger select, how to read and choose it, and whether a charger has it."""
-
-    value_fn: Callable[[ChargerData], str]
-    select_fn: Callable[[SmartChargeCoordinator, str, str], Awaitable[None]]
-    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
 
 
 STRATEGY = SelectEntityDescription(
@@ -49,7 +44,7 @@ CHARGER_SELECTS: tuple[ChargerSelectDescription, ...] = (
         translation_key="charging_mode",
         options=list(CHARGING_MODES),
         value_fn=lambda c: c.goal.mode if c.goal else DEFAULT_CHARGING_MODE,
-        select_fn=lambda rt, cid, option: rt.async_update_goal(cid, mode=option),
+        set_fn=lambda rt, cid, option: rt.async_update_goal(cid, mode=option),
         has_fn=lambda s: s.managed,
     ),
     # How a charger that switches phases is driven: auto, always one, always three;
@@ -60,7 +55,7 @@ CHARGER_SELECTS: tuple[ChargerSelectDescription, ...] = (
         entity_category=EntityCategory.CONFIG,
         options=list(PHASE_POLICIES),
         value_fn=lambda c: c.phase_policy,
-        select_fn=lambda rt, cid, option: rt.async_set_phase_policy(cid, option),
+        set_fn=lambda rt, cid, option: rt.async_set_phase_policy(cid, option),
         has_fn=lambda s: s.managed and switches_phases(s),
     ),
 )
@@ -95,21 +90,16 @@ class StrategySelect(PanelEntity, SelectEntity):
         await self.coordinator.async_set_strategy(self.panel_id, option)
 
 
-class ChargerSelect(ChargerEntity, SelectEntity):
-    """A select of a charger; it works while the charger is offline."""
+class ChargerSelect(ChargerSettingEntity[str], SelectEntity):
+    """A select of a charger."""
 
     entity_description: ChargerSelectDescription
-    available_offline = True
 
     @property
     def current_option(self) -> str | None:
         """Return the option in force."""
-        data = self.charger_data
-        return None if data is None else self.entity_description.value_fn(data)
+        return self.setting
 
-    @async_action
     async def async_select_option(self, option: str) -> None:
         """Choose the option."""
-        await self.entity_description.select_fn(
-            self.coordinator, self.charger_id, option
-        )
+        await self.async_set_setting(option)

@@ -24,63 +24,58 @@ class SensorKind(TypedDict, total=False):
     suggested_display_precision: int
 
 
+def _kind(
+    device_class: SensorDeviceClass,
+    state_class: SensorStateClass | None,
+    unit: str | None,
+    *,
+    shown_in: str | None = None,
+    precision: int = 2,
+) -> SensorKind:
+    """Return a kind: the value is in `unit`, shown in `shown_in` if another."""
+    kind = SensorKind(device_class=device_class, suggested_display_precision=precision)
+    if state_class is not None:
+        kind["state_class"] = state_class
+    if unit is not None:
+        kind["native_unit_of_measurement"] = unit
+    if shown_in is not None:
+        kind["suggested_unit_of_measurement"] = shown_in
+    return kind
+
+
 def power_kw(*, measurement: bool = True) -> SensorKind:
     """Return power in kW (the engine's unit); a plan's power is no measurement."""
-    kind = SensorKind(
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        suggested_display_precision=2,
-    )
-    if measurement:
-        kind["state_class"] = SensorStateClass.MEASUREMENT
-    return kind
+    state_class = SensorStateClass.MEASUREMENT if measurement else None
+    return _kind(SensorDeviceClass.POWER, state_class, UnitOfPower.KILO_WATT)
 
 
 def power_w() -> SensorKind:
     """Return a charger's power: measured in W, shown in kW."""
-    return SensorKind(
-        device_class=SensorDeviceClass.POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        suggested_unit_of_measurement=UnitOfPower.KILO_WATT,
-        suggested_display_precision=2,
+    return _kind(
+        SensorDeviceClass.POWER,
+        SensorStateClass.MEASUREMENT,
+        UnitOfPower.WATT,
+        shown_in=UnitOfPower.KILO_WATT,
     )
 
 
 def current_a() -> SensorKind:
     """Return a current in A, to a tenth."""
-    return SensorKind(
-        device_class=SensorDeviceClass.CURRENT,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        suggested_display_precision=1,
-    )
+    amps, measured = UnitOfElectricCurrent.AMPERE, SensorStateClass.MEASUREMENT
+    return _kind(SensorDeviceClass.CURRENT, measured, amps, precision=1)
 
 
 def energy_wh(state_class: SensorStateClass) -> SensorKind:
     """Return metered energy: counted in Wh, shown in kWh, a total of this class."""
-    return SensorKind(
-        device_class=SensorDeviceClass.ENERGY,
-        state_class=state_class,
-        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
-    )
+    wh, kwh = UnitOfEnergy.WATT_HOUR, UnitOfEnergy.KILO_WATT_HOUR
+    return _kind(SensorDeviceClass.ENERGY, state_class, wh, shown_in=kwh)
 
 
 def energy_kwh() -> SensorKind:
     """Return planned energy in kWh (not metered: no state class)."""
-    return SensorKind(
-        device_class=SensorDeviceClass.ENERGY,
-        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
-    )
+    return _kind(SensorDeviceClass.ENERGY, None, UnitOfEnergy.KILO_WATT_HOUR)
 
 
 def money() -> SensorKind:
-    """Return a cost that adds up, to the cent."""
-    return SensorKind(
-        device_class=SensorDeviceClass.MONETARY,
-        state_class=SensorStateClass.TOTAL,
-        suggested_display_precision=2,
-    )
+    """Return a cost that adds up, to the cent (its currency is the site's)."""
+    return _kind(SensorDeviceClass.MONETARY, SensorStateClass.TOTAL, None)

@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
-    ConfigEntry,
     ConfigSubentry,
     ConfigSubentryFlow,
     SubentryFlowResult,
@@ -57,39 +56,28 @@ class FormSubentryFlow(ConfigSubentryFlow):
         """Change a subentry."""
         return await self._async_form("reconfigure", user_input)
 
-    @abstractmethod
-    def _validate(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any],
-    ) -> SubentryData | dict[str, str]:
-        """Return what a filled form saves, or its errors by field.
-
-        `subentry` is the one being changed, None while adding.
-        """
+    @property
+    def _subentry(self) -> ConfigSubentry | None:
+        """Return the subentry being changed, None while adding one."""
+        if self.source == SOURCE_RECONFIGURE:
+            return self._get_reconfigure_subentry()
+        return None
 
     @abstractmethod
-    def _form(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any] | None,
-    ) -> SubentryForm:
+    def _validate(self, user_input: dict[str, Any]) -> SubentryData | dict[str, str]:
+        """Return what a filled form saves, or its errors by field."""
+
+    @abstractmethod
+    def _form(self, user_input: dict[str, Any] | None) -> SubentryForm:
         """Return the form, filled with what was typed or what is stored."""
 
     async def _async_form(
         self, step_id: str, user_input: dict[str, Any] | None
     ) -> SubentryFlowResult:
-        entry = self._get_entry()
-        subentry = (
-            self._get_reconfigure_subentry()
-            if self.source == SOURCE_RECONFIGURE
-            else None
-        )
+        entry, subentry = self._get_entry(), self._subentry
         errors: dict[str, str] = {}
         if user_input is not None:
-            result = self._validate(entry, subentry, user_input)
+            result = self._validate(user_input)
             if isinstance(result, SubentryData):
                 title, data, unique_id = result
                 if subentry is None:
@@ -104,7 +92,7 @@ class FormSubentryFlow(ConfigSubentryFlow):
                     entry, subentry, data=data, title=title, unique_id=unique_id
                 )
             errors = result
-        form = self._form(entry, subentry, user_input)
+        form = self._form(user_input)
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(form.schema, form.defaults),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,21 +10,22 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
-from .entity import ChargerEntity, add_per_subentry, async_action, per_charger
-from .models import ChargerData
-from .site_config import ChargerSettings
+from .coordinator import SmartChargeConfigEntry
+from .entity import (
+    ChargerSettingDescription,
+    ChargerSettingEntity,
+    add_per_subentry,
+    per_charger,
+)
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChargerSwitchDescription(SwitchEntityDescription):
+class ChargerSwitchDescription(
+    SwitchEntityDescription, ChargerSettingDescription[bool]
+):
     """A charger switch, how to read and set it, and whether a charger has it."""
-
-    value_fn: Callable[[ChargerData], bool]
-    set_fn: Callable[[SmartChargeCoordinator, str, bool], Awaitable[None]]
-    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
 
 
 CHARGER_SWITCHES: tuple[ChargerSwitchDescription, ...] = (
@@ -63,24 +63,20 @@ async def async_setup_entry(
     )
 
 
-class ChargerSwitch(ChargerEntity, SwitchEntity):
-    """A switch of a charger; it works while the charger is offline."""
+class ChargerSwitch(ChargerSettingEntity[bool], SwitchEntity):
+    """A switch of a charger."""
 
     entity_description: ChargerSwitchDescription
-    available_offline = True
 
     @property
     def is_on(self) -> bool | None:
         """Return whether the switch is on."""
-        data = self.charger_data
-        return None if data is None else self.entity_description.value_fn(data)
+        return self.setting
 
-    @async_action
     async def async_turn_on(self, /, **kwargs: Any) -> None:
-        """Turn the setting on and rebalance."""
-        await self.entity_description.set_fn(self.coordinator, self.charger_id, True)
+        """Turn the setting on."""
+        await self.async_set_setting(True)
 
-    @async_action
     async def async_turn_off(self, /, **kwargs: Any) -> None:
-        """Turn the setting off and rebalance."""
-        await self.entity_description.set_fn(self.coordinator, self.charger_id, False)
+        """Turn the setting off."""
+        await self.async_set_setting(False)

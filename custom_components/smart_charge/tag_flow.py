@@ -132,12 +132,8 @@ def tag_error(
 class TagSubentryFlow(FormSubentryFlow):
     """Add or reconfigure a tag (RFID card, id token) of a site."""
 
-    def _validate(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any],
-    ) -> SubentryData | dict[str, str]:
+    def _validate(self, user_input: dict[str, Any]) -> SubentryData | dict[str, str]:
+        entry, subentry = self._get_entry(), self._subentry
         data = tag_data(user_input)
         if problem := tag_error(
             data, entry, subentry.subentry_id if subentry else None
@@ -147,12 +143,8 @@ class TagSubentryFlow(FormSubentryFlow):
             data[CONF_TAG_NAME], data, unique_id=tag_key(data[CONF_TAG_ID])
         )
 
-    def _form(
-        self,
-        entry: ConfigEntry,
-        subentry: ConfigSubentry | None,
-        user_input: dict[str, Any] | None,
-    ) -> SubentryForm:
+    def _form(self, user_input: dict[str, Any] | None) -> SubentryForm:
+        entry, subentry = self._get_entry(), self._subentry
         return SubentryForm(
             _tag_schema(entry, with_id=True),
             dict(user_input or (subentry.data if subentry else {})),
