@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any, Concatenate, Protocol
 
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -135,6 +135,33 @@ def add_per_subentry(
 
     add_new()
     entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+type PlatformSetup = Callable[
+    [HomeAssistant, SmartChargeConfigEntry, AddConfigEntryEntitiesCallback],
+    Coroutine[Any, Any, None],
+]
+
+
+def setup_per_subentry(
+    *, panel: PanelEntities | None = None, charger: ChargerEntities | None = None
+) -> PlatformSetup:
+    """Return a platform's `async_setup_entry` that adds entities by `add_per_subentry`.
+
+    A platform whose entities are only its panels' and chargers' says which, once:
+    `async_setup_entry = setup_per_subentry(charger=per_charger(X, DESCRIPTIONS))`
+    (at the end of the module, below its entity classes).
+    """
+
+    async def async_setup_entry(
+        hass: HomeAssistant,
+        entry: SmartChargeConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+    ) -> None:
+        """Add each panel's and each charger's entities to its subentry."""
+        add_per_subentry(entry, async_add_entities, panel=panel, charger=charger)
+
+    return async_setup_entry
 
 
 class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):

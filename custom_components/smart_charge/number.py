@@ -18,17 +18,15 @@ from homeassistant.const import (
     UnitOfEnergy,
     UnitOfPower,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
+from .coordinator import SmartChargeCoordinator
 from .entity import (
     ChargerSettingDescription,
     ChargerSettingEntity,
     PanelEntity,
-    add_per_subentry,
     async_action,
     per_charger,
+    setup_per_subentry,
 )
 from .models import PanelData
 from .site_config import ChargerSettings, PanelConfig
@@ -119,20 +117,6 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a grid-limit number per panel and the numbers of every charger."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        panel=lambda c, p: [PanelNumber(c, p, GRID_LIMIT)],
-        charger=per_charger(ChargerNumber, CHARGER_NUMBERS),
-    )
-
-
 class PanelNumber(PanelEntity, NumberEntity):
     """A number of a panel; the grid limit is bounded by the panel's rating."""
 
@@ -187,3 +171,10 @@ class ChargerNumber(ChargerSettingEntity[float], NumberEntity):
     async def async_set_native_value(self, value: float) -> None:
         """Set the value."""
         await self.async_set_setting(value)
+
+
+# A grid-limit number per panel and the numbers of every charger.
+async_setup_entry = setup_per_subentry(
+    panel=lambda c, p: [PanelNumber(c, p, GRID_LIMIT)],
+    charger=per_charger(ChargerNumber, CHARGER_NUMBERS),
+)

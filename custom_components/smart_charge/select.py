@@ -6,18 +6,15 @@ from dataclasses import dataclass
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, PHASE_POLICIES, STRATEGIES
-from .coordinator import SmartChargeConfigEntry
 from .entity import (
     ChargerSettingDescription,
     ChargerSettingEntity,
     PanelEntity,
-    add_per_subentry,
     async_action,
     per_charger,
+    setup_per_subentry,
 )
 from .site_config import switches_phases
 
@@ -61,20 +58,6 @@ CHARGER_SELECTS: tuple[ChargerSelectDescription, ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a strategy select per panel and a charging-mode select per managed charger."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
-        charger=per_charger(ChargerSelect, CHARGER_SELECTS),
-    )
-
-
 class StrategySelect(PanelEntity, SelectEntity):
     """How a panel shares its power."""
 
@@ -103,3 +86,11 @@ class ChargerSelect(ChargerSettingEntity[str], SelectEntity):
     async def async_select_option(self, option: str) -> None:
         """Choose the option."""
         await self.async_set_setting(option)
+
+
+# A strategy select per panel; a charging-mode select per managed charger, and a
+# phase-policy select where it may switch phases.
+async_setup_entry = setup_per_subentry(
+    panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
+    charger=per_charger(ChargerSelect, CHARGER_SELECTS),
+)

@@ -7,15 +7,12 @@ from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartChargeConfigEntry
 from .entity import (
     ChargerSettingDescription,
     ChargerSettingEntity,
-    add_per_subentry,
     per_charger,
+    setup_per_subentry,
 )
 
 PARALLEL_UPDATES = 0
@@ -50,19 +47,6 @@ CHARGER_SWITCHES: tuple[ChargerSwitchDescription, ...] = (
 )
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a managed switch per charger (and allow-discharge if managed)."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        charger=per_charger(ChargerSwitch, CHARGER_SWITCHES),
-    )
-
-
 class ChargerSwitch(ChargerSettingEntity[bool], SwitchEntity):
     """A switch of a charger."""
 
@@ -80,3 +64,9 @@ class ChargerSwitch(ChargerSettingEntity[bool], SwitchEntity):
     async def async_turn_off(self, /, **kwargs: Any) -> None:
         """Turn the setting off."""
         await self.async_set_setting(False)
+
+
+# A managed switch per charger (and allow-discharge if managed).
+async_setup_entry = setup_per_subentry(
+    charger=per_charger(ChargerSwitch, CHARGER_SWITCHES)
+)
