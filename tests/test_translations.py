@@ -50,8 +50,8 @@ def test_entity_keys_exist() -> None:
     descriptions: dict[str, list[EntityDescription]] = {
         "sensor": [*sensor.PANEL_SENSORS, *sensor.CHARGER_SENSORS],
         "number": [number.GRID_LIMIT, *number.CHARGER_NUMBERS],
-        "select": [select.STRATEGY],
-        "switch": [switch.MANAGED],
+        "select": [select.STRATEGY, *select.CHARGER_SELECTS],
+        "switch": [*switch.CHARGER_SWITCHES],
         "binary_sensor": [binary_sensor.CONNECTED],
     }
     for platform, items in descriptions.items():

@@ -8,11 +8,8 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartChargeConfigEntry
-from .entity import ChargerEntity, add_per_subentry
+from .entity import ChargerEntity, setup_per_subentry
 
 PARALLEL_UPDATES = 0
 
@@ -22,19 +19,6 @@ CONNECTED = BinarySensorEntityDescription(
     device_class=BinarySensorDeviceClass.CONNECTIVITY,
     entity_category=EntityCategory.DIAGNOSTIC,
 )
-
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a connectivity sensor per charger."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        charger=lambda c, ch: [ConnectedSensor(c, ch, CONNECTED)],
-    )
 
 
 class ConnectedSensor(ChargerEntity, BinarySensorEntity):
@@ -47,3 +31,9 @@ class ConnectedSensor(ChargerEntity, BinarySensorEntity):
         """Return whether the charger is connected."""
         data = self.charger_data
         return None if data is None else data.connected
+
+
+# A connectivity sensor per charger.
+async_setup_entry = setup_per_subentry(
+    charger=lambda c, ch: [ConnectedSensor(c, ch, CONNECTED)]
+)

@@ -13,14 +13,12 @@ from typing import Any, Final, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from homeassistant.config_entries import (
-    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentry,
     ConfigSubentryFlow,
     OptionsFlow,
-    SubentryFlowResult,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
@@ -124,6 +122,7 @@ from .site_config import (
     root_panel,
     tree_error,
 )
+from .subentry_flow import FormSubentryFlow, SubentryData, SubentryForm
 from .tag_config import CONF_TAG_ID, SUBENTRY_TAG
 from .tag_flow import TAG_OPTIONS_SCHEMA, TagDiscoveryMixin, TagSubentryFlow
 from .tls import server_ssl_context
@@ -892,47 +891,29 @@ def _panel_selector(entry: ConfigEntry, exclude: str | None) -> selector.SelectS
     )
 
 
-class PanelSubentryFlow(ConfigSubentryFlow):
+class PanelSubentryFlow(FormSubentryFlow):
     """Add or reconfigure a sub-panel (breaker) of a site."""
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Add a panel."""
-        return await self._async_panel_form("user", user_input)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change a panel."""
-        return await self._async_panel_form("reconfigure", user_input)
-
-    async def _async_panel_form(
-        self, step_id: str, user_input: dict[str, Any] | None
-    ) -> SubentryFlowResult:
-        entry = self._get_entry()
-        reconfiguring = self.source == SOURCE_RECONFIGURE
-        subentry = self._get_reconfigure_subentry() if reconfiguring else None
+    def _validate(self, user_input: dict[str, Any]) -> SubentryData | dict[str, str]:
+        entry, subentry = self._get_entry(), self._subentry
         panel_id = subentry.subentry_id if subentry else "__new__"
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            errors = _range_errors(user_input, PANEL_RANGES)
-            budget, budget_errors = _budget_data(user_input)
-            errors.update(budget_errors)
-            name = str(user_input[CONF_NAME]).strip()
-            if not name:
-                errors[CONF_NAME] = "name_required"
-            if not errors:
-                data = _panel_data(name, user_input, budget)
-                errors = _panel_errors(
-                    entry, panel_id, data, subentry.data if subentry else None
-                )
-            if not errors:
-                if subentry is not None:
-                    return self.async_update_and_abort(
-                        entry, subentry, data=data, title=data[CONF_NAME]
-                    )
-                return self.async_create_entry(title=data[CONF_NAME], data=data)
+        errors = _range_errors(user_input, PANEL_RANGES)
+        budget, budget_errors = _budget_data(user_input)
+        errors.update(budget_errors)
+        name = str(user_input[CONF_NAME]).strip()
+        if not name:
+            errors[CONF_NAME] = "name_required"
+        if errors:
+            return errors
+        data = _panel_data(name, user_input, budget)
+        if errors := _panel_errors(
+            entry, panel_id, data, subentry.data if subentry else None
+        ):
+            return errors
+        return SubentryData(data[CONF_NAME], data)
+
+    def _form(self, user_input: dict[str, Any] | None) -> SubentryForm:
+        entry, subentry = self._get_entry(), self._subentry
         defaults: Mapping[str, Any] = user_input or (
             _with_budget_section(subentry.data) if subentry else {}
         )
@@ -953,11 +934,7 @@ class PanelSubentryFlow(ConfigSubentryFlow):
                 vol.Optional(SECTION_BUDGET): _budget_section(),
             }
         )
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(schema, defaults),
-            errors=errors,
-        )
+        return SubentryForm(schema, defaults)
 
 
 def _panel_data(
@@ -1105,53 +1082,32 @@ def _charger_errors(
     return {}
 
 
-class ChargerSubentryFlow(ConfigSubentryFlow):
+class ChargerSubentryFlow(FormSubentryFlow):
     """Add or reconfigure a charger of a site."""
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Add a charger."""
-        return await self._async_charger_form("user", user_input)
+    def _validate(self, user_input: dict[str, Any]) -> SubentryData | dict[str, str]:
+        entry, subentry = self._get_entry(), self._subentry
+        errors = _range_errors(user_input, CHARGER_RANGES)
+        if not errors:
+            data = _charger_data(user_input)
+            errors = _charger_errors(data, entry, subentry)
+        if user_input.get(CONF_REMOVE_PASSWORD) and user_input.get(CONF_PASSWORD):
+            errors[CONF_PASSWORD] = "password_conflict"
+        if errors:
+            return errors
+        # An empty password field keeps the stored password, unless removed.
+        if (
+            subentry is not None
+            and not user_input.get(CONF_PASSWORD)
+            and not user_input.get(CONF_REMOVE_PASSWORD)
+            and (stored := subentry.data.get(CONF_PASSWORD))
+        ):
+            data[CONF_PASSWORD] = stored
+        title = data[CONF_CHARGER_ID]
+        return SubentryData(title, data, unique_id=title)
 
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change a charger."""
-        return await self._async_charger_form("reconfigure", user_input)
-
-    async def _async_charger_form(
-        self, step_id: str, user_input: dict[str, Any] | None
-    ) -> SubentryFlowResult:
-        entry = self._get_entry()
-        subentry = (
-            self._get_reconfigure_subentry()
-            if self.source == SOURCE_RECONFIGURE
-            else None
-        )
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            errors = _range_errors(user_input, CHARGER_RANGES)
-            if not errors:
-                data = _charger_data(user_input)
-                errors = _charger_errors(data, entry, subentry)
-            if user_input.get(CONF_REMOVE_PASSWORD) and user_input.get(CONF_PASSWORD):
-                errors[CONF_PASSWORD] = "password_conflict"
-            if not errors:
-                # An empty password field keeps the stored password, unless removed.
-                if (
-                    subentry is not None
-                    and not user_input.get(CONF_PASSWORD)
-                    and not user_input.get(CONF_REMOVE_PASSWORD)
-                    and (stored := subentry.data.get(CONF_PASSWORD))
-                ):
-                    data[CONF_PASSWORD] = stored
-                title = data[CONF_CHARGER_ID]
-                if subentry is not None:
-                    return self.async_update_and_abort(
-                        entry, subentry, data=data, title=title, unique_id=title
-                    )
-                return self.async_create_entry(title=title, data=data, unique_id=title)
+    def _form(self, user_input: dict[str, Any] | None) -> SubentryForm:
+        entry, subentry = self._get_entry(), self._subentry
         defaults = dict(user_input or (subentry.data if subentry else {}))
         defaults.pop(CONF_PASSWORD, None)
         schema: dict[Any, Any] = {
@@ -1195,13 +1151,8 @@ class ChargerSubentryFlow(ConfigSubentryFlow):
                 selector.BooleanSelector()
             )
         identity = subentry.data[CONF_CHARGER_ID] if subentry else ANY_IDENTITY
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(
-                vol.Schema(schema), _as_form(defaults)
-            ),
-            errors=errors,
-            description_placeholders={
-                "url": _site_url(self.hass, entry.data, identity)
-            },
+        return SubentryForm(
+            vol.Schema(schema),
+            _as_form(defaults),
+            {"url": _site_url(self.hass, entry.data, identity)},
         )

@@ -8,7 +8,7 @@ act through it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 import ssl
@@ -469,8 +469,8 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         """Push fresh data to the entities."""
         self.async_set_updated_data(self.site_data())
 
-    def site_data(self) -> SiteData:
-        """Return what the entities show."""
+    def site_data(self, configs: Mapping[str, ChargerConfig] | None = None) -> SiteData:
+        """Return what the entities show (`configs`: the chargers' configs, if built)."""
         assert self.server is not None
         assert self.controller is not None
         allocation = self.controller.allocation
@@ -493,7 +493,8 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
                 full_phases=tuple(str(p) for p in result.full_phases) if result else (),
                 plan=self.plans.panel_data(panel_id),
             )
-        configs = self._charger_configs()
+        if configs is None:
+            configs = self._charger_configs()
         charger_data: dict[str, ChargerData] = {}
         for charger_id, charger in self.chargers.items():
             charger_data[charger_id] = self._charger_data(
@@ -575,9 +576,11 @@ class SmartChargeCoordinator(DataUpdateCoordinator[SiteData]):
         discharge = self.controller.discharge
         discharge.set_price(*self.budgets.price_and_threshold(ROOT_PANEL_ID))
         discharge.ratings_kw = {pid: p.limit_kw for pid, p in self.panels.items()}
-        self.controller.update_site(self._engine_site(), self._charger_configs())
+        # Built once: the entities show the configs the controller was just given.
+        configs = self._charger_configs()
+        self.controller.update_site(self._engine_site(), configs)
         self.store.async_schedule_save(self._stored_state)
-        self._refresh()
+        self.async_set_updated_data(self.site_data(configs))
 
     @callback
     def _plan_changed(self) -> None:

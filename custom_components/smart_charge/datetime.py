@@ -5,30 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from homeassistant.components.datetime import DateTimeEntity, DateTimeEntityDescription
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartChargeConfigEntry
-from .entity import ChargerEntity, add_per_subentry, async_action
+from .entity import ChargerEntity, async_action, setup_per_subentry
 
 PARALLEL_UPDATES = 0
 
 DEPARTURE = DateTimeEntityDescription(key="departure", translation_key="departure")
-
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a departure per managed charger."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        charger=lambda c, ch: [DepartureDateTime(c, ch, DEPARTURE)]
-        if ch.managed
-        else [],
-    )
 
 
 class DepartureDateTime(ChargerEntity, DateTimeEntity):
@@ -46,3 +28,9 @@ class DepartureDateTime(ChargerEntity, DateTimeEntity):
     async def async_set_value(self, value: datetime) -> None:
         """Set the departure and replan."""
         await self.coordinator.async_update_goal(self.charger_id, departure=value)
+
+
+# A departure per managed charger.
+async_setup_entry = setup_per_subentry(
+    charger=lambda c, ch: [DepartureDateTime(c, ch, DEPARTURE)] if ch.managed else []
+)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
 from functools import wraps
-from typing import Any, Concatenate
+from typing import Any, Concatenate, Protocol
 
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -71,6 +72,26 @@ type ChargerEntities = Callable[
 ]
 
 
+class ChargerDescription(Protocol):
+    """An entity description that says whether a charger has its entity."""
+
+    @property
+    def has_fn(self) -> Callable[[ChargerSettings], bool]:
+        """Return whether a charger with these settings has the entity."""
+
+
+def per_charger[_D: ChargerDescription](
+    entity: Callable[[SmartChargeCoordinator, ChargerSettings, _D], Entity],
+    descriptions: Sequence[_D],
+) -> ChargerEntities:
+    """Return a charger's entities: one per description that the charger has."""
+    return lambda coordinator, settings: [
+        entity(coordinator, settings, description)
+        for description in descriptions
+        if description.has_fn(settings)
+    ]
+
+
 def add_per_subentry(
     entry: SmartChargeConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
@@ -114,6 +135,33 @@ def add_per_subentry(
 
     add_new()
     entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+type PlatformSetup = Callable[
+    [HomeAssistant, SmartChargeConfigEntry, AddConfigEntryEntitiesCallback],
+    Coroutine[Any, Any, None],
+]
+
+
+def setup_per_subentry(
+    *, panel: PanelEntities | None = None, charger: ChargerEntities | None = None
+) -> PlatformSetup:
+    """Return a platform's `async_setup_entry` that adds entities by `add_per_subentry`.
+
+    A platform whose entities are only its panels' and chargers' says which, once:
+    `async_setup_entry = setup_per_subentry(charger=per_charger(X, DESCRIPTIONS))`
+    (at the end of the module, below its entity classes).
+    """
+
+    async def async_setup_entry(
+        hass: HomeAssistant,
+        entry: SmartChargeConfigEntry,
+        async_add_entities: AddConfigEntryEntitiesCallback,
+    ) -> None:
+        """Add each panel's and each charger's entities to its subentry."""
+        add_per_subentry(entry, async_add_entities, panel=panel, charger=charger)
+
+    return async_setup_entry
 
 
 class PanelEntity(CoordinatorEntity[SmartChargeCoordinator]):
@@ -188,3 +236,34 @@ class ChargerEntity(CoordinatorEntity[SmartChargeCoordinator]):
         if not super().available or data is None:
             return False
         return data.connected or self.available_offline
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerSettingDescription[_V](EntityDescription):
+    """A charger's setting: how to read it, how to change it, whether a charger has it.
+
+    A platform's description derives from its own and this one, e.g.
+    `class ChargerSwitchDescription(SwitchEntityDescription, ChargerSettingDescription[bool])`.
+    """
+
+    value_fn: Callable[[ChargerData], _V | None]
+    set_fn: Callable[[SmartChargeCoordinator, str, _V], Awaitable[None]]
+    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
+
+
+class ChargerSettingEntity[_V](ChargerEntity):
+    """A charger entity that shows and changes one setting; it works while offline."""
+
+    entity_description: ChargerSettingDescription[_V]
+    available_offline = True
+
+    @property
+    def setting(self) -> _V | None:
+        """Return the setting in force."""
+        data = self.charger_data
+        return None if data is None else self.entity_description.value_fn(data)
+
+    @async_action
+    async def async_set_setting(self, value: _V) -> None:
+        """Change the setting (the coordinator rebalances or replans)."""
+        await self.entity_description.set_fn(self.coordinator, self.charger_id, value)

@@ -18,12 +18,17 @@ from homeassistant.const import (
     UnitOfEnergy,
     UnitOfPower,
 )
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
-from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
-from .models import ChargerData, PanelData
+from .coordinator import SmartChargeCoordinator
+from .entity import (
+    ChargerSettingDescription,
+    ChargerSettingEntity,
+    PanelEntity,
+    async_action,
+    per_charger,
+    setup_per_subentry,
+)
+from .models import PanelData
 from .site_config import ChargerSettings, PanelConfig
 
 PARALLEL_UPDATES = 0
@@ -38,12 +43,10 @@ class PanelNumberDescription(NumberEntityDescription):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChargerNumberDescription(NumberEntityDescription):
-    """A charger number, how to read and set it."""
-
-    value_fn: Callable[[ChargerData], float | None]
-    set_value_fn: Callable[[SmartChargeCoordinator, str, float], Awaitable[None]]
-    has_fn: Callable[[ChargerSettings], bool] = lambda _: True
+class ChargerNumberDescription(
+    NumberEntityDescription, ChargerSettingDescription[float]
+):
+    """A charger number, how to read and set it, and whether a charger has it."""
 
 
 GRID_LIMIT = PanelNumberDescription(
@@ -70,7 +73,7 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=0.1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.max_current_a,
-        set_value_fn=lambda rt, cid, value: rt.async_set_max_current(cid, value),
+        set_fn=lambda rt, cid, value: rt.async_set_max_current(cid, value),
         has_fn=lambda s: s.managed,
     ),
     ChargerNumberDescription(
@@ -82,7 +85,7 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.priority,
-        set_value_fn=lambda rt, cid, value: rt.async_set_priority(cid, int(value)),
+        set_fn=lambda rt, cid, value: rt.async_set_priority(cid, int(value)),
     ),
     ChargerNumberDescription(
         key="energy_to_add",
@@ -94,7 +97,7 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=0.1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.goal.energy_kwh if c.goal else None,
-        set_value_fn=lambda rt, cid, value: rt.async_update_goal(cid, energy_kwh=value),
+        set_fn=lambda rt, cid, value: rt.async_update_goal(cid, energy_kwh=value),
         has_fn=lambda s: s.managed,
     ),
     ChargerNumberDescription(
@@ -108,26 +111,10 @@ CHARGER_NUMBERS: tuple[ChargerNumberDescription, ...] = (
         native_step=1,
         mode=NumberMode.BOX,
         value_fn=lambda c: c.min_soc_pct,
-        set_value_fn=lambda rt, cid, value: rt.async_set_min_soc(cid, value),
+        set_fn=lambda rt, cid, value: rt.async_set_min_soc(cid, value),
         has_fn=lambda s: s.managed,
     ),
 )
-
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a grid-limit number per panel and the numbers of every charger."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        panel=lambda c, p: [PanelNumber(c, p, GRID_LIMIT)],
-        charger=lambda c, ch: (
-            ChargerNumber(c, ch, d) for d in CHARGER_NUMBERS if d.has_fn(ch)
-        ),
-    )
 
 
 class PanelNumber(PanelEntity, NumberEntity):
@@ -159,11 +146,10 @@ class PanelNumber(PanelEntity, NumberEntity):
         )
 
 
-class ChargerNumber(ChargerEntity, NumberEntity):
-    """A number of a charger; it works while the charger is offline."""
+class ChargerNumber(ChargerSettingEntity[float], NumberEntity):
+    """A number of a charger."""
 
     entity_description: ChargerNumberDescription
-    available_offline = True
 
     def __init__(
         self,
@@ -180,12 +166,15 @@ class ChargerNumber(ChargerEntity, NumberEntity):
     @property
     def native_value(self) -> float | None:
         """Return the value."""
-        data = self.charger_data
-        return None if data is None else self.entity_description.value_fn(data)
+        return self.setting
 
-    @async_action
     async def async_set_native_value(self, value: float) -> None:
-        """Set the value and rebalance."""
-        await self.entity_description.set_value_fn(
-            self.coordinator, self.charger_id, value
-        )
+        """Set the value."""
+        await self.async_set_setting(value)
+
+
+# A grid-limit number per panel and the numbers of every charger.
+async_setup_entry = setup_per_subentry(
+    panel=lambda c, p: [PanelNumber(c, p, GRID_LIMIT)],
+    charger=per_charger(ChargerNumber, CHARGER_NUMBERS),
+)

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import CHARGING_MODES, DEFAULT_CHARGING_MODE, PHASE_POLICIES, STRATEGIES
-from .coordinator import SmartChargeConfigEntry
-from .entity import ChargerEntity, PanelEntity, add_per_subentry, async_action
+from .entity import (
+    ChargerSettingDescription,
+    ChargerSettingEntity,
+    PanelEntity,
+    async_action,
+    per_charger,
+    setup_per_subentry,
+)
 from .site_config import switches_phases
 
 PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerSelectDescription(SelectEntityDescription, ChargerSettingDescription[str]):
+    """A charger select, how to read and choose it, and whether a charger has it."""
+
 
 STRATEGY = SelectEntityDescription(
     key="strategy",
@@ -21,37 +33,29 @@ STRATEGY = SelectEntityDescription(
     options=list(STRATEGIES),
 )
 
-CHARGING_MODE = SelectEntityDescription(
-    key="charging_mode",
-    translation_key="charging_mode",
-    options=list(CHARGING_MODES),
+CHARGER_SELECTS: tuple[ChargerSelectDescription, ...] = (
+    # How the car at a charger wants its energy (its goal's mode; as fast as possible
+    # without a goal); a change replans.
+    ChargerSelectDescription(
+        key="charging_mode",
+        translation_key="charging_mode",
+        options=list(CHARGING_MODES),
+        value_fn=lambda c: c.goal.mode if c.goal else DEFAULT_CHARGING_MODE,
+        set_fn=lambda rt, cid, option: rt.async_update_goal(cid, mode=option),
+        has_fn=lambda s: s.managed,
+    ),
+    # How a charger that switches phases is driven: auto, always one, always three;
+    # the next rebalance follows it (after the dwell time).
+    ChargerSelectDescription(
+        key="phase_policy",
+        translation_key="phase_policy",
+        entity_category=EntityCategory.CONFIG,
+        options=list(PHASE_POLICIES),
+        value_fn=lambda c: c.phase_policy,
+        set_fn=lambda rt, cid, option: rt.async_set_phase_policy(cid, option),
+        has_fn=lambda s: s.managed and switches_phases(s),
+    ),
 )
-
-PHASE_POLICY = SelectEntityDescription(
-    key="phase_policy",
-    translation_key="phase_policy",
-    entity_category=EntityCategory.CONFIG,
-    options=list(PHASE_POLICIES),
-)
-
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a strategy select per panel and a charging-mode select per managed charger."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
-        charger=lambda c, ch: [
-            ChargingModeSelect(c, ch, CHARGING_MODE),
-            *([PhasePolicySelect(c, ch, PHASE_POLICY)] if switches_phases(ch) else []),
-        ]
-        if ch.managed
-        else [],
-    )
 
 
 class StrategySelect(PanelEntity, SelectEntity):
@@ -69,37 +73,24 @@ class StrategySelect(PanelEntity, SelectEntity):
         await self.coordinator.async_set_strategy(self.panel_id, option)
 
 
-class ChargingModeSelect(ChargerEntity, SelectEntity):
-    """How the car at a charger wants its energy (its goal's mode)."""
+class ChargerSelect(ChargerSettingEntity[str], SelectEntity):
+    """A select of a charger."""
 
-    available_offline = True
-
-    @property
-    def current_option(self) -> str | None:
-        """Return the goal's mode (as fast as possible without a goal)."""
-        data = self.charger_data
-        if data is None:
-            return None
-        return data.goal.mode if data.goal else DEFAULT_CHARGING_MODE
-
-    @async_action
-    async def async_select_option(self, option: str) -> None:
-        """Change the goal's mode and replan."""
-        await self.coordinator.async_update_goal(self.charger_id, mode=option)
-
-
-class PhasePolicySelect(ChargerEntity, SelectEntity):
-    """How a charger that switches phases is driven: auto, always one, always three."""
-
-    available_offline = True
+    entity_description: ChargerSelectDescription
 
     @property
     def current_option(self) -> str | None:
-        """Return the policy in force."""
-        data = self.charger_data
-        return None if data is None else data.phase_policy
+        """Return the option in force."""
+        return self.setting
 
-    @async_action
     async def async_select_option(self, option: str) -> None:
-        """Change the policy; the next rebalance follows it (after the dwell time)."""
-        await self.coordinator.async_set_phase_policy(self.charger_id, option)
+        """Choose the option."""
+        await self.async_set_setting(option)
+
+
+# A strategy select per panel; a charging-mode select per managed charger, and a
+# phase-policy select where it may switch phases.
+async_setup_entry = setup_per_subentry(
+    panel=lambda c, p: [StrategySelect(c, p, STRATEGY)],
+    charger=per_charger(ChargerSelect, CHARGER_SELECTS),
+)

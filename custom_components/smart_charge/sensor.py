@@ -14,15 +14,21 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import UnitOfElectricCurrent, UnitOfEnergy, UnitOfPower
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import BUDGET_REASONS, CHARGER_STATUSES, DOMAIN, GRID_PHASES, LIMIT_REASONS
 from .coordinator import SmartChargeConfigEntry, SmartChargeCoordinator
-from .entity import ChargerEntity, PanelEntity, add_per_subentry, charger_unique_id
+from .entity import (
+    ChargerEntity,
+    PanelEntity,
+    add_per_subentry,
+    charger_unique_id,
+    per_charger,
+)
 from .models import ChargerData, PanelData
+from .sensor_kinds import current_a, energy_kwh, energy_wh, power_kw, power_w
 from .site_config import ChargerSettings, switches_phases
 from .tag_sensor import async_setup_tag_sensors
 
@@ -52,13 +58,7 @@ def _kw_sensor(
     key: str, value_fn: Callable[[PanelData], float]
 ) -> PanelSensorDescription:
     return PanelSensorDescription(
-        key=key,
-        translation_key=key,
-        device_class=SensorDeviceClass.POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        suggested_display_precision=2,
-        value_fn=value_fn,
+        key=key, translation_key=key, **power_kw(), value_fn=value_fn
     )
 
 
@@ -84,9 +84,7 @@ PANEL_SENSORS: tuple[PanelSensorDescription, ...] = (
     PanelSensorDescription(
         key="planned_peak",
         translation_key="planned_peak",
-        device_class=SensorDeviceClass.POWER,
-        native_unit_of_measurement=UnitOfPower.KILO_WATT,
-        suggested_display_precision=2,
+        **power_kw(measurement=False),
         # The highest planned load of the cars under the panel; the plan per slot as
         # periods with their power, for chart cards.
         value_fn=lambda p: p.plan.peak_kw if p.plan else None,
@@ -100,10 +98,7 @@ def _phase_current(index: int) -> ChargerSensorDescription:
     return ChargerSensorDescription(
         key=f"current_{phase.lower()}",
         translation_key=f"current_{phase.lower()}",
-        device_class=SensorDeviceClass.CURRENT,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        suggested_display_precision=1,
+        **current_a(),
         value_fn=lambda c: c.current_a[index],
         # A single-phase charger has the one of the grid phase it is wired to.
         has_fn=lambda s: s.phases == 3 or (s.grid_phase or GRID_PHASES[0]) == phase,
@@ -124,59 +119,40 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
     ChargerSensorDescription(
         key="allocated_current",
         translation_key="allocated_current",
-        device_class=SensorDeviceClass.CURRENT,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        suggested_display_precision=1,
+        **current_a(),
         value_fn=lambda c: c.allocated_current_a,
         has_fn=lambda s: s.managed,
     ),
     ChargerSensorDescription(
         key="allocated_power",
         translation_key="allocated_power",
-        device_class=SensorDeviceClass.POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        suggested_unit_of_measurement=UnitOfPower.KILO_WATT,
-        suggested_display_precision=2,
+        **power_w(),
         value_fn=lambda c: c.allocated_power_w,
         has_fn=lambda s: s.managed,
     ),
     ChargerSensorDescription(
         key="power",
         translation_key="power",
-        device_class=SensorDeviceClass.POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        suggested_unit_of_measurement=UnitOfPower.KILO_WATT,
-        suggested_display_precision=2,
+        **power_w(),
         value_fn=lambda c: c.power_w,
     ),
     *(_phase_current(index) for index in range(3)),
     ChargerSensorDescription(
         key="session_energy",
         translation_key="session_energy",
-        device_class=SensorDeviceClass.ENERGY,
         # A total that starts again with every session: its last reset is the
         # session's start, so long-term statistics begin a new cycle there instead
         # of recording the drop to 0 as negative energy (total_increasing would read
         # any dip of the charger's meter as a reset; the start is known exactly, and
         # stays the same across restarts because it comes from the charger).
-        state_class=SensorStateClass.TOTAL,
-        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        **energy_wh(SensorStateClass.TOTAL),
         value_fn=lambda c: c.session_energy_wh,
         last_reset_fn=lambda c: c.session_started,
     ),
     ChargerSensorDescription(
         key="lifetime_energy",
         translation_key="lifetime_energy",
-        device_class=SensorDeviceClass.ENERGY,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        **energy_wh(SensorStateClass.TOTAL_INCREASING),
         value_fn=lambda c: c.lifetime_energy_wh,
     ),
     ChargerSensorDescription(
@@ -211,9 +187,7 @@ CHARGER_SENSORS: tuple[ChargerSensorDescription, ...] = (
     ChargerSensorDescription(
         key="planned_energy",
         translation_key="planned_energy",
-        device_class=SensorDeviceClass.ENERGY,
-        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        **energy_kwh(),
         value_fn=lambda c: c.plan.energy_kwh if c.plan else None,
         # The plan as periods with their power, for chart cards; and why the goal
         # is not planned as set (its SoC sensor is unavailable), if it is not.
@@ -261,9 +235,7 @@ async def async_setup_entry(
         entry,
         async_add_entities,
         panel=lambda c, p: (PanelSensor(c, p, d) for d in PANEL_SENSORS),
-        charger=lambda c, ch: (
-            ChargerSensor(c, ch, d) for d in CHARGER_SENSORS if d.has_fn(ch)
-        ),
+        charger=per_charger(ChargerSensor, CHARGER_SENSORS),
     )
     async_setup_tag_sensors(hass, entry, async_add_entities)
 

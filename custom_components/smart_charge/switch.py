@@ -2,85 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import SmartChargeConfigEntry
-from .entity import ChargerEntity, add_per_subentry, async_action
+from .entity import (
+    ChargerSettingDescription,
+    ChargerSettingEntity,
+    per_charger,
+    setup_per_subentry,
+)
 
 PARALLEL_UPDATES = 0
 
-MANAGED = SwitchEntityDescription(
-    key="managed", translation_key="managed", entity_category=EntityCategory.CONFIG
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerSwitchDescription(
+    SwitchEntityDescription, ChargerSettingDescription[bool]
+):
+    """A charger switch, how to read and set it, and whether a charger has it."""
+
+
+CHARGER_SWITCHES: tuple[ChargerSwitchDescription, ...] = (
+    # On: the engine limits this charger. Off: never limited, its power still counts.
+    ChargerSwitchDescription(
+        key="managed",
+        translation_key="managed",
+        entity_category=EntityCategory.CONFIG,
+        value_fn=lambda c: c.managed,
+        set_fn=lambda rt, cid, on: rt.async_set_managed(cid, on),
+    ),
+    # V2X (OCPP 2.1 bidirectional chargers): off by default; used only when the charger
+    # and the car report bidirectional support, never below the car's min SoC.
+    ChargerSwitchDescription(
+        key="allow_discharge",
+        translation_key="allow_discharge",
+        entity_category=EntityCategory.CONFIG,
+        value_fn=lambda c: c.allow_discharge,
+        set_fn=lambda rt, cid, on: rt.async_set_allow_discharge(cid, on),
+        has_fn=lambda s: s.managed,
+    ),
 )
-# V2X (OCPP 2.1 bidirectional chargers): off by default; used only when the charger
-# and the car report bidirectional support.
-ALLOW_DISCHARGE = SwitchEntityDescription(
-    key="allow_discharge",
-    translation_key="allow_discharge",
-    entity_category=EntityCategory.CONFIG,
-)
 
 
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: SmartChargeConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    """Add a managed switch per charger."""
-    add_per_subentry(
-        entry,
-        async_add_entities,
-        charger=lambda c, ch: [
-            ManagedSwitch(c, ch, MANAGED),
-            *([AllowDischargeSwitch(c, ch, ALLOW_DISCHARGE)] if ch.managed else []),
-        ],
-    )
+class ChargerSwitch(ChargerSettingEntity[bool], SwitchEntity):
+    """A switch of a charger."""
 
-
-class ManagedSwitch(ChargerEntity, SwitchEntity):
-    """On: the engine limits this charger. Off: never limited, its power still counts."""
-
-    available_offline = True
+    entity_description: ChargerSwitchDescription
 
     @property
     def is_on(self) -> bool | None:
-        """Return whether the charger is managed."""
-        data = self.charger_data
-        return None if data is None else data.managed
+        """Return whether the switch is on."""
+        return self.setting
 
-    @async_action
     async def async_turn_on(self, /, **kwargs: Any) -> None:
-        """Manage the charger."""
-        await self.coordinator.async_set_managed(self.charger_id, True)
+        """Turn the setting on."""
+        await self.async_set_setting(True)
 
-    @async_action
     async def async_turn_off(self, /, **kwargs: Any) -> None:
-        """Stop managing the charger."""
-        await self.coordinator.async_set_managed(self.charger_id, False)
+        """Turn the setting off."""
+        await self.async_set_setting(False)
 
 
-class AllowDischargeSwitch(ChargerEntity, SwitchEntity):
-    """On: a bidirectional charger may give power back (V2X), never below min SoC."""
-
-    available_offline = True
-
-    @property
-    def is_on(self) -> bool | None:
-        """Return whether discharge is allowed."""
-        data = self.charger_data
-        return None if data is None else data.allow_discharge
-
-    @async_action
-    async def async_turn_on(self, /, **kwargs: Any) -> None:
-        """Allow discharge."""
-        await self.coordinator.async_set_allow_discharge(self.charger_id, True)
-
-    @async_action
-    async def async_turn_off(self, /, **kwargs: Any) -> None:
-        """Forbid discharge."""
-        await self.coordinator.async_set_allow_discharge(self.charger_id, False)
+# A managed switch per charger (and allow-discharge if managed).
+async_setup_entry = setup_per_subentry(
+    charger=per_charger(ChargerSwitch, CHARGER_SWITCHES)
+)

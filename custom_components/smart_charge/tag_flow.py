@@ -6,18 +6,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.config_entries import (
-    SOURCE_RECONFIGURE,
-    ConfigEntry,
-    ConfigFlowResult,
-    ConfigSubentry,
-    ConfigSubentryFlow,
-    SubentryFlowResult,
-)
+from homeassistant.config_entries import ConfigEntry, ConfigFlowResult, ConfigSubentry
 from homeassistant.helpers import selector
 import voluptuous as vol
 
 from .site_config import chargers_of
+from .subentry_flow import FormSubentryFlow, SubentryData, SubentryForm
 from .tag_config import (
     CONF_ALLOWED_CHARGERS,
     CONF_COST_SENSOR,
@@ -135,54 +129,25 @@ def tag_error(
     return None
 
 
-class TagSubentryFlow(ConfigSubentryFlow):
+class TagSubentryFlow(FormSubentryFlow):
     """Add or reconfigure a tag (RFID card, id token) of a site."""
 
-    async def async_step_user(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Add a tag."""
-        return await self._async_tag_form("user", user_input)
-
-    async def async_step_reconfigure(
-        self, user_input: dict[str, Any] | None = None
-    ) -> SubentryFlowResult:
-        """Change a tag."""
-        return await self._async_tag_form("reconfigure", user_input)
-
-    async def _async_tag_form(
-        self, step_id: str, user_input: dict[str, Any] | None
-    ) -> SubentryFlowResult:
-        entry = self._get_entry()
-        subentry = (
-            self._get_reconfigure_subentry()
-            if self.source == SOURCE_RECONFIGURE
-            else None
+    def _validate(self, user_input: dict[str, Any]) -> SubentryData | dict[str, str]:
+        entry, subentry = self._get_entry(), self._subentry
+        data = tag_data(user_input)
+        if problem := tag_error(
+            data, entry, subentry.subentry_id if subentry else None
+        ):
+            return {problem[0]: problem[1]}
+        return SubentryData(
+            data[CONF_TAG_NAME], data, unique_id=tag_key(data[CONF_TAG_ID])
         )
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            data = tag_data(user_input)
-            if problem := tag_error(
-                data, entry, subentry.subentry_id if subentry else None
-            ):
-                errors[problem[0]] = problem[1]
-            else:
-                title = data[CONF_TAG_NAME]
-                unique_id = tag_key(data[CONF_TAG_ID])
-                if subentry is not None:
-                    return self.async_update_and_abort(
-                        entry, subentry, data=data, title=title, unique_id=unique_id
-                    )
-                return self.async_create_entry(
-                    title=title, data=data, unique_id=unique_id
-                )
-        defaults = dict(user_input or (subentry.data if subentry else {}))
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(
-                _tag_schema(entry, with_id=True), defaults
-            ),
-            errors=errors,
+
+    def _form(self, user_input: dict[str, Any] | None) -> SubentryForm:
+        entry, subentry = self._get_entry(), self._subentry
+        return SubentryForm(
+            _tag_schema(entry, with_id=True),
+            dict(user_input or (subentry.data if subentry else {})),
         )
 
 

@@ -18,7 +18,6 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import UnitOfEnergy
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
@@ -30,6 +29,7 @@ from .compat import device_info
 from .const import DOMAIN
 from .coordinator import SmartChargeConfigEntry
 from .history import SessionHistory, TagTotals, sessions_signal
+from .sensor_kinds import energy_wh, money
 from .tag_config import TagConfig
 from .tags import tags_signal
 
@@ -46,30 +46,20 @@ TAG_SENSORS: tuple[TagSensorDescription, ...] = (
     TagSensorDescription(
         key="tag_energy_month",
         translation_key="tag_energy_month",
-        device_class=SensorDeviceClass.ENERGY,
         # Falls to 0 when a month starts: a meter reset for the statistics.
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        **energy_wh(SensorStateClass.TOTAL_INCREASING),
         value_fn=lambda t: t.energy_month_wh,
     ),
     TagSensorDescription(
         key="tag_energy_total",
         translation_key="tag_energy_total",
-        device_class=SensorDeviceClass.ENERGY,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
+        **energy_wh(SensorStateClass.TOTAL_INCREASING),
         value_fn=lambda t: t.energy_total_wh,
     ),
     TagSensorDescription(
         key="tag_cost_month",
         translation_key="tag_cost_month",
-        device_class=SensorDeviceClass.MONETARY,
-        state_class=SensorStateClass.TOTAL,
-        suggested_display_precision=2,
+        **money(),
         value_fn=lambda t: round(t.cost_month, 4),
         monetary=True,
     ),
