@@ -73,8 +73,6 @@ class LimitReason(StrEnum):
     CHARGER_MAXIMUM = "charger_maximum"
     EV_CAP = "ev_cap"
     USER_CAP = "user_cap"
-    # A user cap that is a charging plan's current for this slot (`Session.cap_from_plan`).
-    CHARGING_PLAN = "charging_plan"
     BREAKER = "breaker"
     PHASE = "phase"
     SOLAR = "solar"
@@ -84,6 +82,8 @@ class LimitReason(StrEnum):
     PAUSED_NO_ROOM = "paused_no_room"
     NOT_MANAGED = "not_managed"
     OFFLINE = "offline"
+    # A user cap that is a charging plan's current for this slot (`Session.cap_from_plan`).
+    CHARGING_PLAN = "charging_plan"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
