@@ -577,7 +577,7 @@ class ProfileWriter:
             or (key[1] == SLOT_TX and before.transaction_id != target.transaction_id)
         )
         base = None if before is None or stale else before
-        book.slots[key] = Installed(
+        book.slots[key] = written = Installed(
             purpose=purpose,
             stack_level=int(body["stackLevel"]),
             limit_a=None if base is None else base.limit_a,
@@ -600,8 +600,10 @@ class ProfileWriter:
             status = str(err)
         current = book.slots.get(key)
         if status == "Accepted":
+            # Gone from the book meanwhile (its transaction ended, a clear was
+            # answered): the charger holds it all the same.
             book.slots[key] = replace(
-                current or book.slots[key],
+                current or written,
                 limit_a=target.limit_a,
                 pending_a=None,
                 dynamic_unit=unit
