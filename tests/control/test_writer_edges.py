@@ -3,9 +3,10 @@
 Every test drives `ProfileWriter` over a real `CentralSystem` on 127.0.0.1 with real
 `ocpp` clients (`tools/simulator`) that are silent, offline, refusing or answer with a
 CALLERROR, and asserts what the charger ends up holding and what the writer's book
-says. Nothing here depends on timing: a silent charger never answers, so its call
-always runs into the server's timeout. The pure helpers (`_schedule_limit`, the
-`ChargerBook`) get direct table tests.
+says. Nothing here depends on timing luck: a silent charger never answers, so its call
+always runs into the server's timeout; the one test that acts while a charger is still
+answering waits for the frame to arrive and acts before the charger's fixed delay is
+over. The pure helpers (`_schedule_limit`, the `ChargerBook`) get direct table tests.
 """
 
 from __future__ import annotations
@@ -241,6 +242,43 @@ async def test_a_silent_charger_is_held_with_its_schedule(rig: Rig) -> None:
     writer.held.clear()
     assert not await writer.write_schedule(target, config, _running)
     assert "PLAN#1" in writer.held
+
+
+class NowAndThenSilent(SimulatedCharger):
+    """A charger that leaves the SetChargingProfile requests numbered in `silent` unanswered."""
+
+    silent: frozenset[int] = frozenset()
+
+    def record_frame(self, text: str) -> None:
+        """Record the frame; decide before it is handled whether to answer it."""
+        super().record_frame(text)
+        if len(self.received_profiles) in self.silent:
+            self.ignore_actions.add("SetChargingProfile")
+        else:
+            self.ignore_actions.discard("SetChargingProfile")
+
+
+async def test_unanswered_attempts_count_in_a_row(rig: Rig) -> None:
+    # Watts only: a schedule in A is refused. The 1st and 3rd requests go unanswered;
+    # the refusal in between is an answer, so the charger is not held.
+    sim, tid = await rig.session("FLAKY", NowAndThenSilent, rate_units="Power")
+    assert isinstance(sim, NowAndThenSilent)
+    sim.silent = frozenset({1, 3})
+    config = ChargerConfig("FLAKY", "main")
+    plan = _plan((10.0, 16.0))
+    target = _tx("FLAKY", tid, 16.0, schedule=plan)
+
+    assert await rig.writer.write_schedule(target, config, _running)
+    assert [p.rate_unit for p in sim.received_profiles] == ["A", "A", "W", "W"]
+    assert [sim.profile_answers.get(p.sequence) for p in sim.received_profiles] == [
+        None,
+        "Rejected",
+        None,
+        "Accepted",
+    ]
+    assert "FLAKY#1" not in rig.writer.held
+    assert rig.writer.book("FLAKY").slots[1, SLOT_TX].schedule == plan
+    assert sim.limit_in_force(1) == 10.0
 
 
 async def test_a_session_that_ended_gets_no_write(rig: Rig) -> None:
