@@ -245,7 +245,7 @@ async def test_a_silent_charger_is_held_with_its_schedule(rig: Rig) -> None:
 
 
 class NowAndThenSilent(SimulatedCharger):
-    """A charger that leaves the SetChargingProfile requests numbered in `silent` unanswered."""
+    """A charger that leaves the SetChargingProfile requests in `silent` unanswered."""
 
     silent: frozenset[int] = frozenset()
 
