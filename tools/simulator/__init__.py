@@ -57,7 +57,8 @@ Options (constructor keywords):
 - hostile: `profile_delay_s` (slow answers), `reject_first=N` (its first N
   SetChargingProfile), `reject_purposes={"TxProfile"}`, `profile_status="Rejected" |
   "NotSupported" | "CallError"` (refuses everything), `ignore_actions` (a set: never answers
-  those), `ignores_limits=True` (accepts, draws the car maximum), `stuck_at_a=9.0` (accepts,
+  those), `call_errors` (a set: answers those with a CALLERROR NotImplemented),
+  `composite_status="Rejected"` / `composite_unit="W"` (how GetCompositeSchedule answers), `ignores_limits=True` (accepts, draws the car maximum), `stuck_at_a=9.0` (accepts,
   never draws below 9 A), `reboot_on_reset=True` (Reset reboots it).
 - time: `clock=` a callable returning an aware datetime (tests move it to expire profiles);
   `message_clock=` the time written into its messages (meter values, transactions).

@@ -280,6 +280,12 @@ class SimulatedCharger:
             list(subprotocols) if subprotocols is not None else [VERSIONS[version]]
         )
         self.ignore_actions: set[str] = set()
+        # Actions it answers with a CALLERROR (NotImplemented), as a charger without them.
+        self.call_errors: set[str] = set()
+        # How it answers GetCompositeSchedule: its status ("Rejected": no schedule) and
+        # the unit it reports in whatever was asked (None: the unit asked for).
+        self.composite_status = "Accepted"
+        self.composite_unit: str | None = None
         features = (
             "Core,RemoteTrigger"
             + (",SmartCharging" if smart_charging else "")

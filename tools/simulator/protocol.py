@@ -13,6 +13,7 @@ import json
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ocpp.messages import CallError
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as _Lib16, call_result as result16
 from ocpp.v21 import ChargePoint as _Lib21, call_result as result21
@@ -63,6 +64,13 @@ class _SimBase:
             self.sim.call_result_received(str(message[1]), message[2])
         if is_call and message[2] in self.sim.ignore_actions:
             return  # a charger that never answers
+        if is_call and message[2] in self.sim.call_errors:
+            # A charger without this feature: a CALLERROR, nothing applied.
+            error = CallError(
+                message[1], "NotImplemented", f"{message[2]} is not implemented", {}
+            )
+            await self._send(error.to_json())  # type: ignore[attr-defined]
+            return
         if is_call and message[2] == "SetChargingProfile" and self.sim.profile_delay_s:
             await asyncio.sleep(self.sim.profile_delay_s)  # a slow flash write
         await super().route_message(raw_msg)  # type: ignore[misc]
@@ -106,8 +114,10 @@ class _Sim16(_SimBase, _Lib16):
     def on_get_composite_schedule(
         self, connector_id: int, duration: int, **kwargs: Any
     ) -> Any:
+        if self.sim.composite_status != "Accepted":
+            return result16.GetCompositeSchedule(status=self.sim.composite_status)
         unit, limit, phases = self.sim.composite(
-            connector_id, kwargs.get("charging_rate_unit")
+            connector_id, self.sim.composite_unit or kwargs.get("charging_rate_unit")
         )
         return result16.GetCompositeSchedule(
             status="Accepted",
@@ -210,8 +220,10 @@ class _Handlers2x:
     def on_get_composite_schedule(
         self, duration: int, evse_id: int, **kwargs: Any
     ) -> Any:
+        if self.sim.composite_status != "Accepted":
+            return self._result.GetCompositeSchedule(status=self.sim.composite_status)
         unit, limit, phases = self.sim.composite(
-            evse_id, kwargs.get("charging_rate_unit")
+            evse_id, self.sim.composite_unit or kwargs.get("charging_rate_unit")
         )
         return self._result.GetCompositeSchedule(
             status="Accepted",

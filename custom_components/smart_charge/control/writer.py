@@ -26,9 +26,10 @@ of the old slot. A charger that refuses every shape is reported once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 import logging
 import math
 from typing import Any, Final
@@ -345,6 +346,27 @@ class WriteTarget:
     phase_to_use: int | None = None
 
 
+class _Next(Enum):
+    """What a write does after an attempt that got no answer (see `_attempt`)."""
+
+    RETRY = "retry"  # unanswered: the next attempt may go
+    HOLD = "hold"  # offline or silent too often: held, its reserve stays
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """The attempts of one write: its target and how many went unanswered in a row."""
+
+    target: WriteTarget
+    what: str  # what is written, for the log: "limit", "schedule"
+    timeouts: int = 0
+
+    @property
+    def key(self) -> str:
+        """Return the connector's key in `ProfileWriter.held`."""
+        return f"{self.target.charger_id}#{self.target.connector_id}"
+
+
 def builder_for(version: str | None) -> Callable[..., dict[str, Any]]:
     """Return the profile builder of an OCPP version."""
     if version == OCPP16:
@@ -555,7 +577,7 @@ class ProfileWriter:
             or (key[1] == SLOT_TX and before.transaction_id != target.transaction_id)
         )
         base = None if before is None or stale else before
-        book.slots[key] = Installed(
+        book.slots[key] = written = Installed(
             purpose=purpose,
             stack_level=int(body["stackLevel"]),
             limit_a=None if base is None else base.limit_a,
@@ -578,8 +600,10 @@ class ProfileWriter:
             status = str(err)
         current = book.slots.get(key)
         if status == "Accepted":
+            # Gone from the book meanwhile (its transaction ended, a clear was
+            # answered): the charger holds it all the same.
             book.slots[key] = replace(
-                current or book.slots[key],
+                current or written,
                 limit_a=target.limit_a,
                 pending_a=None,
                 dynamic_unit=unit
@@ -676,36 +700,26 @@ class ProfileWriter:
 
         `still_running` is asked before every attempt: a session that ended meanwhile
         needs no limit. A charger that does not answer twice is held (its reserve
-        stays); one that refuses every shape is reported and held.
+        stays); one that refuses every shape is reported and held. An unanswered
+        attempt moves on to the next shape.
         """
-        key = f"{target.charger_id}#{target.connector_id}"
-        timeouts = 0
+        attempts = _Attempts(target, "limit")
         book = self.book(target.charger_id)
         if (
             still_running()
             and self.session_slot(config) == SLOT_TX
             and not target.phase_switch
         ):
-            try:
-                if await self.update_dynamic(target, config):
-                    return True
-            except ChargerNotConnectedError as err:
-                _LOGGER.warning("Limit for %s not applied: %s", key, err)
-                self.held.add(key)
+            # Unanswered, the update stays pending and a full profile goes next.
+            moved = await self._attempt(attempts, self.update_dynamic(target, config))
+            if moved is _Next.HOLD:
                 return False
-            except CallTimeoutError:
-                timeouts += 1  # the update stays pending; a full profile goes next
+            if moved is True:
+                return True
         for purpose in self.session_purposes(config):
             for unit in self.units(target.charger_id):
                 if not still_running():
                     return True
-                stack = (
-                    STATION_STACK_LEVEL
-                    if purpose in STATION_MAX_PURPOSES
-                    else CONNECTOR_DEFAULT_STACK_LEVEL
-                    if purpose == TX_DEFAULT_PROFILE
-                    else config.stack_level
-                )
                 _LOGGER.debug(
                     "Charger %s connector %s: limit %.1f A as %s in %s (transaction %s)",
                     target.charger_id,
@@ -715,47 +729,13 @@ class ProfileWriter:
                     unit,
                     target.transaction_id,
                 )
-                try:
-                    status = await self.write(
-                        target,
-                        config,
-                        purpose=purpose,
-                        unit=unit,
-                        stack_level=stack,
-                        record_limit=True,
-                    )
-                    if (
-                        status != "Accepted"
-                        and purpose == TX_PROFILE
-                        and self.dynamic(target.charger_id)
-                    ):
-                        # A 2.1 charger without Dynamic profiles: the same limit as
-                        # an Absolute profile, and Absolute from now on.
-                        self._refuse_dynamic(target.charger_id, status)
-                        status = await self.write(
-                            target,
-                            config,
-                            purpose=purpose,
-                            unit=unit,
-                            stack_level=stack,
-                            record_limit=True,
-                        )
-                except ChargerNotConnectedError as err:
-                    _LOGGER.warning("Limit for %s not applied: %s", key, err)
-                    self.held.add(key)
+                status = await self._attempt(
+                    attempts, self._write_shape(target, config, purpose, unit)
+                )
+                if status is _Next.HOLD:
                     return False
-                except CallTimeoutError as err:
-                    timeouts += 1
-                    status = str(err)
-                    if timeouts >= MAX_TIMEOUTS:
-                        _LOGGER.warning(
-                            "Charger %s is not answering; its limit stays reserved",
-                            target.charger_id,
-                        )
-                        self.held.add(key)
-                        return False
+                if status is _Next.RETRY:
                     continue
-                timeouts = 0
                 if status == "Accepted":
                     self.remember(target.charger_id, purpose, unit)
                     if purpose != TX_PROFILE and target.transaction_id is not None:
@@ -776,9 +756,82 @@ class ProfileWriter:
                     unit,
                     status,
                 )
-        self.held.add(key)
+        self.held.add(attempts.key)
         self.rejects_profiles(target.charger_id)
         return False
+
+    async def _write_shape(
+        self, target: WriteTarget, config: ChargerConfig, purpose: str, unit: str
+    ) -> str:
+        """Write a session limit in one shape; return the status (or raise).
+
+        A 2.1 charger that refuses a Dynamic TxProfile gets the same limit as an
+        Absolute one at once, and Absolute profiles from now on.
+        """
+        stack = (
+            STATION_STACK_LEVEL
+            if purpose in STATION_MAX_PURPOSES
+            else CONNECTOR_DEFAULT_STACK_LEVEL
+            if purpose == TX_DEFAULT_PROFILE
+            else config.stack_level
+        )
+        status = await self.write(
+            target,
+            config,
+            purpose=purpose,
+            unit=unit,
+            stack_level=stack,
+            record_limit=True,
+        )
+        if (
+            status != "Accepted"
+            and purpose == TX_PROFILE
+            and self.dynamic(target.charger_id)
+        ):
+            self._refuse_dynamic(target.charger_id, status)
+            status = await self.write(
+                target,
+                config,
+                purpose=purpose,
+                unit=unit,
+                stack_level=stack,
+                record_limit=True,
+            )
+        return status
+
+    async def _attempt[T](self, attempts: _Attempts, send: Awaitable[T]) -> T | _Next:
+        """Make one attempt of a write: the charger's answer, or what to do next.
+
+        The one place a write meets a charger that is not there: offline, the
+        connector is held at once; unanswered, `_Next.RETRY` until `MAX_TIMEOUTS`
+        attempts in a row went unanswered, then it is held. Held (`_Next.HOLD`), its
+        reserve stays and the caller gives up.
+        """
+        target = attempts.target
+        try:
+            result = await send
+        except ChargerNotConnectedError as err:
+            _LOGGER.warning(
+                "%s for %s not applied: %s",
+                attempts.what.capitalize(),
+                attempts.key,
+                err,
+            )
+            self.held.add(attempts.key)
+            return _Next.HOLD
+        except CallTimeoutError:
+            attempts.timeouts += 1
+            if attempts.timeouts < MAX_TIMEOUTS:
+                return _Next.RETRY
+            _LOGGER.warning(
+                "Charger %s is not answering; its %s stays reserved",
+                target.charger_id,
+                attempts.what,
+            )
+            self.held.add(attempts.key)
+            return _Next.HOLD
+        attempts.timeouts = 0
+        return result
 
     def schedules_supported(self, config: ChargerConfig) -> bool:
         """Return whether a charger's session limits may go as multi-period TxProfiles.
@@ -813,37 +866,26 @@ class ProfileWriter:
         False comes back: the caller plans again.
         """
         assert target.schedule is not None
-        key = f"{target.charger_id}#{target.connector_id}"
-        timeouts = 0
+        attempts = _Attempts(target, "schedule")
         refused: list[str] = []
         for unit in self.units(target.charger_id):
-            while True:
+            status: str | _Next = _Next.RETRY
+            while status is _Next.RETRY:  # unanswered: the same unit again
                 if not still_running():
                     return True
-                try:
-                    status = await self.write(
+                status = await self._attempt(
+                    attempts,
+                    self.write(
                         target,
                         config,
                         purpose=TX_PROFILE,
                         unit=unit,
                         stack_level=config.stack_level,
                         record_limit=True,
-                    )
-                except ChargerNotConnectedError as err:
-                    _LOGGER.warning("Schedule for %s not applied: %s", key, err)
-                    self.held.add(key)
-                    return False
-                except CallTimeoutError:
-                    timeouts += 1
-                    if timeouts >= MAX_TIMEOUTS:
-                        _LOGGER.warning(
-                            "Charger %s is not answering; its schedule stays reserved",
-                            target.charger_id,
-                        )
-                        self.held.add(key)
-                        return False
-                    continue
-                break
+                    ),
+                )
+            if status is _Next.HOLD:
+                return False
             if status == "Accepted":
                 self.remember(target.charger_id, TX_PROFILE, unit)
                 return True
