@@ -33,6 +33,7 @@ from custom_components.smart_charge.csms import (
 from custom_components.smart_charge.csms.charge_point import ocpp_timestamp
 from custom_components.smart_charge.engine import Panel, Site
 from tests.control.safety_rig import VOLTS, ChargerSpec, ProbedCharger, SafetyRig
+from tools.simulator import InstalledProfile, Period
 
 pytestmark = pytest.mark.usefixtures("socket_enabled")
 
@@ -568,3 +569,47 @@ async def test_a_pull_from_an_unconfigured_charger_is_rejected(
         assert stranger.pulls == [(1, "Rejected", None)]
     finally:
         await stranger.stop()
+
+
+# ------------------------------------------- a profile that is not ours
+
+
+async def test_a_foreign_profile_found_by_the_read_back_is_reserved() -> None:
+    """Another back office left a TxProfile at a higher stack level on a charger.
+
+    The composite schedule read back after our first limit shows more than ours: the
+    charger is reported non-compliant, what its schedule says stays reserved, and the
+    car already charging next to it only keeps what is left (here: nothing, 0 A).
+    """
+    rig = await make_rig(11.0)
+    try:
+        other = await rig.add(ChargerSpec("B", "main"))
+        await other.plug_in(1)
+        await rig.settle()
+        foreign = await rig.add(ChargerSpec("A", "main", max_current_a=16.0))
+        foreign.profiles.install(
+            InstalledProfile(
+                id=4242,
+                connector_id=1,
+                purpose="TxProfile",
+                stack_level=9,
+                kind="Relative",
+                rate_unit="A",
+                periods=(Period(start_s=0.0, limit=14.0),),
+            ),
+            replace_same_stack=False,
+        )
+        await foreign.plug_in(1)
+        await rig.settle()
+        flagged = [r for r in rig.reports if isinstance(r, ChargerNonCompliant)]
+        assert [(r.charger_id, r.source, r.seen_a) for r in flagged] == [
+            ("A", "schedule", 14.0)
+        ]
+        assert flagged[0].limit_a < 14.0  # what we had given it
+        assert reserved_draw(rig, "A") == 14.0
+        assert foreign.limit_in_force(1) == 14.0  # the foreign profile governs
+        # 11 kW x 0.95 = 15.1 A on three phases; 14 A are reserved for A.
+        assert other.limit_in_force(1) == 0.0
+        assert rig.check("final") == []  # within the budget once it is known
+    finally:
+        await rig.close()
