@@ -613,3 +613,34 @@ async def test_a_foreign_profile_found_by_the_read_back_is_reserved() -> None:
         assert rig.check("final") == []  # within the budget once it is known
     finally:
         await rig.close()
+
+
+async def test_a_charger_removed_while_a_decrease_is_in_flight_gets_no_increase() -> (
+    None
+):
+    """Its increase was planned with the decrease that makes room for it."""
+    rig = await make_rig(11.0, call_timeout_s=5.0)
+    try:
+        slow = await rig.add(
+            ChargerSpec("SLOW", "main", sim_options={"profile_delay_s": 0.3})
+        )
+        await slow.plug_in(1)
+        await rig.settle()
+        alone = slow.limit_in_force(1)
+        leaving = await rig.add(ChargerSpec("LEAVING", "main"))
+        await rig.settle()
+        seen = len(slow.received_profiles)
+        await leaving.plug_in(1)
+        lowered = await slow.wait_for_profile(
+            lambda p: p.purpose == "TxProfile"
+            and p.limit < alone
+            and p not in slow.received_profiles[:seen]
+        )
+        del rig.specs["LEAVING"]
+        rig.controller.update_site(rig.site, rig.configs())
+        await rig.settle()
+        assert lowered.limit < alone
+        assert tx_limits(leaving) == []  # its planned increase was dropped
+        assert slow.limit_in_force(1) == alone  # the panel is SLOW's again
+    finally:
+        await rig.close()
