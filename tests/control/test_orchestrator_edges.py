@@ -31,7 +31,7 @@ from custom_components.smart_charge.csms import (
     TransactionStopped,
 )
 from custom_components.smart_charge.csms.charge_point import ocpp_timestamp
-from custom_components.smart_charge.engine import Panel, Site
+from custom_components.smart_charge.engine import Panel, PhaseSettings, Site
 from tests.control.safety_rig import VOLTS, ChargerSpec, ProbedCharger, SafetyRig
 from tools.simulator import InstalledProfile, Period
 
@@ -642,5 +642,54 @@ async def test_a_charger_removed_while_a_decrease_is_in_flight_gets_no_increase(
         assert lowered.limit < alone
         assert tx_limits(leaving) == []  # its planned increase was dropped
         assert slow.limit_in_force(1) == alone  # the panel is SLOW's again
+    finally:
+        await rig.close()
+
+
+# ------------------------------------------------- the phase switch's wake-up
+
+
+async def test_a_surplus_that_dips_and_rises_again_keeps_the_earlier_wake_up() -> None:
+    """One timer for the up-delay: a later rise does not push the look-again back."""
+    settings = PhaseSettings(dwell_s=0.0, up_margin_kw=0.4, up_delay_s=60.0)
+
+    def solar(kw: float) -> Site:
+        return Site(
+            panels=[Panel(id="solar", limit_kw=kw, safety_margin_pct=0)],
+            voltage_v=VOLTS,
+        )
+
+    rig = SafetyRig(solar(2.5).panels, phase_settings=settings)
+    await rig.start()
+    try:
+        charger = await rig.add(
+            ChargerSpec(
+                "SW",
+                "solar",
+                version="2.0.1",
+                grid_phase="L2",
+                sim_options={"phase_switching": True},
+            )
+        )
+        await charger.plug_in(1)
+        await rig.settle()
+        assert rig.controller.phases_in_use("SW", 1) == 1  # 2.5 kW: one phase
+        assert rig.controller._phase_timer is None
+
+        rig.update_site(solar(6.0))  # above the three-phase minimum: wait 60 s
+        await rig.settle()
+        timer = rig.controller._phase_timer
+        assert timer is not None
+        first = timer.when()
+        assert first - asyncio.get_running_loop().time() > 50
+        rig.update_site(solar(2.5))  # it dips
+        await rig.settle()
+        rig.update_site(solar(6.0))  # and rises again: its 60 s start anew
+        await rig.settle()
+        assert rig.controller._phase_timer is timer  # the earlier wake-up stays
+        assert timer.when() == first
+        assert rig.controller.phases_in_use("SW", 1) == 1  # not switched yet
+        assert charger.limit(1).phases == 1
+        assert_promise(rig)
     finally:
         await rig.close()
