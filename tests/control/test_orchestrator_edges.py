@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 import logging
 from typing import Any
 
@@ -690,6 +691,59 @@ async def test_a_surplus_that_dips_and_rises_again_keeps_the_earlier_wake_up() -
         assert timer.when() == first
         assert rig.controller.phases_in_use("SW", 1) == 1  # not switched yet
         assert charger.limit(1).phases == 1
+        assert_promise(rig)
+    finally:
+        await rig.close()
+
+
+async def test_a_session_held_at_0_a_by_its_plan_switches_when_the_plan_ends() -> None:
+    """A plan holds the car at 0 A on one phase: more room changes nothing on the wire.
+
+    The switch decision sees the room the session may use (0 under its plan), so it
+    stays on its phase without a write; once the plan is gone it charges on three.
+    """
+    settings = PhaseSettings(dwell_s=0.0, up_margin_kw=0.4, up_delay_s=0.0)
+
+    def solar(kw: float) -> Site:
+        return Site(
+            panels=[Panel(id="solar", limit_kw=kw, safety_margin_pct=0)],
+            voltage_v=VOLTS,
+        )
+
+    rig = SafetyRig(solar(2.5).panels, phase_settings=settings)
+    await rig.start()
+    try:
+        charger = await rig.add(
+            ChargerSpec(
+                "SW",
+                "solar",
+                version="2.0.1",
+                grid_phase="L2",
+                sim_options={"phase_switching": True},
+            )
+        )
+        await charger.plug_in(1)
+        await rig.settle()
+        assert charger.limit(1).phases == 1
+        assert charger.limit_in_force(1) > 0
+        now = rig.clock()
+        rig.set_plan("SW", ((now - timedelta(minutes=1), 0.0),))  # 0 A for now
+        await rig.settle()
+        assert charger.limit_in_force(1) == 0.0
+        assert rig.controller.phases_in_use("SW", 1) == 1
+        writes = len(charger.received_profiles)
+
+        rig.update_site(solar(11.0))  # room for three phases, the plan says 0
+        await rig.settle()
+        assert len(charger.received_profiles) == writes
+        assert charger.limit_in_force(1) == 0.0
+        assert rig.controller.phases_in_use("SW", 1) == 1
+
+        rig.set_plan("SW", ())  # the plan is gone: it charges on three phases
+        await rig.settle()
+        assert charger.limit(1).phases == 3
+        assert charger.limit_in_force(1) == pytest.approx(11_000 / (3 * VOLTS), abs=0.1)
+        assert rig.controller.phases_in_use("SW", 1) == 3
         assert_promise(rig)
     finally:
         await rig.close()
