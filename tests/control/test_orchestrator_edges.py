@@ -650,6 +650,11 @@ async def test_a_charger_removed_while_a_decrease_is_in_flight_gets_no_increase(
 # ------------------------------------------------- the phase switch's wake-up
 
 
+def phase_timer(rig: SafetyRig) -> asyncio.TimerHandle | None:
+    """Return the controller's pending phase-decision wake-up (a call: not narrowed)."""
+    return rig.controller._phase_timer
+
+
 async def test_a_surplus_that_dips_and_rises_again_keeps_the_earlier_wake_up() -> None:
     """One timer for the up-delay: a later rise does not push the look-again back."""
     settings = PhaseSettings(dwell_s=0.0, up_margin_kw=0.4, up_delay_s=60.0)
@@ -675,11 +680,11 @@ async def test_a_surplus_that_dips_and_rises_again_keeps_the_earlier_wake_up() -
         await charger.plug_in(1)
         await rig.settle()
         assert rig.controller.phases_in_use("SW", 1) == 1  # 2.5 kW: one phase
-        assert rig.controller._phase_timer is None
+        assert phase_timer(rig) is None
 
         rig.update_site(solar(6.0))  # above the three-phase minimum: wait 60 s
         await rig.settle()
-        timer = rig.controller._phase_timer
+        timer = phase_timer(rig)
         assert timer is not None
         first = timer.when()
         assert first - asyncio.get_running_loop().time() > 50
@@ -687,7 +692,7 @@ async def test_a_surplus_that_dips_and_rises_again_keeps_the_earlier_wake_up() -
         await rig.settle()
         rig.update_site(solar(6.0))  # and rises again: its 60 s start anew
         await rig.settle()
-        assert rig.controller._phase_timer is timer  # the earlier wake-up stays
+        assert phase_timer(rig) is timer  # the earlier wake-up stays
         assert timer.when() == first
         assert rig.controller.phases_in_use("SW", 1) == 1  # not switched yet
         assert charger.limit(1).phases == 1
