@@ -241,3 +241,37 @@ async def test_a_watts_only_charger_gets_its_setpoint_in_whole_watts(
     assert update is not None
     assert update["setpoint"] == setpoint
     assert_both_ways(rig)
+
+
+async def test_a_setpoint_left_unanswered_is_not_a_refusal(rig: SafetyRig) -> None:
+    """A charger that is silent when its first setpoint goes out discharges later.
+
+    Only an answer that refuses a setpoint ends V2X for a charger; a write that timed
+    out keeps its reserve (held) and is retried, with a pause between bursts.
+    """
+    clock = Clock()
+    charger = await rig.add(v2x_spec("V2X", clock))
+    await plug_in(rig, charger)  # not wanted yet: it charges
+    await until(lambda: "V2X" in rig.controller.discharge.supported)
+    await rig.settle()
+    assert rig.controller.discharge.supported == {"V2X": True}
+    charging = charger.limit_in_force(1)
+    assert charging > 0
+
+    charger.ignore_actions.update({"SetChargingProfile", "UpdateDynamicSchedule"})
+    rig.controller.discharge.forced = True
+    rig.controller.request_rebalance()
+    await until(lambda: "V2X#1" in rig.controller.writer.held, timeout=10.0)
+    await until(lambda: rig.controller._deferred is not None, timeout=10.0)
+    assert rig.controller.discharge.supported == {"V2X": True}
+    assert charger.discharge_w(1) == 0.0
+    assert charger.limit_in_force(1) == charging  # nothing reached it
+
+    charger.ignore_actions.clear()
+    await charger.send_meter_values(1)  # a sign of life
+    await rig.settle()
+    await until(lambda: charger.discharge_w(1) > 0, timeout=10.0)
+    await rig.settle()
+    assert charger.limit_in_force(1) == 0.0
+    assert rig.controller.discharge.supported == {"V2X": True}
+    assert_both_ways(rig)
