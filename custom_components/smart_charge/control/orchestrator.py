@@ -1763,7 +1763,11 @@ class SiteController:
                 tx = self.writer.book(session.charger_id).slots.get(
                     (session.connector_id, SLOT_TX)
                 )
-                if tx is None or tx.setpoint_w != target.setpoint_w:
+                # Only an answer refuses: a write left unanswered (timed out, the
+                # charger gone) stays pending in the book and is retried.
+                if tx is None or (
+                    tx.pending_a is None and tx.setpoint_w != target.setpoint_w
+                ):
                     self.discharge.refused(session.charger_id)
                     self._dirty = True
         if ok and still_running() and write.phases is not None:
