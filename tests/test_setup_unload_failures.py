@@ -13,9 +13,9 @@ from unittest.mock import patch
 
 from homeassistant.config_entries import ConfigEntries, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 import pytest
 
+from custom_components.smart_charge.compat import async_get_device
 from custom_components.smart_charge.devices import (
     async_register_panels,
     panel_identifier,
@@ -109,8 +109,7 @@ async def test_a_panel_tree_with_a_missing_parent_registers_what_it_can(
         "shed": _panel("shed", parent_id="gone"),
     }
     async_register_panels(hass, entry.entry_id, panels)
-    registry = dr.async_get(hass)
     garage = panel_identifier(entry.entry_id, "garage")
     shed = panel_identifier(entry.entry_id, "shed")
-    assert registry.async_get_device(identifiers={garage}) is not None
-    assert registry.async_get_device(identifiers={shed}) is None
+    assert async_get_device(hass, garage, entry.entry_id) is not None
+    assert async_get_device(hass, shed, entry.entry_id) is None

@@ -356,6 +356,8 @@ class SimulatedCharger:
             tuple[Callable[[ReceivedProfile], bool], asyncio.Future[ReceivedProfile]]
         ] = []
         self._frame_event = asyncio.Event()
+        # The received profiles it has dealt with (answered, or ignored on purpose).
+        self._settled: set[int] = set()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -552,6 +554,11 @@ class SimulatedCharger:
         ):
             session.transaction_id = str(payload["transactionId"])
 
+    def call_ignored(self, action: str) -> None:
+        """Note a call left unanswered on purpose (`ignore_actions`)."""
+        if action == "SetChargingProfile" and self.received_profiles:
+            self._settled.add(self.received_profiles[-1].sequence)
+
     def call_handled(self, action: str, payload: dict[str, Any]) -> None:
         """Apply a SetChargingProfile once its answer was sent; wake the waiters."""
         if action in ("SetChargingProfile", "UpdateDynamicSchedule"):
@@ -559,6 +566,7 @@ class SimulatedCharger:
         if action == "SetChargingProfile" and self.received_profiles:
             received = self.received_profiles[-1]
             self.profile_answered_at[received.sequence] = time.monotonic()
+            self._settled.add(received.sequence)
             if self.profile_answers.get(received.sequence) == "Accepted":
                 self._install(received)
             for waiter in list(self._waiters):
@@ -579,9 +587,14 @@ class SimulatedCharger:
         predicate: Callable[[ReceivedProfile], bool] = lambda _: True,
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> ReceivedProfile:
-        """Return the first received profile matching `predicate` (past or future)."""
+        """Return the first received profile matching `predicate` (past or future).
+
+        A profile counts once the charger has dealt with it: answered (and installed
+        when accepted), or left unanswered on purpose (`ignore_actions`). One still
+        being answered is waited for, so its limit is in force when this returns.
+        """
         for received in self.received_profiles:
-            if predicate(received):
+            if predicate(received) and received.sequence in self._settled:
                 return received
         future: asyncio.Future[ReceivedProfile] = (
             asyncio.get_running_loop().create_future()

@@ -63,6 +63,7 @@ class _SimBase:
             # before it reads the next frame.
             self.sim.call_result_received(str(message[1]), message[2])
         if is_call and message[2] in self.sim.ignore_actions:
+            self.sim.call_ignored(message[2])
             return  # a charger that never answers
         if is_call and message[2] in self.sim.call_errors:
             # A charger without this feature: a CALLERROR, nothing applied.
@@ -70,6 +71,7 @@ class _SimBase:
                 message[1], "NotImplemented", f"{message[2]} is not implemented", {}
             )
             await self._send(error.to_json())  # type: ignore[attr-defined]
+            self.sim.call_handled(message[2], message[3])
             return
         if is_call and message[2] == "SetChargingProfile" and self.sim.profile_delay_s:
             await asyncio.sleep(self.sim.profile_delay_s)  # a slow flash write
