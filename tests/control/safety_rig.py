@@ -94,13 +94,30 @@ class ProbedCharger(SimulatedCharger):
         """Describe the charger (see `SimulatedCharger`)."""
         super().__init__(*args, **kwargs)
         self.leaving: set[int] = set()
+        # Behaving again, but not yet reached: until the controller's next profile is
+        # answered (or the step settles), it still holds what it held while unreachable.
+        self.healing = False
 
     def _probed(self, what: str) -> None:
         if self.probe is not None:
             self.probe(f"{self.charger_id}: {what}")
 
+    def heal(self) -> None:
+        """Answer promptly and accept profiles again (no longer slow, silent, refusing).
+
+        No controller can know before it writes again: until a profile is answered (or
+        the step settles, see `SafetyRig.settled`) the charger still counts as
+        unreachable.
+        """
+        self.healing = self.unreachable
+        self.profile_delay_s = 0.0
+        self.ignore_actions.clear()
+        self.refuse_next(0)
+
     def call_handled(self, action: str, payload: dict[str, Any]) -> None:
         """Apply the request as the simulator does, then sample."""
+        if action == "SetChargingProfile":
+            self.healing = False  # reached: from now on what it holds is ours
         super().call_handled(action, payload)
         if action in (
             "SetChargingProfile",
@@ -165,7 +182,8 @@ class ProbedCharger(SimulatedCharger):
         stays reserved (DESIGN §2: an offline or silent charger keeps its last limit).
         """
         return (
-            not self.connected
+            self.healing
+            or not self.connected
             or "SetChargingProfile" in self.ignore_actions
             or self._set_profile_count < self.reject_first
         )
@@ -599,6 +617,11 @@ class SafetyRig:
                 parts.append(f"{charger_id}#{cid}{mark}={now:g}")
         panels = [f"{p.id}:{self.held(p.id)[0]:.2f}kW" for p in self.site.panels]
         return " ".join(parts) + " || " + " ".join(panels)
+
+    def settled(self) -> None:
+        """End every charger's healing: once the controller settled, it must hold."""
+        for charger in self.chargers.values():
+            charger.healing = False
 
     def sample(self, when: str) -> None:
         """Check both invariants now and record what breaks (never raises)."""

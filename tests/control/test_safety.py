@@ -191,6 +191,7 @@ class BreakerPromise(RuleBasedStateMachine):
             self.run(rig.settle())
         except TimeoutError:
             problem = f"the controller did not settle after {step!r}"
+        rig.settled()
         rig.sample(f"settled after {step}")
         found: list[Violation] = (
             rig.strong_violations if self.strong else rig.violations
@@ -292,9 +293,7 @@ class BreakerPromise(RuleBasedStateMachine):
     @live
     def heals(self, index: int) -> None:
         charger = self.charger(index)
-        charger.profile_delay_s = 0.0
-        charger.ignore_actions.clear()
-        charger.refuse_next(0)
+        charger.heal()
         if charger.connected:
             self.run(charger.heartbeat())
         self.verify(f"{charger.charger_id} behaves again")
