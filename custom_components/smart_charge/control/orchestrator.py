@@ -79,17 +79,8 @@ from .reports import (
     ControlReport,
     ReportCallback,
 )
-from .schedules import (
-    EPSILON_A,
-    Schedule,
-    fit_schedule,
-    normalize_schedule,
-    pointwise_min,
-    schedule_at,
-    schedule_change,
-    schedule_max,
-    schedule_min,
-)
+from .schedule_writes import ScheduleWrites
+from .schedules import Schedule, fit_schedule, normalize_schedule, schedule_at
 from .sessions import ChargingSession, SessionBook, session_key
 from .writer import (
     SCHEDULE_TOLERANCE_A,
@@ -271,6 +262,8 @@ class SiteController:
         self._rotation_timer: asyncio.TimerHandle | None = None
         self._phase_clock = phase_clock
         # Phase switching: each session's switch decision and acknowledged phases.
+        # Multi-period schedules (charging plans): when they go out, in which step.
+        self.schedule_writes = ScheduleWrites(self.writer)
         self.phase_switching = PhaseSwitching(
             self.writer,
             phase_settings or PhaseSettings(),
@@ -526,7 +519,7 @@ class SiteController:
             book.acked(session.connector_id, SLOT_DEFAULT) is None
         ):
             return None  # no limit of ours governs this session yet
-        if self._holds_schedule(session):
+        if self.schedule_writes.holds(session):
             # A schedule: its period of now, or the one just before within the grace
             # (a car takes a moment to follow a boundary on its own).
             now = self._clock().timestamp()
@@ -1071,15 +1064,16 @@ class SiteController:
                     )
                 )
             elif setpoint_w is None and (
-                schedule is not None or self._holds_schedule(session)
+                schedule is not None or self.schedule_writes.holds(session)
             ):
                 writes.extend(
-                    self._schedule_writes(
+                    self.schedule_writes.writes(
                         session,
                         config,
                         schedule or ((clock.timestamp(), target),),
                         defaults,
                         clock.timestamp(),
+                        self.increase_dead_band_a,
                     )
                 )
             else:
@@ -1203,17 +1197,6 @@ class SiteController:
                 max(0.0, self._next_rotation - now), _boundary
             )
 
-    def _holds_schedule(self, session: ChargingSession) -> bool:
-        """Return whether the session's TxProfile is (or may be) a schedule of ours."""
-        tx = self.writer.book(session.charger_id).slots.get(
-            (session.connector_id, SLOT_TX)
-        )
-        return (
-            tx is not None
-            and tx.transaction_id == session.transaction_id
-            and (tx.schedule is not None or tx.pending_schedule is not None)
-        )
-
     def _plan_schedules(
         self,
         running: list[Session],
@@ -1294,71 +1277,6 @@ class SiteController:
             )
             for key in planned
         }
-
-    def _schedule_writes(
-        self,
-        session: ChargingSession,
-        config: ChargerConfig,
-        schedule: Schedule,
-        defaults: dict[tuple[str, int], float],
-        now: float,
-    ) -> list[PlannedWrite]:
-        """Plan a session's schedule (or its one limit replacing a schedule).
-
-        Written only when it is lower than what the charger holds at some instant, adds
-        a charging period, or raises now by at least the dead band
-        (`ScheduleChange.worth_writing`): a flash write per real change, not per slot. The connector's default stays at or below the lowest
-        period, so a session that ends never adds load at any instant.
-        """
-        charger_id = session.charger_id
-        book = self.writer.book(charger_id)
-        held = book.held_schedule(
-            session.connector_id,
-            session.transaction_id,
-            config.max_current_a,
-            now,
-        )
-        lowest = schedule_min(schedule, now)
-        if book.default_a(session.connector_id, config.max_current_a) > lowest:
-            defaults[charger_id, session.connector_id] = (
-                config.min_current_a if lowest >= config.min_current_a else 0.0
-            )
-        governed = book.has_tx(session.connector_id, session.transaction_id)
-        tx = book.slots.get((session.connector_id, SLOT_TX))
-        pending = tx is not None and tx.pending_a is not None
-        change = schedule_change(schedule, held, now)
-        if (
-            governed
-            and not pending
-            and not change.worth_writing(self.increase_dead_band_a)
-        ):
-            return []
-        up = max(change.up_now, change.up_later)
-        down = change.down
-        target = self._schedule_target(session, schedule, now)
-        step = None
-        if up > EPSILON_A and down > EPSILON_A:
-            step = self._schedule_target(
-                session, pointwise_min(schedule, held, now), now
-            )
-        return [
-            PlannedWrite(
-                target, "session", up <= EPSILON_A, session, not governed, step
-            )
-        ]
-
-    def _schedule_target(
-        self, session: ChargingSession, schedule: Schedule, now: float
-    ) -> WriteTarget:
-        """Return the write of a schedule (one period: a plain limit)."""
-        return WriteTarget(
-            session.charger_id,
-            session.connector_id,
-            SLOT_TX,
-            schedule_max(schedule, now),
-            session.transaction_id,
-            schedule=schedule if len(schedule) > 1 else None,
-        )
 
     def _session_writes(
         self,
