@@ -53,7 +53,6 @@ from custom_components.smart_charge.csms.events import (
 )
 from custom_components.smart_charge.csms.server import CentralSystem
 from custom_components.smart_charge.engine import (
-    TX_PROFILE,
     PhaseSettings,
     Session,
     SessionLimit,
@@ -61,7 +60,6 @@ from custom_components.smart_charge.engine import (
     Site,
     SiteAllocation,
     allocate_site,
-    profile_id_for,
     with_phases,
 )
 
@@ -82,6 +80,7 @@ from .reports import (
 from .schedule_writes import ScheduleWrites
 from .schedules import Schedule, fit_schedule, normalize_schedule, schedule_at
 from .sessions import ChargingSession, SessionBook, session_key
+from .setpoints import V2XSetpoints
 from .writer import (
     SCHEDULE_TOLERANCE_A,
     SLOT_DEFAULT,
@@ -229,7 +228,7 @@ class SiteController:
         )
         # 2.1 V2X: who may give power back and the setpoints of this round.
         self.discharge = DischargeController(server, on_learned=self.request_rebalance)
-        self._setpoints: dict[str, float] = {}
+        self.setpoints = V2XSetpoints(self.discharge, self.writer)
         server.set_dynamic_schedule_provider(self._dynamic_schedule)
         self._allocation: SiteAllocation | None = None
         self._idle_targets: dict[str, float] = {}
@@ -903,12 +902,12 @@ class SiteController:
                     min_charge_rate_kw=self._kw(config, config.min_current_a),
                     started_at=session.started,
                     user_cap_kw=0.0  # in V2X mode: it never makes import room
-                    if session.key in self._setpoints
+                    if session.key in self.setpoints.active
                     else None  # a charging plan's current for this slot
                     if config.plan_cap_a is None
                     else self._kw(config, config.plan_cap_a),
                     cap_from_plan=config.plan_cap_a is not None
-                    and session.key not in self._setpoints,
+                    and session.key not in self.setpoints.active,
                     turn=self._turn.get(session.key, 0.0),
                     turn_due=session.key in self._turn_due,
                 )
@@ -1002,14 +1001,9 @@ class SiteController:
     async def _rebalance_once(self) -> None:
         now = asyncio.get_running_loop().time()
         self._rotate(now)
-        self._setpoints, follow_up = self.discharge.setpoints(
-            self.site,
-            self.book,
-            self.chargers,
-            voltage_v=self._voltage,
-            installed=self._installed_setpoint,
-        )
-        if follow_up:
+        if self.setpoints.plan(
+            self.site, self.book, self.chargers, voltage_v=self._voltage
+        ):
             self._dirty = True  # the discharge goes out once limit 0 is acknowledged
         running, controlled = self._running()
         running, decisions = self.phase_switching.choose(
@@ -1046,7 +1040,7 @@ class SiteController:
             config = self.chargers[session.charger_id]
             target = targets[session.key]
             schedule = schedules.get(session.key)
-            setpoint_w = self._setpoints.get(session.key)
+            setpoint_w = self.setpoints.active.get(session.key)
             decision = decisions.get(session.key)
             if setpoint_w is None and (
                 decision is not None or session.key in self.phase_switching.acked
@@ -1392,48 +1386,16 @@ class SiteController:
         )
         return total(after) <= total(book) + 1e-9 and not more_discharge
 
-    def _installed_setpoint(
-        self, session: ChargingSession
-    ) -> tuple[float | None, float | None]:
-        """Return (acknowledged limit A, setpoint W) of a session's TxProfile."""
-        tx = self.writer.book(session.charger_id).slots.get(
-            (session.connector_id, SLOT_TX)
-        )
-        if tx is None or tx.transaction_id != session.transaction_id:
-            return None, None
-        if tx.pending_a is not None:
-            return None, tx.setpoint_w
-        return tx.limit_a, tx.setpoint_w
-
     def _dynamic_schedule(
         self, charger_id: str, profile_id: int
     ) -> DynamicScheduleUpdate | None:
-        """Answer a 2.1 PullDynamicScheduleUpdate from the book (None: not ours).
-
-        The limit the charger holds by our last acknowledged write, or the lower of it
-        and a write still unanswered: a pull never raises a limit out of turn.
-        """
+        """Answer a 2.1 PullDynamicScheduleUpdate from the book (None: not ours)."""
         config = self.chargers.get(charger_id)
-        book = self.writer.books.get(charger_id)
-        if config is None or book is None:
+        if config is None:
             return None
-        for (connector_id, slot), installed in book.slots.items():
-            if (
-                slot != SLOT_TX
-                or installed.dynamic_unit is None
-                or profile_id_for(TX_PROFILE, connector_id) != profile_id
-            ):
-                continue
-            limit = installed.limit_a
-            if limit is not None and installed.pending_a is not None:
-                limit = min(limit, installed.pending_a)
-            return self.discharge.update_for(
-                limit,
-                installed.setpoint_w,
-                installed.dynamic_unit,
-                self._voltage(config) * config.phases,
-            )
-        return None
+        return self.setpoints.dynamic_schedule(
+            charger_id, profile_id, self._voltage(config) * config.phases
+        )
 
     def _due(self, increases: list[PlannedWrite]) -> list[PlannedWrite]:
         """Drop session increases inside the dead band; defer those that come too soon."""
@@ -1537,17 +1499,12 @@ class SiteController:
                 self._dirty = True  # plan again: one limit at a time
         else:
             ok = await self.writer.write_session(target, config, still_running)
-            if target.setpoint_w is not None and still_running():
-                tx = self.writer.book(session.charger_id).slots.get(
-                    (session.connector_id, SLOT_TX)
-                )
-                # Only an answer refuses: a write left unanswered (timed out, the
-                # charger gone) stays pending in the book and is retried.
-                if tx is None or (
-                    tx.pending_a is None and tx.setpoint_w != target.setpoint_w
-                ):
-                    self.discharge.refused(session.charger_id)
-                    self._dirty = True
+            if (
+                target.setpoint_w is not None
+                and still_running()
+                and self.setpoints.refused(session, target)
+            ):
+                self._dirty = True  # it only charges from now on: plan again
         if ok and still_running() and write.phases is not None:
             self.phase_switching.acked[session.key] = write.phases
         if ok and still_running():
