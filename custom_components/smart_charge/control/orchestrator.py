@@ -330,11 +330,6 @@ class SiteController:
             return None
         return self._allocation.limits.get(session.key)
 
-    @property
-    def phase_settings(self) -> PhaseSettings:
-        """Return the settings of the phase-switch decision (dwell, margin, delay)."""
-        return self.phase_switching.settings
-
     def switches_phases(self, config: ChargerConfig) -> bool:
         """Return whether this charger switches between one and three phases."""
         return self.phase_switching.switches(config)
@@ -1391,10 +1386,11 @@ class SiteController:
     ) -> DynamicScheduleUpdate | None:
         """Answer a 2.1 PullDynamicScheduleUpdate from the book (None: not ours)."""
         config = self.chargers.get(charger_id)
-        if config is None:
+        book = self.writer.books.get(charger_id)
+        if config is None or book is None:
             return None
         return self.setpoints.dynamic_schedule(
-            charger_id, profile_id, self._voltage(config) * config.phases
+            book, profile_id, self._voltage(config) * config.phases
         )
 
     def _due(self, increases: list[PlannedWrite]) -> list[PlannedWrite]:

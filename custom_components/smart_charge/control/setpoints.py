@@ -16,7 +16,7 @@ from custom_components.smart_charge.engine import TX_PROFILE, Site, profile_id_f
 from .config import ChargerConfig
 from .discharge import DischargeController
 from .sessions import ChargingSession
-from .writer import SLOT_TX, ProfileWriter, WriteTarget
+from .writer import SLOT_TX, ChargerBook, ProfileWriter, WriteTarget
 
 
 class V2XSetpoints:
@@ -72,17 +72,14 @@ class V2XSetpoints:
         return False
 
     def dynamic_schedule(
-        self, charger_id: str, profile_id: int, volts: float
+        self, book: ChargerBook, profile_id: int, volts: float
     ) -> DynamicScheduleUpdate | None:
         """Answer a 2.1 PullDynamicScheduleUpdate from the book (None: not ours).
 
         The limit the charger holds by our last acknowledged write, or the lower of it
         and a write still unanswered: a pull never raises a limit out of turn.
-        `volts`: the charger's voltage times its phases.
+        `book`: the charger's installed profiles; `volts`: its voltage times its phases.
         """
-        book = self.writer.books.get(charger_id)
-        if book is None:
-            return None
         for (connector_id, slot), installed in book.slots.items():
             if (
                 slot != SLOT_TX
