@@ -20,6 +20,12 @@ the panel's budget.
   reserve (or its real draw) in the budget.
 - Every task is supervised: an error in one charger's traffic is logged once with its id
   and the next rebalance runs.
+
+Three concerns are collaborators it owns and calls: `PhaseSwitching` (phase_switching.py:
+the phases of each switched session and the pause that moves it), `ScheduleWrites`
+(schedule_writes.py: when a multi-period schedule goes out, and its pointwise-minimum
+step) and `V2XSetpoints` (setpoints.py: the round's V2X setpoints beside
+`DischargeController`).
 """
 
 from __future__ import annotations

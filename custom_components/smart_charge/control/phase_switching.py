@@ -10,7 +10,7 @@ anything is raised), then the limit on the new phases as an increase from 0.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -91,7 +91,7 @@ class PhaseSwitching:
     def choose(
         self,
         site: Site,
-        chargers: dict[str, ChargerConfig],
+        chargers: Mapping[str, ChargerConfig],
         keys: Iterable[str],
         running: list[Session],
         controlled: list[ChargingSession],
