@@ -549,11 +549,11 @@ async def test_a_switching_chargers_phases_are_forgotten_when_its_session_ends(
     await charger.plug_in(1)
     await rig.settle()
     assert rig.controller.phases_in_use("SW", 1) == 3
-    assert rig.controller._phases_acked == {"SW#1": 3}
+    assert rig.controller.phase_switching.acked == {"SW#1": 3}
     await charger.unplug(1)
     await rig.settle()
     assert rig.controller.phases_in_use("SW", 1) is None
-    assert rig.controller._phases_acked == {}
+    assert rig.controller.phase_switching.acked == {}
     assert_promise(rig)
 
 
@@ -652,7 +652,7 @@ async def test_a_charger_removed_while_a_decrease_is_in_flight_gets_no_increase(
 
 def phase_timer(rig: SafetyRig) -> asyncio.TimerHandle | None:
     """Return the controller's pending phase-decision wake-up (a call: not narrowed)."""
-    return rig.controller._phase_timer
+    return rig.controller.phase_switching.timer
 
 
 async def test_a_surplus_that_dips_and_rises_again_keeps_the_earlier_wake_up() -> None:

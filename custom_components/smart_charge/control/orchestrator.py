@@ -20,6 +20,12 @@ the panel's budget.
   reserve (or its real draw) in the budget.
 - Every task is supervised: an error in one charger's traffic is logged once with its id
   and the next rebalance runs.
+
+Three concerns are collaborators it owns and calls: `PhaseSwitching` (phase_switching.py:
+the phases of each switched session and the pause that moves it), `ScheduleWrites`
+(schedule_writes.py: when a multi-period schedule goes out, and its pointwise-minimum
+step) and `V2XSetpoints` (setpoints.py: the round's V2X setpoints beside
+`DischargeController`).
 """
 
 from __future__ import annotations
@@ -53,32 +59,22 @@ from custom_components.smart_charge.csms.events import (
 )
 from custom_components.smart_charge.csms.server import CentralSystem
 from custom_components.smart_charge.engine import (
-    TX_PROFILE,
-    PhaseDecision,
-    PhaseReason,
     PhaseSettings,
-    PhaseState,
     Session,
     SessionLimit,
     SessionProfile,
     Site,
     SiteAllocation,
-    SwitchRequest,
     allocate_site,
-    choose_phases,
-    profile_id_for,
     with_phases,
 )
 
 from .acceptance import learn_acceptance
-from .config import (
-    PHASE_SWITCHING_SUPPORTED,
-    PHASE_SWITCHING_UNSUPPORTED,
-    STATION_MAX_PURPOSES,
-    ChargerConfig,
-)
+from .config import STATION_MAX_PURPOSES, ChargerConfig
 from .discharge import DischargeController
 from .persistence import export_rotation, export_state, import_rotation, import_state
+from .phase_switching import PhaseSwitching
+from .planned import PlannedWrite
 from .probe import after_boot, probe_capabilities
 from .reports import (
     CapabilitiesLearned,
@@ -87,18 +83,10 @@ from .reports import (
     ControlReport,
     ReportCallback,
 )
-from .schedules import (
-    EPSILON_A,
-    Schedule,
-    fit_schedule,
-    normalize_schedule,
-    pointwise_min,
-    schedule_at,
-    schedule_change,
-    schedule_max,
-    schedule_min,
-)
+from .schedule_writes import ScheduleWrites
+from .schedules import Schedule, fit_schedule, normalize_schedule, schedule_at
 from .sessions import ChargingSession, SessionBook, session_key
+from .setpoints import V2XSetpoints
 from .writer import (
     SCHEDULE_TOLERANCE_A,
     SLOT_DEFAULT,
@@ -167,22 +155,6 @@ class SiteSnapshot:
     chargers: Mapping[str, ChargerSnapshot]
     over_committed: bool
     paused: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class _Write:
-    """One planned write and whether it lowers the charger's reserve."""
-
-    target: WriteTarget
-    kind: str  # "session" or "default"
-    lowers: bool
-    session: ChargingSession | None = None
-    first: bool = False  # the first limit of this session: always sent
-    # A schedule that is higher than what the charger holds at some instants and lower
-    # at others: the pointwise minimum of both, sent first when more than one charger
-    # is raised in the same round (see `_rebalance_once`).
-    step: WriteTarget | None = None
-    phases: int | None = None  # the phases it asks for (None: the charger's)
 
 
 class SiteController:
@@ -262,7 +234,7 @@ class SiteController:
         )
         # 2.1 V2X: who may give power back and the setpoints of this round.
         self.discharge = DischargeController(server, on_learned=self.request_rebalance)
-        self._setpoints: dict[str, float] = {}
+        self.setpoints = V2XSetpoints(self.discharge, self.writer)
         server.set_dynamic_schedule_provider(self._dynamic_schedule)
         self._allocation: SiteAllocation | None = None
         self._idle_targets: dict[str, float] = {}
@@ -293,13 +265,15 @@ class SiteController:
         )  # waited a full period: admitted first this turn
         self._next_rotation: float | None = None
         self._rotation_timer: asyncio.TimerHandle | None = None
-        self.phase_settings = phase_settings or PhaseSettings()
         self._phase_clock = phase_clock
-        # Per session: the switch decision's memory, and the phases of the limit the
-        # charger acknowledged last (absent: the charger's own phases).
-        self._phase_state: dict[str, PhaseState] = {}
-        self._phases_acked: dict[str, int] = {}
-        self._phase_timer: asyncio.TimerHandle | None = None
+        # Phase switching: each session's switch decision and acknowledged phases.
+        # Multi-period schedules (charging plans): when they go out, in which step.
+        self.schedule_writes = ScheduleWrites(self.writer)
+        self.phase_switching = PhaseSwitching(
+            self.writer,
+            phase_settings or PhaseSettings(),
+            on_wake=self.request_rebalance,
+        )
 
     # ------------------------------------------------------------------ queries
 
@@ -364,17 +338,7 @@ class SiteController:
 
     def switches_phases(self, config: ChargerConfig) -> bool:
         """Return whether this charger switches between one and three phases."""
-        if (
-            config.phases != 3
-            or config.phase_switching == PHASE_SWITCHING_UNSUPPORTED
-            # A station-wide limit carries no session's phases: it is never switched.
-            or config.profile_purpose in STATION_MAX_PURPOSES
-        ):
-            return False
-        if config.phase_switching == PHASE_SWITCHING_SUPPORTED:
-            return True
-        capabilities = self.writer.capabilities.get(config.charger_id)
-        return capabilities is not None and capabilities.phase_switching is True
+        return self.phase_switching.switches(config)
 
     def phases_in_use(self, charger_id: str, connector_id: int) -> int | None:
         """Return the phases of a running session's acknowledged limit (None: idle)."""
@@ -382,7 +346,7 @@ class SiteController:
         config = self.chargers.get(charger_id)
         if session is None or config is None:
             return None
-        return self._phases_acked.get(session.key, config.phases)
+        return self.phase_switching.phases(session.key, config)
 
     def capabilities(self, charger_id: str) -> ChargerCapabilities | None:
         """Return what the charger can do with profiles (None: not seen yet)."""
@@ -518,7 +482,7 @@ class SiteController:
         if event.current_a:
             drawn = max(event.current_a)
         else:
-            phases = self._phases_acked.get(session.key, config.phases)
+            phases = self.phase_switching.phases(session.key, config)
             drawn = session.measured_w / (self._voltage(config) * phases)
         session.drawn_a = drawn
         limit = self._acked_in_force(session, config)
@@ -555,7 +519,7 @@ class SiteController:
             book.acked(session.connector_id, SLOT_DEFAULT) is None
         ):
             return None  # no limit of ours governs this session yet
-        if self._holds_schedule(session):
+        if self.schedule_writes.holds(session):
             # A schedule: its period of now, or the one just before within the grace
             # (a car takes a moment to follow a boundary on its own).
             now = self._clock().timestamp()
@@ -732,9 +696,7 @@ class SiteController:
         if self._rotation_timer is not None:
             self._rotation_timer.cancel()
             self._rotation_timer = None
-        if self._phase_timer is not None:
-            self._phase_timer.cancel()
-            self._phase_timer = None
+        self.phase_switching.stop()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -941,12 +903,12 @@ class SiteController:
                     min_charge_rate_kw=self._kw(config, config.min_current_a),
                     started_at=session.started,
                     user_cap_kw=0.0  # in V2X mode: it never makes import room
-                    if session.key in self._setpoints
+                    if session.key in self.setpoints.active
                     else None  # a charging plan's current for this slot
                     if config.plan_cap_a is None
                     else self._kw(config, config.plan_cap_a),
                     cap_from_plan=config.plan_cap_a is not None
-                    and session.key not in self._setpoints,
+                    and session.key not in self.setpoints.active,
                     turn=self._turn.get(session.key, 0.0),
                     turn_due=session.key in self._turn_due,
                 )
@@ -1040,17 +1002,15 @@ class SiteController:
     async def _rebalance_once(self) -> None:
         now = asyncio.get_running_loop().time()
         self._rotate(now)
-        self._setpoints, follow_up = self.discharge.setpoints(
-            self.site,
-            self.book,
-            self.chargers,
-            voltage_v=self._voltage,
-            installed=self._installed_setpoint,
-        )
-        if follow_up:
+        if self.setpoints.plan(
+            self.site, self.book, self.chargers, voltage_v=self._voltage
+        ):
             self._dirty = True  # the discharge goes out once limit 0 is acknowledged
         running, controlled = self._running()
-        running, decisions = self._choose_phases(
+        running, decisions = self.phase_switching.choose(
+            self.site,
+            self.chargers,
+            (session.key for session in self.book),
             running,
             controlled,
             now if self._phase_clock is None else self._phase_clock(),
@@ -1060,7 +1020,7 @@ class SiteController:
         self._rotation_clock(allocation, controlled, now)
         second, idle = self._idle(running, allocation, len(running))
         idle_allocation = allocate_site(self.site, second) if idle else None
-        writes: list[_Write] = []
+        writes: list[PlannedWrite] = []
         defaults: dict[tuple[str, int], float] = {}
         self._idle_targets = {}
         for key, (config, connector_id) in idle.items():
@@ -1081,26 +1041,34 @@ class SiteController:
             config = self.chargers[session.charger_id]
             target = targets[session.key]
             schedule = schedules.get(session.key)
-            setpoint_w = self._setpoints.get(session.key)
+            setpoint_w = self.setpoints.active.get(session.key)
             decision = decisions.get(session.key)
             if setpoint_w is None and (
-                decision is not None or session.key in self._phases_acked
+                decision is not None or session.key in self.phase_switching.acked
             ):
                 # A charger that switches phases: one limit at a time, on its phases.
                 phases = config.phases if decision is None else decision.phases
                 writes.extend(
-                    self._switch_writes(session, config, target, defaults, phases)
+                    self.phase_switching.writes(
+                        session,
+                        config,
+                        target,
+                        defaults,
+                        phases,
+                        self._session_writes,
+                    )
                 )
             elif setpoint_w is None and (
-                schedule is not None or self._holds_schedule(session)
+                schedule is not None or self.schedule_writes.holds(session)
             ):
                 writes.extend(
-                    self._schedule_writes(
+                    self.schedule_writes.writes(
                         session,
                         config,
                         schedule or ((clock.timestamp(), target),),
                         defaults,
                         clock.timestamp(),
+                        self.increase_dead_band_a,
                     )
                 )
             else:
@@ -1119,7 +1087,7 @@ class SiteController:
             # another holds its new one. Each schedule that is also lower somewhere
             # first goes to the pointwise minimum of old and new (a pure decrease).
             lowering += [
-                _Write(w.step, "session", True, w.session)
+                PlannedWrite(w.step, "session", True, w.session)
                 for w in raising
                 if w.step is not None
             ]
@@ -1133,129 +1101,6 @@ class SiteController:
         results = await asyncio.gather(*(self._apply(w) for w in raising))
         if not all(results):
             self._dirty = True
-
-    def _choose_phases(
-        self, running: list[Session], controlled: list[ChargingSession], now: float
-    ) -> tuple[list[Session], dict[str, PhaseDecision]]:
-        """Put the sessions of switching chargers on the phases the engine picks."""
-        keys = {session.key for session in self.book}
-        for book in (self._phase_state, self._phases_acked):
-            for key in [key for key in book if key not in keys]:
-                del book[key]
-        requests: dict[Any, SwitchRequest] = {}
-        for session in controlled:
-            config = self.chargers[session.charger_id]
-            if not self.switches_phases(config):
-                continue
-            state = self._phase_state.get(session.key) or PhaseState(
-                phases=self._phases_acked.get(session.key, config.phases)
-            )
-            requests[session.key] = SwitchRequest(
-                state=state,
-                min_current_a=config.min_current_a,
-                policy=config.phase_policy,
-                grid_phase=config.grid_phase,
-            )
-        if not requests:
-            return running, {}
-        chosen, decisions = choose_phases(
-            self.site, running, requests, now=now, settings=self.phase_settings
-        )
-        wake: float | None = None
-        settings = self.phase_settings
-        for engine_key, decision in decisions.items():
-            self._phase_state[str(engine_key)] = decision.state
-            state = decision.state
-            # A decision that may change with time alone: look again then.
-            if state.above_since is not None:
-                wake = _earliest(wake, state.above_since + settings.up_delay_s)
-            if state.switched_at is not None and decision.reason == PhaseReason.DWELL:
-                wake = _earliest(wake, state.switched_at + settings.dwell_s)
-        self._phase_wake(wake, now)
-        return chosen, {str(key): decision for key, decision in decisions.items()}
-
-    def _phase_wake(self, when: float | None, now: float) -> None:
-        """Rebalance at `when` (one timer; an earlier time replaces a later one)."""
-        if when is None or self._stopping:
-            return
-        timer = self._phase_timer
-        if timer is not None and not timer.cancelled() and timer.when() <= when:
-            return
-        if timer is not None:
-            timer.cancel()
-
-        def _wake() -> None:
-            self._phase_timer = None
-            self.request_rebalance()
-
-        self._phase_timer = asyncio.get_running_loop().call_later(
-            max(0.0, when - now) + 0.001, _wake
-        )
-
-    def _switch_writes(
-        self,
-        session: ChargingSession,
-        config: ChargerConfig,
-        target: float,
-        defaults: dict[tuple[str, int], float],
-        phases: int,
-    ) -> list[_Write]:
-        """Plan the limit of a session on a switching charger, on `phases` phases.
-
-        Unchanged phases: as any session. A change of phases while the connector may
-        draw is a pause on the old phases (a decrease, acknowledged first) and then
-        the new limit on the new phases, sent as an increase from 0 whatever its size:
-        a car moving to one phase may draw more on that phase than before.
-        """
-        old = self._phases_acked.get(session.key, config.phases)
-        capabilities = self.writer.capabilities.get(session.charger_id)
-        phase_to_use = (
-            (config.grid_phase.position + 1 if config.grid_phase else 1)
-            if phases == 1 and capabilities is not None and capabilities.phase_to_use
-            else None
-        )
-        if phases == old:
-            writes = self._session_writes(
-                session, replace(config, phases=phases), target, defaults
-            )
-            for write in writes:
-                write.phases = phases
-                write.target = replace(write.target, phase_to_use=phase_to_use)
-            return writes
-        book = self.writer.book(session.charger_id)
-        slot = self.writer.session_slot(config)
-        switch: list[_Write] = []
-        drawing = book.reserve(
-            session.connector_id, session.transaction_id, config.max_current_a
-        )
-        if drawing > 0:
-            pause = WriteTarget(
-                session.charger_id,
-                session.connector_id,
-                slot,
-                0.0,
-                session.transaction_id,
-            )
-            switch.append(_Write(pause, "session", True, session, False, phases=old))
-        if target > 0 or drawing > 0:
-            resume = WriteTarget(
-                session.charger_id,
-                session.connector_id,
-                slot,
-                target,
-                session.transaction_id,
-                phase_switch=True,
-                phase_to_use=phase_to_use,
-            )
-            switch.append(
-                _Write(resume, "session", False, session, True, phases=phases)
-            )
-        if slot == SLOT_TX:
-            current = book.default_a(session.connector_id, config.max_current_a)
-            if current > 0:
-                # Until the session ends its default must not add load on any phase.
-                defaults[session.charger_id, session.connector_id] = 0.0
-        return switch
 
     def _rotate(self, now: float) -> None:
         """Update the turn order; at a rotation boundary, put the full turns at the back.
@@ -1347,17 +1192,6 @@ class SiteController:
                 max(0.0, self._next_rotation - now), _boundary
             )
 
-    def _holds_schedule(self, session: ChargingSession) -> bool:
-        """Return whether the session's TxProfile is (or may be) a schedule of ours."""
-        tx = self.writer.book(session.charger_id).slots.get(
-            (session.connector_id, SLOT_TX)
-        )
-        return (
-            tx is not None
-            and tx.transaction_id == session.transaction_id
-            and (tx.schedule is not None or tx.pending_schedule is not None)
-        )
-
     def _plan_schedules(
         self,
         running: list[Session],
@@ -1439,67 +1273,6 @@ class SiteController:
             for key in planned
         }
 
-    def _schedule_writes(
-        self,
-        session: ChargingSession,
-        config: ChargerConfig,
-        schedule: Schedule,
-        defaults: dict[tuple[str, int], float],
-        now: float,
-    ) -> list[_Write]:
-        """Plan a session's schedule (or its one limit replacing a schedule).
-
-        Written only when it is lower than what the charger holds at some instant, adds
-        a charging period, or raises now by at least the dead band
-        (`ScheduleChange.worth_writing`): a flash write per real change, not per slot. The connector's default stays at or below the lowest
-        period, so a session that ends never adds load at any instant.
-        """
-        charger_id = session.charger_id
-        book = self.writer.book(charger_id)
-        held = book.held_schedule(
-            session.connector_id,
-            session.transaction_id,
-            config.max_current_a,
-            now,
-        )
-        lowest = schedule_min(schedule, now)
-        if book.default_a(session.connector_id, config.max_current_a) > lowest:
-            defaults[charger_id, session.connector_id] = (
-                config.min_current_a if lowest >= config.min_current_a else 0.0
-            )
-        governed = book.has_tx(session.connector_id, session.transaction_id)
-        tx = book.slots.get((session.connector_id, SLOT_TX))
-        pending = tx is not None and tx.pending_a is not None
-        change = schedule_change(schedule, held, now)
-        if (
-            governed
-            and not pending
-            and not change.worth_writing(self.increase_dead_band_a)
-        ):
-            return []
-        up = max(change.up_now, change.up_later)
-        down = change.down
-        target = self._schedule_target(session, schedule, now)
-        step = None
-        if up > EPSILON_A and down > EPSILON_A:
-            step = self._schedule_target(
-                session, pointwise_min(schedule, held, now), now
-            )
-        return [_Write(target, "session", up <= EPSILON_A, session, not governed, step)]
-
-    def _schedule_target(
-        self, session: ChargingSession, schedule: Schedule, now: float
-    ) -> WriteTarget:
-        """Return the write of a schedule (one period: a plain limit)."""
-        return WriteTarget(
-            session.charger_id,
-            session.connector_id,
-            SLOT_TX,
-            schedule_max(schedule, now),
-            session.transaction_id,
-            schedule=schedule if len(schedule) > 1 else None,
-        )
-
     def _session_writes(
         self,
         session: ChargingSession,
@@ -1508,7 +1281,7 @@ class SiteController:
         defaults: dict[tuple[str, int], float],
         *,
         setpoint_w: float | None = None,
-    ) -> list[_Write]:
+    ) -> list[PlannedWrite]:
         """Plan a session's limit; note its connector's default (never above it).
 
         `setpoint_w` (2.1 V2X, <= 0) goes with a TxProfile only.
@@ -1517,7 +1290,7 @@ class SiteController:
         book = self.writer.book(charger_id)
         slot = self.writer.session_slot(config)
         connector_id = 0 if slot == SLOT_MAX else session.connector_id
-        writes: list[_Write] = []
+        writes: list[PlannedWrite] = []
         governed = (
             book.has_tx(session.connector_id, session.transaction_id)
             if slot == SLOT_TX
@@ -1541,7 +1314,7 @@ class SiteController:
                 setpoint_w=setpoint_w,
             )
             lowers = self._lowers(book, config, write)
-            writes.append(_Write(write, "session", lowers, session, not governed))
+            writes.append(PlannedWrite(write, "session", lowers, session, not governed))
         if slot == SLOT_MAX:
             # A station-wide limit only caps: the connector's default must carry it.
             defaults[charger_id, session.connector_id] = target
@@ -1555,8 +1328,8 @@ class SiteController:
 
     def _default_writes(
         self, defaults: Mapping[tuple[str, int], float]
-    ) -> list[_Write]:
-        writes: list[_Write] = []
+    ) -> list[PlannedWrite]:
+        writes: list[PlannedWrite] = []
         by_charger: dict[str, dict[int, float]] = {}
         for (charger_id, connector_id), amps in defaults.items():
             by_charger.setdefault(charger_id, {})[connector_id] = amps
@@ -1577,7 +1350,7 @@ class SiteController:
                     continue
                 write = WriteTarget(charger_id, connector_id, SLOT_DEFAULT, amps)
                 writes.append(
-                    _Write(write, "default", self._lowers(book, config, write))
+                    PlannedWrite(write, "default", self._lowers(book, config, write))
                 )
         return writes
 
@@ -1614,54 +1387,23 @@ class SiteController:
         )
         return total(after) <= total(book) + 1e-9 and not more_discharge
 
-    def _installed_setpoint(
-        self, session: ChargingSession
-    ) -> tuple[float | None, float | None]:
-        """Return (acknowledged limit A, setpoint W) of a session's TxProfile."""
-        tx = self.writer.book(session.charger_id).slots.get(
-            (session.connector_id, SLOT_TX)
-        )
-        if tx is None or tx.transaction_id != session.transaction_id:
-            return None, None
-        if tx.pending_a is not None:
-            return None, tx.setpoint_w
-        return tx.limit_a, tx.setpoint_w
-
     def _dynamic_schedule(
         self, charger_id: str, profile_id: int
     ) -> DynamicScheduleUpdate | None:
-        """Answer a 2.1 PullDynamicScheduleUpdate from the book (None: not ours).
-
-        The limit the charger holds by our last acknowledged write, or the lower of it
-        and a write still unanswered: a pull never raises a limit out of turn.
-        """
+        """Answer a 2.1 PullDynamicScheduleUpdate from the book (None: not ours)."""
         config = self.chargers.get(charger_id)
         book = self.writer.books.get(charger_id)
         if config is None or book is None:
             return None
-        for (connector_id, slot), installed in book.slots.items():
-            if (
-                slot != SLOT_TX
-                or installed.dynamic_unit is None
-                or profile_id_for(TX_PROFILE, connector_id) != profile_id
-            ):
-                continue
-            limit = installed.limit_a
-            if limit is not None and installed.pending_a is not None:
-                limit = min(limit, installed.pending_a)
-            return self.discharge.update_for(
-                limit,
-                installed.setpoint_w,
-                installed.dynamic_unit,
-                self._voltage(config) * config.phases,
-            )
-        return None
+        return self.setpoints.dynamic_schedule(
+            book, profile_id, self._voltage(config) * config.phases
+        )
 
-    def _due(self, increases: list[_Write]) -> list[_Write]:
+    def _due(self, increases: list[PlannedWrite]) -> list[PlannedWrite]:
         """Drop session increases inside the dead band; defer those that come too soon."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        due: list[_Write] = []
+        due: list[PlannedWrite] = []
         wait: float | None = None
         for write in increases:
             session = write.session
@@ -1703,7 +1445,7 @@ class SiteController:
 
         self._deferred = asyncio.get_running_loop().call_later(delay, _retry)
 
-    async def _apply(self, write: _Write) -> bool:
+    async def _apply(self, write: PlannedWrite) -> bool:
         """Send one planned write; contain any error to this charger."""
         target = write.target
         charger_id = target.charger_id
@@ -1748,7 +1490,7 @@ class SiteController:
         session: ChargingSession,
         target: WriteTarget,
         config: ChargerConfig,
-        write: _Write,
+        write: PlannedWrite,
     ) -> bool:
         def still_running() -> bool:
             return self.book.by_key(session.key) is session
@@ -1759,19 +1501,14 @@ class SiteController:
                 self._dirty = True  # plan again: one limit at a time
         else:
             ok = await self.writer.write_session(target, config, still_running)
-            if target.setpoint_w is not None and still_running():
-                tx = self.writer.book(session.charger_id).slots.get(
-                    (session.connector_id, SLOT_TX)
-                )
-                # Only an answer refuses: a write left unanswered (timed out, the
-                # charger gone) stays pending in the book and is retried.
-                if tx is None or (
-                    tx.pending_a is None and tx.setpoint_w != target.setpoint_w
-                ):
-                    self.discharge.refused(session.charger_id)
-                    self._dirty = True
+            if (
+                target.setpoint_w is not None
+                and still_running()
+                and self.setpoints.refused(session, target)
+            ):
+                self._dirty = True  # it only charges from now on: plan again
         if ok and still_running() and write.phases is not None:
-            self._phases_acked[session.key] = write.phases
+            self.phase_switching.acked[session.key] = write.phases
         if ok and still_running():
             if not write.lowers and not write.first:
                 self._last_increase[session.key] = asyncio.get_running_loop().time()
@@ -1928,8 +1665,8 @@ class SiteController:
         session stays on one phase across a restart, without a pause to switch).
         """
         data = export_state(self.book, self.writer)
-        if self._phases_acked:
-            data["phases_in_use"] = dict(self._phases_acked)
+        if self.phase_switching.acked:
+            data["phases_in_use"] = dict(self.phase_switching.acked)
         if self._turn:
             # The turn order of paused cars: the same car is not first after a restart.
             data["rotation"] = export_rotation(
@@ -1946,7 +1683,7 @@ class SiteController:
         phases = data.get("phases_in_use")
         for key, value in (phases if isinstance(phases, Mapping) else {}).items():
             if value in (1, 3) and not isinstance(value, bool):
-                self._phases_acked[str(key)] = int(value)
+                self.phase_switching.acked[str(key)] = int(value)
         turn, waiting, due = import_rotation(data.get("rotation"), _loop_time())
         self._turn.update(turn)
         self._waiting_since.update(waiting)
@@ -1968,10 +1705,6 @@ def _loop_time() -> float:
         return asyncio.get_running_loop().time()
     except RuntimeError:
         return time.monotonic()
-
-
-def _earliest(current: float | None, candidate: float) -> float:
-    return candidate if current is None else min(current, candidate)
 
 
 __all__ = [
