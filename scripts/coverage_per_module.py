@@ -167,11 +167,12 @@ def main(argv: Sequence[str], root: Path = ROOT) -> int:
         lanes = kept_lanes(root)
         if len(lanes) >= 2:
             union = union_percents(list(lanes.values()), root)
-            print(
-                f"coverage gate: {', '.join(both)} on the union of the lanes "
-                f"{', '.join(sorted(lanes))}"
-            )
             percents.update({module: union.get(module, 0.0) for module in both})
+            for module in both:
+                print(
+                    f"coverage gate: {module} {percents[module]:.2f} % on the union "
+                    f"of the lanes {', '.join(sorted(lanes))}"
+                )
         else:
             for module in both:
                 now = percents.get(module, 0.0)

@@ -184,7 +184,7 @@ def test_a_release_dependent_module_is_held_on_the_union_of_the_lanes(
     # The second lane on the same source: the union covers both branches.
     assert gate.main(["gate", "--lane", "newest", str(newest)], tmp_path) == 0
     out = capsys.readouterr().out
-    assert "compat.py on the union of the lanes minimum, newest" in out
+    assert "compat.py 100.00 % on the union of the lanes minimum, newest" in out
     assert "coverage gate: 3 modules at their bar or floor" in out
     union = gate.union_percents(list(gate.kept_lanes(tmp_path).values()), tmp_path)
     assert union["compat.py"] == 100.0
