@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
+import functools
 import logging
 import math
 from typing import Any, Final
@@ -775,7 +776,8 @@ class ProfileWriter:
             if purpose == TX_DEFAULT_PROFILE
             else config.stack_level
         )
-        status = await self.write(
+        write = functools.partial(
+            self.write,
             target,
             config,
             purpose=purpose,
@@ -783,20 +785,14 @@ class ProfileWriter:
             stack_level=stack,
             record_limit=True,
         )
+        status = await write()
         if (
             status != "Accepted"
             and purpose == TX_PROFILE
             and self.dynamic(target.charger_id)
         ):
             self._refuse_dynamic(target.charger_id, status)
-            status = await self.write(
-                target,
-                config,
-                purpose=purpose,
-                unit=unit,
-                stack_level=stack,
-                record_limit=True,
-            )
+            status = await write()  # the same limit, now as an Absolute profile
         return status
 
     async def _attempt[T](self, attempts: _Attempts, send: Awaitable[T]) -> T | _Next:
