@@ -22,7 +22,6 @@ from custom_components.smart_charge.csms.charge_point import _unless_closed
 from tools.simulator import SimulatedCharger
 
 from .conftest import EventLog
-from .test_server import _profile16, _profile201
 
 CALL_TIMEOUT_S = 60.0
 WELL_UNDER_S = 10.0
@@ -42,9 +41,28 @@ async def patient_server(
 
 
 def _profile(version: str, limit: float, transaction_id: str) -> dict[str, object]:
+    schedule = {
+        "startSchedule": "2025-01-01T00:00:00Z",
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
+    }
     if version == "1.6":
-        return _profile16(limit, int(transaction_id))
-    return _profile201(limit, transaction_id)
+        return {
+            "chargingProfileId": 1,
+            "stackLevel": 1,
+            "chargingProfilePurpose": "TxProfile",
+            "chargingProfileKind": "Absolute",
+            "transactionId": int(transaction_id),
+            "chargingSchedule": schedule,
+        }
+    return {
+        "id": 1,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Absolute",
+        "transactionId": transaction_id,
+        "chargingSchedule": [{"id": 1, **schedule}],
+    }
 
 
 async def _silent_charger(
