@@ -410,8 +410,6 @@ class HandlerContext:
     heartbeat_interval_s: int
     call_timeout_s: float
     pending_calls: set[str] = field(default_factory=set)
-    # Set when this connection has ended: no answer to a pending call can come on it.
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
     # The owner's answer for an id tag presented at this charger.
     authorize: Callable[[str], AuthorizationResult] = lambda _id_tag: ACCEPTED
     # 2.1 PullDynamicScheduleUpdate: the update meant for a profile id (None: unknown).
@@ -633,30 +631,6 @@ def _result_violation(result: Any, action: str, version: str) -> Any:
     return next(iter(validator.iter_errors(wire)), None)
 
 
-async def _unless_closed(
-    answer: Awaitable[Any], closed: asyncio.Event | None, charger_id: str
-) -> Any:
-    """Return `answer`'s result, or raise ChargerNotConnectedError once `closed` is set."""
-    if closed is None:
-        return await answer
-    call = asyncio.ensure_future(answer)
-    if closed.is_set():
-        call.cancel()
-        raise ChargerNotConnectedError(charger_id)
-    closing = asyncio.ensure_future(closed.wait())
-    try:
-        await asyncio.wait((call, closing), return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:  # the caller's timeout, or its own cancellation
-        call.cancel()
-        raise
-    finally:
-        closing.cancel()
-    if call.done():
-        return call.result()
-    call.cancel()
-    raise ChargerNotConnectedError(charger_id)
-
-
 async def checked_call(
     send: Callable[..., Awaitable[Any]],
     payload: object,
@@ -666,13 +640,8 @@ async def checked_call(
     timeout_s: float,
     pending: set[str] | None = None,
     prebuilt: bool = False,
-    closed: asyncio.Event | None = None,
 ) -> Any:
     """Send one call through the library and map every failure to our errors.
-
-    A connection that ends (`closed` is set) while the answer is awaited ends the wait
-    at once with ChargerNotConnectedError: OCPP-J answers a call on its own connection
-    only, so none can come any more.
 
     `suppress=False` makes the library raise CALLERRORs instead of returning None. The
     timeout also bounds the wait for the library's per-charger call lock. The call's
@@ -695,21 +664,13 @@ async def checked_call(
     try:
         async with asyncio.timeout(timeout_s):
             if not prebuilt:
-                return await _unless_closed(
-                    send(payload, suppress=False, unique_id=unique_id),
-                    closed,
-                    charger_id,
-                )
+                return await send(payload, suppress=False, unique_id=unique_id)
             try:
-                result = await _unless_closed(
-                    send(
-                        payload,
-                        suppress=False,
-                        unique_id=unique_id,
-                        skip_schema_validation=True,
-                    ),
-                    closed,
-                    charger_id,
+                result = await send(
+                    payload,
+                    suppress=False,
+                    unique_id=unique_id,
+                    skip_schema_validation=True,
                 )
             except TypeError as err:
                 # The library builds its result class from the answer's keys: an

@@ -417,7 +417,6 @@ class CentralSystem:
         try:
             await self._serve(charger_id, state, charge_point, context, websocket)
         finally:
-            context.closed.set()  # the calls still waiting for an answer end now
             if self._connections.get(charger_id) is connection:
                 del self._connections[charger_id]
                 _LOGGER.info("Charger %s disconnected", charger_id)

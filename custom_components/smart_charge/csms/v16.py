@@ -93,7 +93,6 @@ class ChargePoint16(_LibChargePoint):
             timeout_s=self._ctx.call_timeout_s,
             pending=self._ctx.pending_calls,
             prebuilt=prebuilt,
-            closed=self._ctx.closed,
         )
 
     # ---------------------------------------------------------------- incoming

@@ -108,7 +108,6 @@ class _ChargePoint2x:
             timeout_s=self._ctx.call_timeout_s,
             pending=self._ctx.pending_calls,
             prebuilt=prebuilt,
-            closed=self._ctx.closed,
         )
 
     def _meter_event(
